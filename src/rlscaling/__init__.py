@@ -1,0 +1,24 @@
+"""rlscaling: fit and forecast reward-vs-compute scaling curves of RL runs on language models.
+
+The fitted form is ``R(C) = R0 + (A - R0) / (1 + (C_mid / C) ** B)``.
+"""
+
+from rlscaling.curve import sigmoid
+from rlscaling.datasets import example_curves, load_example
+from rlscaling.fit import IdentifiabilityWarning, fit_sigmoid
+from rlscaling.inputs import InputError
+from rlscaling.result import SigmoidFit
+from rlscaling.runs import Run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IdentifiabilityWarning",
+    "InputError",
+    "Run",
+    "SigmoidFit",
+    "example_curves",
+    "fit_sigmoid",
+    "load_example",
+    "sigmoid",
+]

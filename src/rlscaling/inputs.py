@@ -1,0 +1,230 @@
+"""Turn what a user passes (arrays, Series, a DataFrame, a Run) into checked curve data.
+
+Every check names the argument, the offending value and the fix. Nothing is dropped unless the
+user asked for it (``nan_policy="omit"``, a compute window), and what is dropped is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+NanPolicy = Literal["raise", "omit"]
+
+
+class InputError(ValueError):
+    """Raised for input that cannot be fitted; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class CurveData:
+    """Checked reward-vs-compute points, sorted by compute, all finite, compute > 0."""
+
+    compute: NDArray[np.float64]
+    reward: NDArray[np.float64]
+    eval_size: NDArray[np.float64] | None = None
+    weights: NDArray[np.float64] | None = None
+    omitted: dict[str, int] = field(default_factory=dict)
+    name: str | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.compute.size)
+
+    @property
+    def n_omitted(self) -> int:
+        return int(sum(self.omitted.values()))
+
+    @property
+    def log_compute(self) -> NDArray[np.float64]:
+        return np.log(self.compute)
+
+
+def _show(values: NDArray, idx: NDArray, limit: int = 3) -> str:
+    shown = ", ".join(f"[{int(i)}]={values[i]!r}" for i in idx[:limit])
+    more = f" and {idx.size - limit} more" if idx.size > limit else ""
+    return shown + more
+
+
+def as_1d_float(value: Any, name: str) -> NDArray[np.float64]:
+    """Convert ``value`` to a 1-D float array or raise an error naming ``name``."""
+    if isinstance(value, pd.DataFrame):
+        raise InputError(
+            f"{name} must be 1-D (array, list or Series), got a DataFrame with columns "
+            f"{list(value.columns)}; pass the DataFrame as the first argument and name the "
+            f"columns with compute=... and reward=..."
+        )
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numeric, got {type(value).__name__}: {exc}") from None
+    if arr.ndim == 0:
+        raise InputError(f"{name} must be a 1-D sequence of numbers, got the scalar {value!r}")
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be 1-D, got an array of shape {arr.shape}")
+    return arr
+
+
+def resolve_xy(
+    data: Any,
+    reward: Any = None,
+    compute: str | None = None,
+) -> tuple[Any, Any, Any, str | None]:
+    """Return ``(compute, reward, eval_size, name)`` from any supported input form.
+
+    ``data`` may be compute values (with ``reward`` the rewards), a DataFrame (``compute`` and
+    ``reward`` then name its columns; defaults ``"compute"`` and ``"reward"``), or a
+    :class:`rlscaling.runs.Run`.
+    """
+    from rlscaling.runs import Run  # local: runs imports this module
+
+    if isinstance(data, Run):
+        if reward is not None:
+            raise InputError("reward must not be given when the first argument is a Run")
+        return data.compute, data.reward, data.eval_size, data.name
+    if isinstance(data, pd.DataFrame):
+        c_col = compute or "compute"
+        r_col = reward if isinstance(reward, str) else (None if reward is not None else "reward")
+        if r_col is None:
+            raise InputError(
+                f"with a DataFrame, reward must be a column name (str), got {type(reward).__name__}"
+            )
+        for arg, col in (("compute", c_col), ("reward", r_col)):
+            if col not in data.columns:
+                raise InputError(
+                    f"{arg}={col!r} is not a column of the DataFrame; columns found: "
+                    f"{list(map(str, data.columns))}. Pass {arg}='<column name>'."
+                )
+        size = None
+        for cand in ("eval_size", "n_eval"):
+            if cand in data.columns:
+                size = data[cand].to_numpy()
+        return data[c_col].to_numpy(), data[r_col].to_numpy(), size, None
+    if compute is not None:
+        raise InputError(
+            "compute= names a DataFrame column; with arrays pass compute values first "
+            "and rewards second: fit_sigmoid(compute, reward)"
+        )
+    if reward is None:
+        raise InputError(
+            "reward is missing: call fit_sigmoid(compute, reward), fit_sigmoid(df, "
+            "compute='col', reward='col') or fit_sigmoid(run)"
+        )
+    name = getattr(reward, "name", None)
+    return data, reward, None, name if isinstance(name, str) else None
+
+
+def check_curve(
+    compute: Any,
+    reward: Any,
+    *,
+    eval_size: Any = None,
+    weights: Any = None,
+    nan_policy: NanPolicy = "raise",
+    min_compute: float | None = None,
+    max_compute: float | None = None,
+    name: str | None = None,
+) -> CurveData:
+    """Validate and window a curve. See :func:`rlscaling.fit_sigmoid` for the rules."""
+    if nan_policy not in ("raise", "omit"):
+        raise InputError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
+    c = as_1d_float(compute, "compute")
+    r = as_1d_float(reward, "reward")
+    if c.size != r.size:
+        raise InputError(f"compute and reward must have the same length, got {c.size} and {r.size}")
+    extras: dict[str, NDArray] = {}
+    for arg, val in (("eval_size", eval_size), ("weights", weights)):
+        if val is None:
+            continue
+        arr = as_1d_float(val, arg)
+        if arr.size == 1 and c.size != 1:
+            arr = np.full(c.size, arr[0])
+        if arr.size != c.size:
+            raise InputError(
+                f"{arg} must have one value per point ({c.size}), got {arr.size} values"
+            )
+        extras[arg] = arr
+
+    omitted: dict[str, int] = {}
+    bad = ~np.isfinite(c) | ~np.isfinite(r)
+    for arr in extras.values():
+        bad |= ~np.isfinite(arr)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        if nan_policy == "raise":
+            which = "compute" if (~np.isfinite(c[idx])).any() else "reward"
+            vals = c if which == "compute" else r
+            raise InputError(
+                f"{which} has {idx.size} NaN/inf value(s): {_show(vals, idx)}. Remove them, "
+                "or pass nan_policy='omit' to drop them (the count is reported in the result)."
+            )
+        omitted["nan_or_inf"] = int(idx.size)
+        keep = ~bad
+        c, r = c[keep], r[keep]
+        extras = {k: v[keep] for k, v in extras.items()}
+
+    nonpos = np.flatnonzero(c <= 0)
+    if nonpos.size:
+        raise InputError(
+            f"compute must be > 0 (the curve is defined on log-compute), got {_show(c, nonpos)}. "
+            "A zero-compute evaluation is the starting reward: drop it and pass it as "
+            "r0=<value>."
+        )
+    steps = np.diff(c)
+    if (steps < 0).any():
+        i = int(np.flatnonzero(steps < 0)[0])
+        raise InputError(
+            f"compute must be increasing, but compute[{i}]={c[i]!r} > compute[{i + 1}]="
+            f"{c[i + 1]!r}. Sort the points by compute first (e.g. df.sort_values('compute'))."
+        )
+    if (steps == 0).any():
+        i = int(np.flatnonzero(steps == 0)[0])
+        raise InputError(
+            f"compute has duplicated values: compute[{i}] == compute[{i + 1}] == {c[i]!r}. "
+            "Average repeated evaluations at the same compute (and add their eval sizes)."
+        )
+    if "eval_size" in extras and (extras["eval_size"] <= 0).any():
+        idx = np.flatnonzero(extras["eval_size"] <= 0)
+        raise InputError(
+            f"eval_size must be > 0 (prompts x samples per prompt), got "
+            f"{_show(extras['eval_size'], idx)}"
+        )
+    if "weights" in extras and (extras["weights"] <= 0).any():
+        idx = np.flatnonzero(extras["weights"] <= 0)
+        raise InputError(
+            f"weights must be > 0, got {_show(extras['weights'], idx)}; drop a point with "
+            "max_compute/min_compute instead of giving it zero weight."
+        )
+
+    for arg, val in (("min_compute", min_compute), ("max_compute", max_compute)):
+        if val is not None and not (np.isfinite(val) and val > 0):
+            raise InputError(f"{arg} must be a finite number > 0, got {val!r}")
+    if min_compute is not None and max_compute is not None and min_compute >= max_compute:
+        raise InputError(
+            f"min_compute ({min_compute!r}) must be below max_compute ({max_compute!r})"
+        )
+    window = np.ones(c.size, dtype=bool)
+    if min_compute is not None:
+        below = c < min_compute
+        if below.any():
+            omitted["below_min_compute"] = int(below.sum())
+        window &= ~below
+    if max_compute is not None:
+        above = c > max_compute
+        if above.any():
+            omitted["above_max_compute"] = int(above.sum())
+        window &= ~above
+    c, r = c[window], r[window]
+    extras = {k: v[window] for k, v in extras.items()}
+    return CurveData(
+        compute=c,
+        reward=r,
+        eval_size=extras.get("eval_size"),
+        weights=extras.get("weights"),
+        omitted=omitted,
+        name=name,
+    )
