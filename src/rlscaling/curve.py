@@ -54,12 +54,15 @@ def curve_jacobian(log_c: ArrayLike, theta: ArrayLike) -> NDArray[np.float64]:
     """
     a, b, m, r0 = _split(np.asarray(theta, dtype=float))
     x = np.asarray(log_c, dtype=float)
-    s = expit(b * (x - m))
-    ds = s * (1.0 - s)
-    gain = a - r0
-    cols = (s, gain * ds * (x - m), -gain * ds * b, 1.0 - s)
-    shape = np.broadcast_shapes(*(c.shape for c in cols))
-    return np.stack([np.broadcast_to(c, shape) for c in cols], axis=-1)
+    dx = x - m
+    s = expit(b * dx)
+    ds = (a - r0) * s * (1.0 - s)
+    out = np.empty((*s.shape, 4))
+    out[..., 0] = s
+    out[..., 1] = ds * dx
+    out[..., 2] = -ds * b
+    out[..., 3] = 1.0 - s
+    return out
 
 
 def log_compute_to_reach(reward: ArrayLike, theta: ArrayLike) -> NDArray[np.float64]:

@@ -294,7 +294,9 @@ def profile_issues(
     lower, upper = bounds.lower.copy(), bounds.upper.copy()
     lower[0] = upper[0] = a_alt
     held = Bounds(lower=lower, upper=upper, free=free)
-    _alt_theta, alt_cost, _ = solve_curve(
+    start = theta.copy()
+    start[0] = a_alt
+    _, alt_cost, _ = solve_curve(
         x,
         y[None, :],
         w[None, :],
@@ -302,7 +304,8 @@ def profile_issues(
         held,
         loss=loss,
         f_scale=f_scale,
-        n_starts=2,
+        n_starts=1,
+        theta0=start[None, :],
     )
     dof = max(y.size - int(bounds.free.sum()), 1)
     sigma2 = 2.0 * cost / dof
