@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from rlscaling.curve import curve_value
 from rlscaling.inputs import CurveData, InputError, NanPolicy, check_curve, resolve_xy
 from rlscaling.result import SigmoidFit
 from rlscaling.solver import LOSSES, Bounds, grid_starts, levenberg_marquardt
@@ -320,11 +321,50 @@ def profile_issues(
     return ()
 
 
-def default_grids(x: np.ndarray, bounds: Bounds) -> tuple[np.ndarray, np.ndarray]:
+def solve_replicates(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    r0: np.ndarray | None,
+    bounds: Bounds,
+    theta0: np.ndarray,
+    *,
+    loss: str = "linear",
+    f_scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit many perturbed copies of one curve (bootstrap replicates), starting from ``theta0``.
+
+    Every row is first polished from ``theta0`` (the point fit). Rows where the best grid cell
+    already beats that solution, or that did not converge, are polished again from the grid
+    cell and keep the better of the two: a replicate is never stuck in a worse local minimum
+    than the grid shows.
+    """
+    theta, cost, ok = solve_curve(
+        x, y, w, r0, bounds, loss=loss, f_scale=f_scale, n_starts=0, theta0=theta0
+    )
+    # A coarser grid than the point fit's: it only has to reveal a clearly better basin.
+    b_grid, m_grid = default_grids(x, bounds, n_b=9, n_m=18)
+    g = grid_starts(x, y, w, r0, bounds, b_grid, m_grid, n_best=1)[:, 0, :]
+    if r0 is not None:
+        g[:, 3] = r0
+    res_g = np.sqrt(w) * (curve_value(x, g) - y)
+    cost_g = 0.5 * np.sum(res_g**2, axis=1) if loss == "linear" else np.full(len(g), -np.inf)
+    redo = np.flatnonzero(~ok | (cost_g < cost * (1 - 1e-9)))
+    if redo.size:
+        sub = levenberg_marquardt(x, y[redo], w[redo], g[redo], bounds, loss=loss, f_scale=f_scale)
+        better = sub.converged & ((sub.cost < cost[redo]) | ~ok[redo])
+        idx = redo[better]
+        theta[idx], cost[idx], ok[idx] = sub.theta[better], sub.cost[better], True
+    return theta, cost, ok
+
+
+def default_grids(
+    x: np.ndarray, bounds: Bounds, n_b: int = 17, n_m: int = 36
+) -> tuple[np.ndarray, np.ndarray]:
     """Grids over ``B`` and ``ln C_mid`` for the starting search."""
-    b_grid = np.geomspace(max(bounds.lower[1], 0.1), min(bounds.upper[1], 12.0), 17)
+    b_grid = np.geomspace(max(bounds.lower[1], 0.1), min(bounds.upper[1], 12.0), n_b)
     span = max(float(np.ptp(x)), 1e-6)
-    m_grid = np.linspace(x.min() - 0.5 * span, x.max() + 2.0 * span, 36)
+    m_grid = np.linspace(x.min() - 0.5 * span, x.max() + 2.0 * span, n_m)
     m_grid = np.clip(m_grid, bounds.lower[2], bounds.upper[2])
     return b_grid, m_grid
 
@@ -346,11 +386,14 @@ def solve_curve(
     ``theta0`` (``(R, 4)``), when given, is added as one more start per row (a bootstrap
     starts each replicate from the point fit as well as from the grid).
     """
-    rows, _n = y.shape
-    b_grid, m_grid = default_grids(x, bounds)
-    starts = grid_starts(x, y, w, r0, bounds, b_grid, m_grid, n_best=n_starts)  # (R, k, 4)
+    rows = y.shape[0]
+    parts = []
+    if n_starts > 0:
+        b_grid, m_grid = default_grids(x, bounds)
+        parts.append(grid_starts(x, y, w, r0, bounds, b_grid, m_grid, n_best=n_starts))
     if theta0 is not None:
-        starts = np.concatenate([starts, np.asarray(theta0, dtype=float)[:, None, :]], axis=1)
+        parts.append(np.asarray(theta0, dtype=float)[:, None, :])
+    starts = np.concatenate(parts, axis=1)  # (R, k, 4)
     k = starts.shape[1]
     if r0 is not None:
         starts[..., 3] = r0[:, None]

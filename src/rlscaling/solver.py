@@ -105,7 +105,10 @@ def grid_starts(
         )
     ssr = np.where(np.isfinite(ssr), ssr, np.inf)
     k = min(n_best, ssr.shape[1])
-    best = np.argsort(ssr, axis=1)[:, :k]  # (R, k)
+    if k == 1:
+        best = np.argmin(ssr, axis=1)[:, None]
+    else:
+        best = np.argpartition(ssr, k - 1, axis=1)[:, :k]  # (R, k), unordered
     rows = np.arange(ssr.shape[0])[:, None]
     out = np.stack(
         [a[rows, best], bb[best], mm[best], r0_cells[rows, best]],
@@ -139,8 +142,8 @@ def levenberg_marquardt(
     loss: str = "linear",
     f_scale: float = 1.0,
     max_iter: int = 200,
-    ftol: float = 1e-12,
-    xtol: float = 1e-10,
+    ftol: float = 1e-10,
+    xtol: float = 1e-9,
 ) -> SolveResult:
     """Minimise ``sum rho(w (f - y)^2)`` for every row at once, within box bounds.
 
@@ -151,55 +154,57 @@ def levenberg_marquardt(
     """
     theta = np.array(theta0, dtype=float, copy=True)
     rows = theta.shape[0]
-    sw = np.sqrt(w)
+    y = np.broadcast_to(y, (rows, y.shape[-1]))
+    sw = np.broadcast_to(np.sqrt(w), y.shape)
+    x2 = np.broadcast_to(x, y.shape)
     free = bounds.free
     lam = np.full(rows, 1e-3)
     done = np.zeros(rows, dtype=bool)
+    grad_norm = np.full(rows, np.inf)
     eye = np.eye(4)
-
-    def residual(th: NDArray) -> NDArray:
-        return sw * (curve_value(x, th) - y)
-
-    res = residual(theta)
+    res = sw * (curve_value(x2, theta) - y)
     cost = _cost(res, loss, f_scale)
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 (it is reported)
-        jac = curve_jacobian(x, theta) * sw[..., None]  # (R, n, 4)
+        # Work only on rows still iterating: most replicates converge in a few steps.
+        act = np.flatnonzero(~done)
+        th, r, sw_a, x_a, y_a = theta[act], res[act], sw[act], x2[act], y[act]
+        jac = curve_jacobian(x_a, th) * sw_a[..., None]  # (a, n, 4)
         if loss != "linear":
-            _, drho = robust_rho((res / f_scale) ** 2, loss)
+            _, drho = robust_rho((r / f_scale) ** 2, loss)
             scale = np.sqrt(drho)
-            r_eff, j_eff = res * scale, jac * scale[..., None]
+            r_eff, j_eff = r * scale, jac * scale[..., None]
         else:
-            r_eff, j_eff = res, jac
+            r_eff, j_eff = r, jac
         j_eff = j_eff * free  # fixed parameters get zero columns
-        grad = np.einsum("rni,rn->ri", j_eff, r_eff)
-        at_lo = (theta <= bounds.lower) & (grad > 0)
-        at_hi = (theta >= bounds.upper) & (grad < 0)
+        jt = np.swapaxes(j_eff, 1, 2)
+        grad = (jt @ r_eff[..., None])[..., 0]
+        at_lo = (th <= bounds.lower) & (grad > 0)
+        at_hi = (th >= bounds.upper) & (grad < 0)
         hold = at_lo | at_hi | ~free
         grad = np.where(hold, 0.0, grad)
-        jtj = np.einsum("rni,rnj->rij", j_eff, j_eff)
         keep = (~hold).astype(float)
-        jtj = jtj * keep[:, :, None] * keep[:, None, :]
+        jtj = (jt @ j_eff) * keep[:, :, None] * keep[:, None, :]
         diag = np.einsum("rii->ri", jtj)
-        damp = lam[:, None] * np.maximum(diag, 1e-12) + hold * 1.0
-        system = jtj + damp[:, :, None] * eye
-        step = -np.linalg.solve(system, grad[..., None])[..., 0]
-        trial = np.clip(theta + step, bounds.lower, bounds.upper)
-        trial = np.where(hold, theta, trial)
-        res_t = residual(trial)
+        damp = lam[act, None] * np.maximum(diag, 1e-12) + hold * 1.0
+        step = -np.linalg.solve(jtj + damp[:, :, None] * eye, grad[..., None])[..., 0]
+        trial = np.where(hold, th, np.clip(th + step, bounds.lower, bounds.upper))
+        res_t = sw_a * (curve_value(x_a, trial) - y_a)
         cost_t = _cost(res_t, loss, f_scale)
-        better = (cost_t < cost) & np.isfinite(cost_t) & ~done
-        drop = cost - cost_t
-        small_f = better & (drop <= ftol * np.maximum(cost, 1e-300))
-        small_x = np.all(np.abs(trial - theta) <= xtol * (np.abs(theta) + xtol), axis=1)
-        theta = np.where(better[:, None], trial, theta)
-        res = np.where(better[:, None], res_t, res)
-        cost = np.where(better, cost_t, cost)
-        lam = np.where(better, np.maximum(lam / 3.0, 1e-12), np.minimum(lam * 4.0, 1e12))
-        stalled = ~better & (lam >= 1e12)
-        done |= small_f | (small_x & better) | stalled | (np.abs(grad).max(axis=1) < 1e-14)
+        c_old = cost[act]
+        better = (cost_t < c_old) & np.isfinite(cost_t)
+        small_f = better & (c_old - cost_t <= ftol * np.maximum(c_old, 1e-300))
+        small_x = np.all(np.abs(trial - th) <= xtol * (np.abs(th) + xtol), axis=1)
+        theta[act] = np.where(better[:, None], trial, th)
+        res[act] = np.where(better[:, None], res_t, r)
+        cost[act] = np.where(better, cost_t, c_old)
+        lam_a = lam[act]
+        lam[act] = np.where(better, np.maximum(lam_a / 3.0, 1e-12), np.minimum(lam_a * 4.0, 1e12))
+        gmax = np.abs(grad).max(axis=1)
+        grad_norm[act] = gmax
+        stalled = ~better & (lam[act] >= 1e12)
+        done[act] = small_f | (small_x & better) | stalled | (gmax < 1e-14)
         if done.all():
             break
-    grad_norm = np.abs(grad).max(axis=1)
     converged = done & np.isfinite(cost) & ((lam < 1e12) | (grad_norm < 1e-8))
     return SolveResult(theta=theta, cost=cost, converged=converged, n_iter=it)
