@@ -79,6 +79,57 @@ class Run:
             df["eval_size"] = self.eval_size
         return df
 
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        *,
+        compute: str = "compute",
+        reward: str = "reward",
+        eval_size: str | None = None,
+        name: str = "run",
+        metadata: dict[str, Any] | None = None,
+    ) -> Run:
+        """A Run from named columns of a DataFrame; the inverse of :meth:`to_frame`.
+
+        Parameters
+        ----------
+        df : DataFrame
+            One row per evaluation, in the order to keep.
+        compute, reward : str
+            Column names.
+        eval_size : str, optional
+            Column of evaluation sizes; defaults to ``"eval_size"`` when that column exists.
+        name : str
+            Label of the run.
+        metadata : dict, optional
+            Stored as given.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from rlscaling import Run
+        >>> df = pd.DataFrame({"compute": [10, 20], "reward": [0.1, 0.2], "eval_size": [64, 64]})
+        >>> Run.from_frame(df, name="demo").to_frame().equals(df.astype(float))
+        True
+        """
+        cols = list(map(str, df.columns))
+        if eval_size is None and "eval_size" in cols:
+            eval_size = "eval_size"
+        for arg, col in (("compute", compute), ("reward", reward), ("eval_size", eval_size)):
+            if col is not None and col not in cols:
+                raise InputError(
+                    f"{arg}={col!r} is not a column of the DataFrame; columns found: {cols}. "
+                    f"Pass {arg}='<column name>'."
+                )
+        return cls(
+            df[compute].to_numpy(),
+            df[reward].to_numpy(),
+            None if eval_size is None else df[eval_size].to_numpy(),
+            name=name,
+            metadata=dict(metadata or {}),
+        )
+
     def select(self, mask: ArrayLike) -> Run:
         """A copy with only the points where ``mask`` is true."""
         m = np.asarray(mask, dtype=bool)

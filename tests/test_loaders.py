@@ -1,0 +1,473 @@
+"""Loaders: every format round-trips; columns inferred or named; nothing is dropped silently."""
+
+import json
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rlscaling import InputError, Run
+from rlscaling import loaders as loaders_mod
+from rlscaling.datasets import example_curves
+from rlscaling.loaders import LoaderWarning, load_run, load_runs
+
+C = np.array([0.0, 1e17, 2e17, 4e17, 8e17])
+R = np.array([0.20, 0.26, 0.31, 0.38, 0.42])
+SIZE = np.array([512.0, 512.0, 512.0, 1024.0, 1024.0])
+RUN = Run(C, R, SIZE, name="base")
+
+
+def same_points(run: Run, compute=C, reward=R, eval_size=SIZE) -> None:
+    np.testing.assert_allclose(run.compute, compute, rtol=1e-12)
+    np.testing.assert_allclose(run.reward, reward, rtol=1e-6)
+    if eval_size is None:
+        assert run.eval_size is None
+    else:
+        np.testing.assert_allclose(run.eval_size, eval_size)
+
+
+# ------------------------------------------------------------------ round trips, one per format
+
+
+def test_csv_round_trip(tmp_path):
+    path = tmp_path / "base.csv"
+    RUN.to_frame().to_csv(path, index=False)
+    run = load_run(path)
+    same_points(run)
+    assert run.name == "base"
+    assert run.metadata["format"] == "csv"
+    assert run.metadata["columns"] == {
+        "reward": "reward",
+        "compute": "compute",
+        "eval_size": "eval_size",
+    }
+    assert run.metadata["omitted"] == {}
+
+
+def test_tsv_and_gzip_csv(tmp_path):
+    RUN.to_frame().to_csv(tmp_path / "a.tsv", sep="\t", index=False)
+    RUN.to_frame().to_csv(tmp_path / "b.csv.gz", index=False)
+    same_points(load_run(tmp_path / "a.tsv"))
+    run = load_run(tmp_path / "b.csv.gz")
+    same_points(run)
+    assert run.name == "b"
+
+
+def test_jsonl_round_trip_with_nested_records(tmp_path):
+    path = tmp_path / "log.jsonl"
+    lines = [
+        json.dumps({"step": i, "flops": c, "eval": {"accuracy": r}})
+        for i, (c, r) in enumerate(zip(C, R, strict=True))
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    run = load_run(path)
+    same_points(run, eval_size=None)
+    assert run.metadata["columns"]["reward"] == "eval.accuracy"
+    assert run.metadata["compute_unit"] == "FLOPs"
+
+
+def test_parquet_round_trip(tmp_path):
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "base.parquet"
+    RUN.to_frame().to_parquet(path)
+    same_points(load_run(path))
+    # detected by content when the name says nothing
+    other = tmp_path / "base.data"
+    other.write_bytes(path.read_bytes())
+    assert load_run(other).metadata["format"] == "parquet"
+
+
+def test_run_from_frame_inverts_to_frame():
+    back = Run.from_frame(RUN.to_frame(), name="x")
+    same_points(back)
+    with pytest.raises(InputError, match=r"reward='score' is not a column.*'compute'"):
+        Run.from_frame(RUN.to_frame(), reward="score")
+
+
+# ------------------------------------------------------------------ TensorBoard
+
+
+def write_events(logdir, steps, tags: dict, stamp=None):
+    """Write scalar events with tensorboard's own writer (no torch, no TensorFlow)."""
+    writer_mod = pytest.importorskip("tensorboard.summary.writer.event_file_writer")
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    writer = writer_mod.EventFileWriter(str(logdir), filename_suffix=stamp or "")
+    for i, step in enumerate(steps):
+        values = [Summary.Value(tag=t, simple_value=float(v[i])) for t, v in tags.items()]
+        event = Event(wall_time=time.time(), step=int(step), summary=Summary(value=values))
+        writer.add_event(event)
+    writer.close()
+
+
+@pytest.fixture
+def tb_run(tmp_path):
+    steps = np.arange(5) * 10
+    write_events(
+        tmp_path / "tb" / "ppo",
+        steps,
+        {"eval/reward": R, "train/reward": R - 0.1, "train/loss": np.ones(5)},
+    )
+    return tmp_path / "tb" / "ppo", steps
+
+
+def test_tensorboard_round_trip_with_tbparse(tb_run):
+    pytest.importorskip("tbparse")
+    logdir, steps = tb_run
+    with pytest.warns(LoaderWarning, match="'step' as compute"):
+        run = load_run(logdir)  # eval/ wins over train/ reward; steps stand in for compute
+    same_points(run, compute=steps, eval_size=None)
+    assert run.name == "ppo"
+    assert run.metadata["columns"]["reward"] == "eval/reward"
+    assert run.metadata["compute_unit"] == "steps"
+    event_file = next(logdir.iterdir())
+    run2 = load_run(event_file, compute_per_step=3.0)
+    same_points(run2, compute=steps * 3.0, eval_size=None)
+
+
+def test_tensorboard_event_accumulator_fallback_matches(tb_run, monkeypatch):
+    pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    logdir, steps = tb_run
+    monkeypatch.setattr(loaders_mod, "_import_tbparse", lambda: None)
+    run = load_run(logdir, compute="step", reward="train/reward")
+    same_points(run, compute=steps, reward=R - 0.1, eval_size=None)
+
+
+def test_tensorboard_without_readers_says_which_extra(tb_run, monkeypatch):
+    monkeypatch.setattr(loaders_mod, "_import_tbparse", lambda: None)
+    monkeypatch.setattr(loaders_mod, "_import_event_accumulator", lambda: None)
+    with pytest.raises(ImportError, match=r'pip install "rlscaling\[io\]"'):
+        load_run(tb_run[0], compute="step")
+
+
+def test_tensorboard_root_with_two_runs_and_a_restart(tmp_path):
+    pytest.importorskip("tbparse")
+    write_events(tmp_path / "a", [0, 10, 20], {"reward": [0.1, 0.2, 0.3], "flops": [0, 5, 9]})
+    write_events(tmp_path / "b", [0, 10], {"reward": [0.1, 0.15], "flops": [0, 5]})
+    # b restarted from step 10 and logged it again with another value, then went on
+    time.sleep(1.1)  # the event file name carries the start time in seconds
+    write_events(tmp_path / "b", [10, 20], {"reward": [0.17, 0.25], "flops": [5, 9]})
+    with pytest.raises(InputError, match=r"holds 2 runs: \['a', 'b'\]"):
+        load_run(tmp_path)
+    with pytest.raises(InputError, match="duplicates='last'"):
+        load_runs(tmp_path)
+    a, b = load_runs(tmp_path, duplicates="last")
+    same_points(a, compute=[0, 5, 9], reward=[0.1, 0.2, 0.3], eval_size=None)
+    same_points(b, compute=[0, 5, 9], reward=[0.1, 0.17, 0.25], eval_size=None)
+    assert b.metadata["omitted"] == {"duplicate_compute": 1}
+    assert load_run(tmp_path, run="a").metadata["compute_unit"] == "FLOPs"
+
+
+# ------------------------------------------------------------------ Weights & Biases chart CSV
+
+WANDB = """\
+"Step","cispo-s1 - eval/reward","cispo-s1 - eval/reward__MIN","cispo-s1 - eval/reward__MAX",\
+"dapo-s1 - eval/reward","dapo-s1 - eval/reward__MIN","dapo-s1 - eval/reward__MAX"
+"0","0.2","0.2","0.2","0.21","0.21","0.21"
+"100","0.3","0.29","0.31","",""," "
+"200","0.35","0.34","0.36","0.28","0.27","0.29"
+"300","","","","0.3","0.3","0.3"
+"""
+
+
+def test_wandb_csv_with_two_runs(tmp_path):
+    path = tmp_path / "wandb_export.csv"
+    path.write_text(WANDB)
+    with pytest.warns(LoaderWarning, match="steps"):
+        runs = load_runs(path)
+    assert [r.name for r in runs] == ["cispo-s1", "dapo-s1"]
+    cispo, dapo = runs
+    same_points(cispo, compute=[0, 100, 200], reward=[0.2, 0.3, 0.35], eval_size=None)
+    same_points(dapo, compute=[0, 200, 300], reward=[0.21, 0.28, 0.3], eval_size=None)
+    assert dapo.metadata["format"] == "wandb"
+    assert dapo.metadata["omitted"] == {}  # steps a run did not log are not its points
+
+    with pytest.raises(InputError, match=r"holds 2 runs: \['cispo-s1', 'dapo-s1'\].*run="):
+        load_run(path)
+    dapo = load_run(path, run="dapo-s1", compute_per_step=1e15, compute_unit="FLOPs")
+    same_points(dapo, compute=[0, 2e17, 3e17], reward=[0.21, 0.28, 0.3], eval_size=None)
+    assert dapo.metadata["compute_unit"] == "FLOPs"
+    with pytest.raises(InputError, match=r"run='ppo' is not among.*'cispo-s1'"):
+        load_run(path, run="ppo")
+
+
+def test_wandb_logged_nan_is_a_nan_not_a_gap(tmp_path):
+    path = tmp_path / "chart.csv"
+    path.write_text('"Step","r1 - acc"\n"1","0.1"\n"2","NaN"\n"3","0.3"\n"4",""\n')
+    with pytest.raises(InputError, match="nan_policy='omit'"):
+        load_run(path, compute="Step")
+    run = load_run(path, compute="Step", nan_policy="omit")
+    same_points(run, compute=[1, 3], reward=[0.1, 0.3], eval_size=None)
+    assert run.metadata["omitted"] == {"nan_or_inf": 1}
+
+
+# ------------------------------------------------------------------ trainer run directory
+
+
+def write_rundir(d, records, *, torn: str | None = None, **info):
+    d.mkdir(parents=True)
+    meta = {
+        "name": d.name,
+        "compute_unit": "FLOPs",
+        "config": {"recipe": "scalerl", "seed": 3, "model": {"n_layers": 2}, "task": "arith"},
+        **info,
+    }
+    (d / "run.json").write_text(json.dumps(meta))
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    (d / "eval.jsonl").write_text(text + (torn or ""))
+
+
+def eval_records(n=4, offset=0.0):
+    return [
+        {
+            "step": 10 * i,
+            "compute": 1e15 * 10 * i,
+            "device_seconds": 2.0 * i,
+            "reward": 0.2 + 0.05 * i + offset,
+            "n_prompts": 64,
+            "n_samples": 4,
+            "tokens": 1000 * i,
+        }
+        for i in range(n)
+    ]
+
+
+def test_rundir_with_torn_last_line_is_warned_and_counted(tmp_path):
+    d = tmp_path / "run-a"
+    write_rundir(d, eval_records(), torn='{"step": 40, "compute": 4e16, "rew')
+    with pytest.warns(LoaderWarning, match="last line .5. is incomplete"):
+        run = load_run(d)
+    same_points(
+        run,
+        compute=[0, 1e16, 2e16, 3e16],
+        reward=[0.2, 0.25, 0.3, 0.35],
+        eval_size=[256] * 4,
+    )
+    meta = run.metadata
+    assert meta["torn_lines"] == 1 and meta["omitted"] == {"torn_last_line": 1}
+    assert meta["format"] == "rundir" and meta["compute_unit"] == "FLOPs"
+    assert (meta["recipe"], meta["seed"], meta["task"]) == ("scalerl", 3, "arith")
+    assert meta["model"] == {"n_layers": 2}
+    assert meta["columns"]["eval_size"] == "n_prompts * n_samples"
+    # the eval log itself is recognised as part of its run directory
+    with pytest.warns(LoaderWarning):
+        assert load_run(d / "eval.jsonl").metadata["format"] == "rundir"
+
+
+def test_rundir_other_compute_column_and_sweep(tmp_path):
+    write_rundir(tmp_path / "sweep" / "s1", eval_records())
+    write_rundir(tmp_path / "sweep" / "s2", eval_records(offset=0.01), compute_unit="PF-days")
+    run = load_run(tmp_path / "sweep" / "s1", compute="device_seconds")
+    same_points(run, compute=[0, 2, 4, 6], reward=[0.2, 0.25, 0.3, 0.35], eval_size=[256] * 4)
+    assert run.metadata["compute_unit"] == "device-seconds"
+    runs = load_runs(tmp_path / "sweep")
+    assert [r.name for r in runs] == ["s1", "s2"]
+    assert runs[1].metadata["compute_unit"] == "PF-days"
+    assert load_runs(str(tmp_path / "sweep" / "*"))[1].final_reward == pytest.approx(0.36)
+    write_rundir(tmp_path / "sweep" / "s3", eval_records(), name="s1")  # a repeated name
+    assert [r.name for r in load_runs(tmp_path / "sweep")] == ["s1", "s2", "s3"]
+
+
+def test_rundir_corrupt_middle_line_is_an_error(tmp_path):
+    d = tmp_path / "bad"
+    write_rundir(d, eval_records())
+    lines = (d / "eval.jsonl").read_text().splitlines()
+    lines[1] = lines[1][:-5]
+    (d / "eval.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="line 2 is not valid JSON"):
+        load_run(d)
+
+
+# ------------------------------------------------------------------ columns
+
+
+def test_inferred_and_explicit_columns_agree(tmp_path):
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"GPU-Hours": C, "train/loss": 1.0, "val_reward": R}).to_csv(path, index=False)
+    inferred = load_run(path)
+    explicit = load_run(path, compute="GPU-Hours", reward="val_reward")
+    folded = load_run(path, compute="gpu_hours", reward="VAL_REWARD")
+    for run in (inferred, explicit, folded):
+        same_points(run, eval_size=None)
+        assert run.metadata["compute_unit"] == "GPU-hours"
+    assert inferred.metadata["columns"] == explicit.metadata["columns"]
+
+
+def test_bad_columns_error_lists_the_columns(tmp_path):
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"when": [1, 2], "how_good": [0.1, 0.2]}).to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"reward column from columns \['when', 'how_good'\]"):
+        load_run(path)
+    with pytest.raises(InputError, match=r"compute column from columns \['when', 'how_good'\]"):
+        load_run(path, reward="how_good")
+    with pytest.raises(InputError, match=r"reward='score' is not a column.*\['when', 'how_good'\]"):
+        load_run(path, reward="score", compute="when")
+    with pytest.raises(InputError, match=r"no step column was found among \['when', 'how_good'\]"):
+        load_run(path, reward="how_good", compute_per_step=2.0)
+
+
+def test_ambiguous_and_non_numeric_columns(tmp_path):
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"flops": [1, 2], "a/reward": [0.1, 0.2], "b/reward": [0.1, 0.3]}).to_csv(
+        path, index=False
+    )
+    with pytest.raises(InputError, match=r"several columns could be the reward.*'a/reward'"):
+        load_run(path)
+    path.write_text("flops,reward\n1,0.1\n2,high\n")
+    with pytest.raises(InputError, match="column 'reward' must be numeric, but holds 'high'"):
+        load_run(path)
+
+
+# ------------------------------------------------------------------ steps -> compute
+
+
+def test_compute_per_step_by_hand(tmp_path):
+    path = tmp_path / "steps.csv"
+    path.write_text("global_step,pass@1\n50,0.3\n0,0.1\n25,0.2\n")
+    run = load_run(path, compute_per_step=4e15)
+    same_points(run, compute=[0, 1e17, 2e17], reward=[0.1, 0.2, 0.3], eval_size=None)
+    assert run.metadata["conversion"] == "compute = global_step * 4e+15 (compute_per_step)"
+    assert run.metadata["compute_unit"] is None  # unknown unless given
+    assert load_run(path, compute_per_step=4e15, compute_unit="FLOPs").metadata["compute_unit"] == (
+        "FLOPs"
+    )
+
+
+def test_tokens_times_flops_per_token_by_hand(tmp_path):
+    path = tmp_path / "tokens.jsonl"
+    rows = [{"step": s, "total_tokens": t, "acc": a} for s, t, a in [(1, 1e6, 0.2), (2, 3e6, 0.3)]]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = load_run(path, flops_per_token=6 * 5e8)  # 6 N for a 0.5B-parameter model
+    same_points(run, compute=[3e15, 9e15], reward=[0.2, 0.3], eval_size=None)
+    assert run.metadata["conversion"] == "compute = total_tokens * 3e+09 (flops_per_token)"
+    assert run.metadata["compute_unit"] == "FLOPs"
+    assert run.metadata["columns"]["tokens"] == "total_tokens"
+    with pytest.warns(LoaderWarning, match="tokens column 'total_tokens' as compute"):
+        proxy = load_run(path)
+    assert proxy.metadata["compute_unit"] == "tokens"
+
+
+def test_steps_only_warns_unless_named(tmp_path):
+    path = tmp_path / "steps.csv"
+    path.write_text("Step,score\n1,0.1\n2,0.2\n")
+    with pytest.warns(LoaderWarning, match="compute_per_step") as record:
+        run = load_run(path)
+    assert record[0].filename == __file__  # points at the caller, not into the package
+    assert run.metadata["compute_unit"] == "steps"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        named = load_run(path, compute="Step")
+    assert named.metadata["compute_unit"] == "steps"
+    same_points(named, compute=run.compute, reward=run.reward, eval_size=None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"compute_per_step": 1.0, "flops_per_token": 2.0}, "not both"),
+        ({"compute": "flops", "compute_per_step": 1.0}, "pass one of them"),
+        ({"compute_per_step": -1.0}, "compute_per_step must be a finite number > 0"),
+        ({"flops_per_token": float("nan")}, "flops_per_token must be a finite number > 0"),
+        ({"nan_policy": "drop"}, "nan_policy must be 'raise' or 'omit'"),
+        ({"duplicates": "first"}, "duplicates must be"),
+        ({"format": "xlsx"}, "format must be one of"),
+    ],
+)
+def test_bad_options(tmp_path, kwargs, match):
+    path = tmp_path / "x.csv"
+    path.write_text("flops,reward,step\n1,0.1,1\n")
+    with pytest.raises(InputError, match=match):
+        load_run(path, **kwargs)
+
+
+# ------------------------------------------------------------------ NaN, duplicates, order
+
+
+def test_nan_raise_then_omit_counts(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("flops,reward\n1,0.1\n2,\n3,nan\n4,0.4\n")
+    with pytest.raises(
+        InputError,
+        match=r"2 of 4 rows .* the first: compute=2\.0, reward=nan\. .*nan_policy='omit'",
+    ):
+        load_run(path)
+    run = load_run(path, nan_policy="omit")
+    same_points(run, compute=[1, 4], reward=[0.1, 0.4], eval_size=None)
+    assert run.metadata["omitted"] == {"nan_or_inf": 2} and run.metadata["n_rows"] == 4
+
+
+def test_duplicates(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("flops,reward,eval_size\n1,0.1,10\n2,0.2,10\n2,0.3,30\n3,0.4,10\n3,0.4,10\n")
+    with pytest.raises(InputError, match=r"compute=2\.0: reward=0\.2.*duplicates='last'"):
+        with pytest.warns(LoaderWarning):
+            load_run(path)
+    with pytest.warns(LoaderWarning, match="1 repeated row"):
+        last = load_run(path, duplicates="last")
+    same_points(last, compute=[1, 2, 3], reward=[0.1, 0.3, 0.4], eval_size=[10, 30, 10])
+    assert last.metadata["omitted"] == {"duplicate_rows": 1, "duplicate_compute": 1}
+    with pytest.warns(LoaderWarning):
+        mean = load_run(path, duplicates="mean")
+    same_points(mean, compute=[1, 2, 3], reward=[0.1, 0.25, 0.4], eval_size=[10, 40, 10])
+    assert mean.metadata["merged_duplicates"] == 1
+
+
+def test_long_table_splits_into_runs_by_group_column(tmp_path):
+    path = tmp_path / "curves.csv"
+    frames = [r.to_frame().assign(curve=r.name) for r in example_curves()]
+    pd.concat(frames).sample(frac=1.0, random_state=0).to_csv(path, index=False)
+    runs = load_runs(path)
+    expected = {r.name: r for r in example_curves()}
+    assert sorted(r.name for r in runs) == sorted(expected)
+    for run in runs:
+        ref = expected[run.name]
+        same_points(run, compute=ref.compute, reward=ref.reward, eval_size=ref.eval_size)
+    one = load_run(path, run=runs[0].name, name="renamed")
+    assert one.name == "renamed" and one.metadata["group"] == f"curve={runs[0].name}"
+
+
+def test_load_runs_paths_globs_and_errors(tmp_path):
+    for i in range(3):
+        Run(C[1:], R[1:] + i / 100, name=f"r{i}").to_frame().to_csv(
+            tmp_path / f"r{i}.csv", index=False
+        )
+    runs = load_runs(str(tmp_path / "r*.csv"))
+    assert [r.name for r in runs] == ["r0", "r1", "r2"]
+    assert [r.name for r in load_runs([tmp_path / "r2.csv", tmp_path / "r0.csv"])] == ["r2", "r0"]
+    with pytest.raises(InputError, match="no files match"):
+        load_runs(str(tmp_path / "*.parquet"))
+    with pytest.raises(InputError, match="labels one run, but 3 were found"):
+        load_runs(str(tmp_path / "r*.csv"), name="x")
+    with pytest.raises(InputError, match="does not exist"):
+        load_run(tmp_path / "missing.csv")
+    with pytest.raises(InputError, match=r"directory without run\.json"):
+        load_run(tmp_path)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(2, 25),
+    seed=st.integers(0, 2**32 - 1),
+    fmt=st.sampled_from(["csv", "jsonl"]),
+)
+def test_any_shuffled_file_loads_sorted_and_equal(tmp_path, n, seed, fmt):
+    rng = np.random.default_rng(seed)
+    compute = np.cumsum(rng.uniform(0.1, 10.0, n)) * 1e15
+    reward = rng.uniform(0, 1, n)
+    df = pd.DataFrame({"flops": compute, "reward": reward}).iloc[rng.permutation(n)]
+    path = tmp_path / f"shuffled.{fmt}"
+    if fmt == "csv":
+        df.to_csv(path, index=False)
+    else:
+        df.to_json(path, orient="records", lines=True, double_precision=15)
+    run = load_run(path)
+    assert np.all(np.diff(run.compute) > 0)
+    np.testing.assert_allclose(run.compute, compute, rtol=1e-12)
+    np.testing.assert_allclose(run.reward, reward, rtol=1e-12)
