@@ -7,6 +7,7 @@ from rlscaling.curve import sigmoid
 from rlscaling.datasets import example_curves, load_example
 from rlscaling.fit import IdentifiabilityWarning, fit_sigmoid
 from rlscaling.inputs import InputError
+from rlscaling.loaders import LoaderWarning, load_run, load_runs
 from rlscaling.result import SigmoidFit
 from rlscaling.runs import Run
 
@@ -15,10 +16,13 @@ __version__ = "0.1.0"
 __all__ = [
     "IdentifiabilityWarning",
     "InputError",
+    "LoaderWarning",
     "Run",
     "SigmoidFit",
     "example_curves",
     "fit_sigmoid",
     "load_example",
+    "load_run",
+    "load_runs",
     "sigmoid",
 ]

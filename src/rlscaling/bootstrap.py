@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from rlscaling.curve import curve_value
+from rlscaling.curve import curve_jacobian, curve_value
 from rlscaling.fit import solve_replicates
 from rlscaling.inputs import InputError
 from rlscaling.samples import ParameterSamples
@@ -121,8 +121,12 @@ def bootstrap(
     yhat = curve_value(x, theta_hat)
     k = int(fit.bounds.free.sum())
     sw = np.sqrt(w)
-    # Standardised residuals (weights make them exchangeable), inflated for the fitted dof.
-    scaled = (y - yhat) * sw * np.sqrt(npts / max(npts - k, 1))
+    # Standardised residuals (weights make them exchangeable), each divided by sqrt(1 - h_i):
+    # points with high leverage (the few that pin down a sharp bend or the plateau) have
+    # residuals shrunk by the fit, and plain residual resampling makes intervals too narrow.
+    jac = curve_jacobian(x, theta_hat)[:, fit.bounds.free] * sw[:, None]
+    lev = np.einsum("ij,jk,ik->i", jac, np.linalg.pinv(jac.T @ jac), jac)
+    scaled = (y - yhat) * sw / np.sqrt(np.clip(1.0 - lev, 0.05, 1.0))
     scaled = scaled - scaled.mean()
     r0_fixed = not fit.bounds.free[3]
     r0_from_data = fit.r0_mode == "first"

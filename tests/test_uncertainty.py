@@ -1,0 +1,142 @@
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.optimize import least_squares
+
+from rlscaling import InputError, fit_sigmoid, sigmoid
+from rlscaling.curve import curve_value
+from rlscaling.fit import solve_replicates
+from rlscaling.mcmc import MCMCWarning
+from rlscaling.simulate import simulate_curve
+
+C = np.geomspace(100, 1e5, 40)
+
+
+@pytest.fixture(scope="module")
+def fit():
+    y = sigmoid(C, 0.6, 1.6, 3000.0, 0.15) + np.random.default_rng(0).normal(0, 0.01, C.size)
+    return fit_sigmoid(C, y, r0=0.15)
+
+
+def test_batched_replicates_equal_a_loop_of_scipy(fit):
+    # Same replicate data, same start: the batch must land where scipy's trf lands, row by row.
+    rng = np.random.default_rng(1)
+    x = np.log(C)
+    yhat = curve_value(x, fit.theta)
+    ys = yhat + rng.normal(0, 0.01, (25, C.size))
+    theta, _, ok = solve_replicates(
+        x, ys, np.ones_like(ys), np.full(25, 0.15), fit.bounds, np.tile(fit.theta, (25, 1))
+    )
+    assert ok.all()
+    for i in range(25):
+
+        def resid(p, i=i):
+            return curve_value(x, np.array([p[0], p[1], p[2], 0.15])) - ys[i]
+
+        ref = least_squares(resid, fit.theta[:3], xtol=1e-14, ftol=1e-14, gtol=1e-14)
+        np.testing.assert_allclose(theta[i, :3], ref.x, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["residual", "case", "block"])
+def test_bootstrap_is_reproducible_and_brackets_the_fit(fit, method):
+    b1 = fit.bootstrap(200, method=method, seed=3)
+    b2 = fit.bootstrap(200, method=method, seed=3)
+    np.testing.assert_array_equal(b1.theta, b2.theta)
+    lo, hi = b1.interval("A", 0.9)
+    assert lo < fit.A < hi
+    assert b1.n_samples + b1.n_failed == 200
+    band = b1.band([1e6], 0.9, kind="prediction")
+    curve = b1.band([1e6], 0.9, kind="curve")
+    assert (band.upper - band.lower).iloc[0] > (curve.upper - curve.lower).iloc[0]
+
+
+def test_block_bootstrap_is_wider_on_correlated_noise():
+    run = simulate_curve(0.6, 1.6, 3000.0, 0.15, compute=C, noise=0.01, ar1=0.8, seed=5)
+    f = fit_sigmoid(run, r0=0.15)
+    w_res = np.ptp(f.bootstrap(600, method="residual", seed=1).interval("A", 0.9))
+    w_blk = np.ptp(f.bootstrap(600, method="block", block_length=6, seed=1).interval("A", 0.9))
+    assert w_blk > 1.2 * w_res
+
+
+def test_bootstrap_rejects_bad_options(fit):
+    with pytest.raises(InputError, match="method must be one of"):
+        fit.bootstrap(100, method="wild")
+    with pytest.raises(InputError, match="n must be"):
+        fit.bootstrap(3)
+    with pytest.raises(InputError, match="block_length"):
+        fit.bootstrap(100, method="block", block_length=0)
+
+
+def test_mcmc_reproducible_with_diagnostics(fit):
+    p1 = fit.mcmc(n_steps=300, extend=False, seed=2, warn=False)
+    p2 = fit.mcmc(n_steps=300, extend=False, seed=2, warn=False)
+    np.testing.assert_array_equal(p1.theta, p2.theta)
+    d = p1.diagnostics
+    assert 0 < d["acceptance_fraction"] < 1 and d["tau_max"] > 0 and d["ess_A"] > 0
+    assert set(p1.samples.columns) >= {"A", "B", "C_mid", "R0", "noise_sd", "log_sigma"}
+
+
+def test_mcmc_posterior_agrees_with_delta_method_on_a_clean_curve(fit):
+    post = fit.mcmc(seed=1)
+    assert post.diagnostics["trusted"]
+    assert post.samples["A"].std() == pytest.approx(fit.stderr["A"], rel=0.3)
+    assert abs(post.samples["A"].median() - fit.A) < fit.stderr["A"]
+
+
+def test_short_chain_warns(fit):
+    with pytest.warns(MCMCWarning, match="short"):
+        fit.mcmc(n_steps=100, extend=False, seed=0)
+
+
+def test_informative_prior_narrows_and_excluding_prior_is_refused(fit):
+    flat = fit.mcmc(n_steps=400, extend=False, seed=0, warn=False)
+    tight = fit.mcmc(
+        n_steps=400, extend=False, seed=0, warn=False, priors={"A": stats.norm(fit.A, 0.001)}
+    )
+    assert tight.samples["A"].std() < 0.5 * flat.samples["A"].std()
+    with pytest.raises(InputError, match="prior on \\['A'\\]"):
+        fit.mcmc(priors={"A": stats.uniform(0.8, 0.1)})
+    with pytest.raises(InputError, match="unknown keys"):
+        fit.mcmc(priors={"a": stats.norm(0.6, 0.1)})
+
+
+def test_binomial_likelihood_uses_eval_size():
+    def post_width(n):
+        run = simulate_curve(0.6, 1.6, 3000.0, 0.15, compute=C, noise=0.0, eval_size=n, seed=4)
+        f = fit_sigmoid(run, r0=0.15)
+        p = f.mcmc(likelihood="binomial", n_steps=500, extend=False, seed=1, warn=False)
+        return np.ptp(p.interval("A", 0.9))
+
+    assert post_width(200) > 2.0 * post_width(5000)
+    with pytest.raises(InputError, match="eval_size"):
+        fit_sigmoid(C, sigmoid(C, 0.6, 1.6, 3000.0, 0.15) + 0.001).mcmc(likelihood="binomial")
+
+
+def test_ar1_likelihood_finds_correlation():
+    run = simulate_curve(0.6, 1.6, 3000.0, 0.15, compute=C, noise=0.01, ar1=0.7, seed=8)
+    f = fit_sigmoid(run, r0=0.15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = f.mcmc(likelihood="ar1", seed=0)
+    lo, hi = post.interval("rho", 0.9)
+    assert lo > 0.2 and hi > 0.5
+
+
+def test_compute_to_reach_and_probability(fit):
+    b = fit.bootstrap(300, seed=0)
+    c_needed = b.compute_to_reach(0.5)
+    assert np.all(c_needed > 0)
+    assert np.median(c_needed) == pytest.approx(fit.compute_to_reach(0.5), rel=0.1)
+    assert b.prob_at_least(1e6, 0.2) == 1.0
+    assert b.prob_at_least(1e6, 0.99) == 0.0
+
+
+def test_summary_and_to_dict(fit):
+    b = fit.bootstrap(100, seed=0)
+    assert "A" in b.summary() and "residual bootstrap" in b.summary()
+    d = b.to_dict()
+    assert d["n_samples"] == b.n_samples and "A" in d["params"]
+    ax = b.plot()
+    assert ax.get_xscale() == "log"
