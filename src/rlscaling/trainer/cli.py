@@ -1,0 +1,102 @@
+"""``rlscaling train``: a typer sub-app (mounted by the main CLI).
+
+Commands: ``train --config FILE [--set key.sub=value ...] [--out-dir DIR] [--quiet]``,
+``presets`` (list the recipe presets), ``show-config`` (print the resolved config as YAML).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rlscaling.trainer.config import PRESETS, ConfigError, TrainConfig, deep_merge, parse_override
+
+train_app = typer.Typer(
+    help="Reference RL trainer (needs the 'train' extra).", no_args_is_help=True
+)
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="override, e.g. loss.eps_max=4")
+]
+RecipeOpt = Annotated[str | None, typer.Option("--recipe", help=f"preset: {', '.join(PRESETS)}")]
+
+
+def _resolve(config: Path | None, sets: list[str], recipe: str | None) -> TrainConfig:
+    from rlscaling.trainer.config import load_config
+
+    overrides: dict = {}
+    for item in sets:
+        overrides = deep_merge(overrides, parse_override(item))
+    if recipe:
+        overrides["recipe"] = recipe
+    if config is not None:
+        return load_config(config, overrides)
+    from pydantic import ValidationError
+
+    try:
+        return TrainConfig(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config:\n{exc}") from None
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=2)
+
+
+@train_app.command("train")
+def train_command(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    recipe: RecipeOpt = None,
+    out_dir: Annotated[str | None, typer.Option("--out-dir", "-o", help="run directory")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Train with RL and write a run directory (resumes if it holds a checkpoint)."""
+    extra = list(set_ or [])
+    if out_dir:
+        extra.append(f"out_dir={out_dir}")
+    if quiet:
+        extra.append("progress=false")
+    try:
+        cfg = _resolve(config, extra, recipe)
+    except ConfigError as exc:
+        _fail(exc)
+    from rlscaling.trainer.loop import train
+
+    try:
+        result = train(cfg)
+    except ValueError as exc:
+        _fail(exc)
+    typer.echo(
+        f"{result.out_dir}: {len(result.evals)} evaluations, final reward {result.final_reward:.3f}"
+    )
+
+
+@train_app.command("presets")
+def presets_command() -> None:
+    """List the recipe presets and what each sets."""
+    import json
+
+    for name, body in PRESETS.items():
+        typer.echo(f"{name}: {json.dumps(body)}")
+
+
+@train_app.command("show-config")
+def show_config_command(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    recipe: RecipeOpt = None,
+) -> None:
+    """Print the fully resolved config as YAML (defaults, preset and overrides applied)."""
+    import yaml
+
+    try:
+        cfg = _resolve(config, list(set_ or []), recipe)
+    except ConfigError as exc:
+        _fail(exc)
+    typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

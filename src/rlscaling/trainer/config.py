@@ -1,0 +1,321 @@
+"""Training configuration: a pydantic :class:`TrainConfig` and named recipe presets.
+
+Every part of the ScaleRL recipe is a switch here. The defaults are the ScaleRL recipe
+(Khatri et al. 2025): CISPO loss with ``eps_max = 5``, prompt-level loss aggregation,
+group-centred advantages scaled by the batch standard deviation, zero-variance filtering,
+no-positive-resampling at a 0.9 pass rate, an FP32 LM head, interruption-based length control,
+and generations lagging the trained policy by up to ``off_policy_lag = 8`` steps.
+
+``recipe`` picks a named preset that is applied *under* the explicitly given values:
+
+- ``scalerl``: the defaults above.
+- ``grpo``: GRPO-style: symmetric PPO clip 0.2, sample-level aggregation, group-std
+  advantages, no filtering, no NPR, model-precision LM head, truncation, on-policy.
+- ``dapo``: DAPO-style: clip-higher PPO (0.2 / 0.28), token-level aggregation, group-std
+  advantages, zero-variance filtering (DAPO resamples; here the groups are dropped), no NPR,
+  truncation, on-policy.
+
+Names of losses, advantage estimators, tasks and rollout engines are checked against their
+registries; unknown keys anywhere are rejected, so typos fail early.
+
+Examples
+--------
+>>> cfg = TrainConfig(recipe="dapo", steps=10)
+>>> cfg.loss.name, cfg.loss.aggregation, cfg.loss.clip_high
+('ppo', 'token', 0.28)
+>>> TrainConfig(recipe="dapo", loss={"aggregation": "prompt"}).loss.aggregation
+'prompt'
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rlscaling.trainer.advantages import ADVANTAGES
+from rlscaling.trainer.losses import AGGREGATIONS, LOSSES
+from rlscaling.trainer.tasks import TASKS
+
+INTERRUPTION_TEXT = (
+    "Okay, time is up. Let me stop thinking and formulate a final answer now. </think>"
+)
+"""The phrase ScaleRL forces at the thinking budget (paper Sec. 4, App. A.10)."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    """The policy: a local Hugging Face model directory, or a tiny model built from scratch."""
+
+    path: str | None = Field(None, description="local HF model dir; None builds a tiny model")
+    arch: Literal["llama", "qwen2"] = "llama"
+    hidden_size: int = Field(64, ge=32)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(2, ge=1)
+    intermediate_size: int | None = Field(None, description="default 4 * hidden_size")
+    max_positions: int = Field(128, ge=16)
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    fp32_lm_head: bool = Field(True, description="LM head in FP32 for sampling and training")
+    attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+
+    @model_validator(mode="after")
+    def _head_dim(self) -> ModelConfig:
+        if self.path is None:
+            if self.hidden_size % self.num_heads:
+                raise ValueError(
+                    f"hidden_size={self.hidden_size} must be divisible by "
+                    f"num_heads={self.num_heads}"
+                )
+            if self.hidden_size // self.num_heads < 32:
+                raise ValueError(
+                    f"head_dim = hidden_size / num_heads = {self.hidden_size // self.num_heads} "
+                    "is below 32, which vLLM's CPU attention refuses; use fewer heads"
+                )
+        elif not Path(self.path).is_dir():
+            raise ValueError(f"model.path={self.path!r} is not a directory")
+        return self
+
+
+class TaskConfig(_Section):
+    """Which task, how hard, and the sizes of the fixed splits."""
+
+    name: str = "addition"
+    difficulty: int = Field(3, ge=1)
+    n_train: int = Field(4096, ge=0, description="training prompts (jsonl: 0 = all)")
+    n_val: int = Field(128, ge=1, description="held-out validation prompts")
+    seed: int = Field(0, description="seed of the task splits (not of the run)")
+    path: str | None = Field(None, description="JSONL file for the jsonl task")
+    match: Literal["exact", "numeric"] = "exact"
+    answer_marker: str | None = Field("</think>", description="answer = text after this")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return TASKS.check(v)
+
+    @model_validator(mode="after")
+    def _path(self) -> TaskConfig:
+        if self.name == "jsonl":
+            if not self.path:
+                raise ValueError("task.name='jsonl' needs task.path, a JSONL file")
+            if not Path(self.path).is_file():
+                raise ValueError(f"task.path={self.path!r} does not exist")
+        elif self.n_train < 1:
+            raise ValueError(f"task.n_train must be >= 1 for generated tasks, got {self.n_train}")
+        return self
+
+
+class WarmupConfig(_Section):
+    """Supervised warm-up of a freshly built model on the task format (training split only)."""
+
+    steps: int = Field(0, ge=0)
+    lr: float = Field(3e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    difficulty: int | None = Field(None, description="task difficulty for warm-up data")
+    seed: int = 0
+
+
+class RolloutConfig(_Section):
+    """Generation: samples per prompt, sampling parameters and length control."""
+
+    engine: str = "torch"
+    n_samples: int = Field(8, ge=1, description="samples per prompt (group size)")
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(0, ge=0, description="0 = off")
+    length_control: Literal["interruption", "truncation"] = "interruption"
+    think_budget: int = Field(32, ge=1, description="tokens before the end-of-thinking marker")
+    think_budget_jitter: int = Field(0, ge=0, description="interruption at budget + U[0, j]")
+    answer_budget: int = Field(16, ge=1, description="tokens after the marker")
+    interruption_text: str = INTERRUPTION_TEXT
+
+    @field_validator("engine")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from rlscaling.trainer.rollout import ENGINES
+
+        return ENGINES.check(v)
+
+
+class LossConfig(_Section):
+    """Policy loss and its aggregation (separate switches)."""
+
+    name: str = "cispo"
+    aggregation: Literal["prompt", "sample", "token"] = "prompt"
+    eps_max: float = Field(5.0, gt=0, description="CISPO cap on the importance weight")
+    clip_low: float = Field(0.2, ge=0, lt=1)
+    clip_high: float = Field(0.28, ge=0)
+    gspo_clip_low: float = Field(3e-3, ge=0, lt=1)
+    gspo_clip_high: float = Field(5e-3, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return LOSSES.check(v)
+
+    @field_validator("aggregation")
+    @classmethod
+    def _agg(cls, v: str) -> str:
+        assert v in AGGREGATIONS
+        return v
+
+
+class AdvantageConfig(_Section):
+    name: str = "batch_std"
+    std_eps: float = Field(1e-6, gt=0)
+    zero_variance_filter: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return ADVANTAGES.check(v)
+
+
+class SamplerConfig(_Section):
+    npr: bool = Field(True, description="no-positive-resampling")
+    npr_threshold: float = Field(0.9, gt=0, le=1)
+    npr_min_groups: int = Field(1, ge=1)
+
+
+class OptimConfig(_Section):
+    lr: float = Field(1e-3, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_steps: int = Field(0, ge=0, description="linear LR warm-up, then constant")
+    max_grad_norm: float = Field(1.0, gt=0)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "scalerl": {
+        "loss": {"name": "cispo", "aggregation": "prompt"},
+        "advantage": {"name": "batch_std", "zero_variance_filter": True},
+        "sampler": {"npr": True},
+        "model": {"fp32_lm_head": True},
+        "rollout": {"length_control": "interruption"},
+        "off_policy_lag": 8,
+    },
+    "grpo": {
+        "loss": {"name": "grpo", "aggregation": "sample", "clip_low": 0.2},
+        "advantage": {"name": "group_std", "zero_variance_filter": False},
+        "sampler": {"npr": False},
+        "model": {"fp32_lm_head": False},
+        "rollout": {"length_control": "truncation"},
+        "off_policy_lag": 0,
+    },
+    "dapo": {
+        "loss": {"name": "ppo", "aggregation": "token", "clip_low": 0.2, "clip_high": 0.28},
+        "advantage": {"name": "group_std", "zero_variance_filter": True},
+        "sampler": {"npr": False},
+        "model": {"fp32_lm_head": False},
+        "rollout": {"length_control": "truncation"},
+        "off_policy_lag": 0,
+    },
+}
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated recursively with ``over`` (neither is modified)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+class TrainConfig(_Section):
+    """Everything a run needs; ``model_dump()`` is what run.json records."""
+
+    recipe: str = Field("scalerl", description=f"preset: one of {', '.join(PRESETS)}")
+    run_name: str | None = None
+    seed: int = 0
+    out_dir: str = "runs/tiny"
+    steps: int = Field(100, ge=1, description="optimiser steps")
+    prompts_per_step: int = Field(16, ge=1)
+    off_policy_lag: int = Field(8, ge=0, description="max steps generations lag the policy")
+    micro_batch_size: int = Field(0, ge=0, description="sequences per backward; 0 = all")
+    eval_every: int = Field(10, ge=1)
+    eval_samples: int = Field(4, ge=1, description="samples per validation prompt")
+    checkpoint_every: int = Field(50, ge=1)
+    progress: bool = True
+    threads: int | None = Field(None, ge=1, description="torch CPU threads")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    advantage: AdvantageConfig = Field(default_factory=AdvantageConfig)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        recipe = data.get("recipe", "scalerl")
+        if recipe not in PRESETS:
+            raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(PRESETS)}")
+        return deep_merge(PRESETS[recipe], data)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        marker = self.task.answer_marker
+        if (
+            self.rollout.length_control == "interruption"
+            and marker
+            and marker not in self.rollout.interruption_text
+        ):
+            raise ValueError(
+                f"rollout.interruption_text must contain task.answer_marker {marker!r}, "
+                "or the forced answer can never be scored"
+            )
+        if self.rollout.length_control == "interruption" and not marker:
+            raise ValueError("interruption needs task.answer_marker (the end-of-thinking marker)")
+        return self
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be read or validated."""
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML (or JSON) config file, apply nested ``overrides``, and validate it."""
+    import yaml
+    from pydantic import ValidationError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    data = deep_merge(data, overrides or {})
+    try:
+        return TrainConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid config:\n{exc}") from None
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``"loss.eps_max=4"`` -> ``{"loss": {"eps_max": 4}}`` (value parsed as YAML)."""
+    import yaml
+
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.sub=value")
+    key, raw = item.split("=", 1)
+    value: Any = yaml.safe_load(raw) if raw else None
+    for part in reversed(key.strip().split(".")):
+        value = {part: value}
+    return value

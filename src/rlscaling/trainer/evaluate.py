@@ -1,0 +1,40 @@
+"""Evaluation stage: mean pass rate on the fixed validation split, m samples per prompt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlscaling.trainer.rewards import score_samples
+from rlscaling.trainer.rollout.base import RolloutEngine, SamplingParams
+from rlscaling.trainer.tasks import Problem, Task
+
+
+def evaluate(
+    engine: RolloutEngine,
+    tokenizer: Any,
+    task: Task,
+    val: list[Problem],
+    params: SamplingParams,
+    n_samples: int,
+    seed: int,
+    marker: str | None,
+    chunk: int = 64,
+) -> dict[str, Any]:
+    """``{"reward", "n_prompts", "n_samples", "truncated_frac", "mean_len"}`` on ``val``."""
+    rewards: list[float] = []
+    trunc = lens = 0
+    for lo in range(0, len(val), chunk):
+        idx = list(range(lo, min(len(val), lo + chunk)))
+        prompts = [tokenizer(val[i].prompt)["input_ids"] for i in idx]
+        samples = engine.generate(prompts, idx, n_samples, params, seed + lo)
+        rewards += score_samples(samples, val, task, tokenizer, marker)
+        trunc += sum(s.truncated for s in samples)
+        lens += sum(len(s.response_ids) for s in samples)
+    n = max(len(rewards), 1)
+    return {
+        "reward": sum(rewards) / n,
+        "n_prompts": len(val),
+        "n_samples": n_samples,
+        "truncated_frac": trunc / n,
+        "mean_len": lens / n,
+    }

@@ -1,0 +1,25 @@
+"""Rollout engines: generate ``n`` samples per prompt with behaviour log-probs.
+
+The trainer talks to an engine only through :class:`RolloutEngine` (``generate`` and
+``update_weights``), so a vLLM engine can replace the torch engine without touching the loop.
+"""
+
+from rlscaling.trainer.rollout.base import (
+    ENGINES,
+    RolloutEngine,
+    Sample,
+    SamplingParams,
+    get_engine,
+    register_engine,
+)
+from rlscaling.trainer.rollout.torch_engine import TorchEngine
+
+__all__ = [
+    "ENGINES",
+    "RolloutEngine",
+    "Sample",
+    "SamplingParams",
+    "TorchEngine",
+    "get_engine",
+    "register_engine",
+]

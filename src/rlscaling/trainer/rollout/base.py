@@ -1,0 +1,107 @@
+"""The rollout engine interface, the sample record and sampling parameters."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlscaling.trainer.registry import Registry
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample and how to control length.
+
+    ``length_control="truncation"``: stop after ``think_budget + answer_budget`` tokens.
+    ``length_control="interruption"``: if the end-of-thinking marker (``marker_ids``) has not
+    been produced after ``think_budget + U[0, think_budget_jitter]`` tokens, the engine forces
+    ``interruption_ids`` (which end with the marker) and lets the answer follow for up to
+    ``answer_budget`` tokens. In both modes an answer longer than ``answer_budget`` tokens after
+    the marker is truncated. Forced tokens are conditioned on but get loss mask 0.
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    length_control: str = "truncation"
+    think_budget: int = 32
+    think_budget_jitter: int = 0
+    answer_budget: int = 16
+    marker_ids: tuple[int, ...] = ()
+    interruption_ids: tuple[int, ...] = ()
+    eos_id: int = 2
+    pad_id: int = 0
+    fp32_lm_head: bool = True
+
+
+@dataclass
+class Sample:
+    """One generated response and what the trainer needs to learn from it.
+
+    ``logprobs`` are the behaviour log-probabilities of ``response_ids`` under the policy that
+    generated them; ``versions`` the policy version per token (all equal for the torch engine;
+    an in-flight weight update can change it mid-sequence). ``loss_mask`` is 0 for forced
+    tokens. ``finish`` is ``"stop"`` (end-of-sequence produced) or ``"truncated"``.
+    """
+
+    prompt_index: int
+    prompt_ids: list[int]
+    response_ids: list[int]
+    logprobs: list[float]
+    loss_mask: list[int]
+    versions: list[int]
+    finish: str
+    interrupted: bool = False
+    text: str = ""
+    reward: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        """The oldest policy version that produced any token."""
+        return min(self.versions) if self.versions else -1
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish == "truncated"
+
+
+class RolloutEngine(ABC):
+    """Generates samples with a (possibly stale) copy of the policy."""
+
+    version: int = 0
+
+    @abstractmethod
+    def generate(
+        self,
+        prompts: list[list[int]],
+        prompt_indices: list[int],
+        n: int,
+        params: SamplingParams,
+        seed: int,
+    ) -> list[Sample]:
+        """``n`` samples for each prompt, grouped: ``n`` consecutive samples per prompt."""
+
+    @abstractmethod
+    def update_weights(self, model: Any, version: int) -> None:
+        """Load the trainer's current weights and label later samples with ``version``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint needs to restore the engine (weights it holds, version)."""
+        return {"version": self.version}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.version = int(state["version"])
+
+
+ENGINES: Registry[type[RolloutEngine]] = Registry("rollout engine")
+
+
+def register_engine(name: str):
+    """Register a :class:`RolloutEngine` subclass under ``name`` (duplicates raise)."""
+    return ENGINES.register(name)
+
+
+def get_engine(name: str) -> type[RolloutEngine]:
+    return ENGINES.get(name)

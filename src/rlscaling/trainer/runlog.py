@@ -1,0 +1,79 @@
+"""The run directory: ``run.json``, ``eval.jsonl``, ``train.jsonl`` (and ``checkpoints/``).
+
+Each JSONL line is written whole with one ``write`` and flushed, so a reader sees either a
+complete line or a torn last line it can skip. On resume the logs are cut back to the
+checkpoint's step so a killed run continues the same curve without duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Complete lines of a JSONL file (a torn last line is skipped)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+class RunWriter:
+    """Writes the files of one run directory."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.eval_path = self.dir / "eval.jsonl"
+        self.train_path = self.dir / "train.jsonl"
+        self.run_path = self.dir / "run.json"
+
+    def write_run(self, meta: dict[str, Any]) -> None:
+        tmp = self.run_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(_clean(meta), indent=2) + "\n")
+        os.replace(tmp, self.run_path)
+
+    def _append(self, path: Path, record: dict[str, Any]) -> None:
+        line = json.dumps(_clean(record)) + "\n"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+
+    def append_eval(self, record: dict[str, Any]) -> None:
+        self._append(self.eval_path, record)
+
+    def append_train(self, record: dict[str, Any]) -> None:
+        self._append(self.train_path, record)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop log lines with ``step`` greater than ``step`` (and any torn line)."""
+        for path in (self.eval_path, self.train_path):
+            keep = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
+            tmp = path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+            os.replace(tmp, path)
+
+    def reset(self) -> None:
+        for path in (self.eval_path, self.train_path):
+            if path.exists():
+                path.unlink()

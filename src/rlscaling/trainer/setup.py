@@ -1,0 +1,97 @@
+"""Everything ``train()`` builds before its first step: device, model, engine params, run meta."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlscaling.trainer.config import TrainConfig
+from rlscaling.trainer.model import build_tiny_model, build_tokenizer, load_model, save_model
+from rlscaling.trainer.rollout.base import SamplingParams
+from rlscaling.trainer.tasks import Problem, Task
+from rlscaling.trainer.warmup import supervised_warmup, warmup_problems
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' but torch sees no CUDA device; use device='cpu'")
+    return torch.device(name)
+
+
+def base_model(
+    cfg: TrainConfig, task: Task, train: list[Problem], val: list[Problem], device: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The starting policy: a local HF model or a tiny model, then the supervised warm-up.
+
+    The base model is saved to ``<out_dir>/base_model`` so other recipes can start from it.
+    """
+    if cfg.model.path:
+        model, tokenizer = load_model(
+            cfg.model.path, cfg.model.dtype, cfg.model.attn_implementation
+        )
+    else:
+        tokenizer = build_tokenizer()
+        model = build_tiny_model(cfg.model, tokenizer, seed=cfg.warmup.seed)
+    model.to(device)
+    info: dict[str, Any] = {"source": cfg.model.path or "tiny", "warmup_steps": cfg.warmup.steps}
+    if cfg.warmup.steps:
+        problems = warmup_problems(task, train, val, cfg, cfg.task.difficulty)
+        losses = supervised_warmup(model, tokenizer, problems, cfg, device)
+        info["warmup_final_loss"] = losses[-1]
+    save_model(model, tokenizer, Path(cfg.out_dir) / "base_model")
+    return model, tokenizer, info
+
+
+def sampling_params(cfg: TrainConfig, tokenizer: Any) -> SamplingParams:
+    r = cfg.rollout
+    marker = cfg.task.answer_marker
+    enc = lambda s: tuple(tokenizer(s, add_special_tokens=False)["input_ids"])  # noqa: E731
+    return SamplingParams(
+        temperature=r.temperature,
+        top_p=r.top_p,
+        top_k=r.top_k,
+        length_control=r.length_control,
+        think_budget=r.think_budget,
+        think_budget_jitter=r.think_budget_jitter,
+        answer_budget=r.answer_budget,
+        marker_ids=enc(marker) if marker else (),
+        interruption_ids=enc(r.interruption_text),
+        eos_id=tokenizer.eos_token_id,
+        pad_id=tokenizer.pad_token_id,
+        fp32_lm_head=cfg.model.fp32_lm_head,
+    )
+
+
+def versions() -> dict[str, str]:
+    import transformers
+
+    from rlscaling.trainer import __version__
+
+    return {
+        "rlscaling": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def run_meta(
+    cfg: TrainConfig, task_name: str, n_params: int, n_total: int, base: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "config": cfg.model_dump(mode="json"),
+        "versions": versions(),
+        "compute_unit": "FLOPs",
+        "model_params": n_total,
+        "flops_params": n_params,
+        "task": task_name,
+        "seed": cfg.seed,
+        "recipe": cfg.recipe,
+        "run_name": cfg.run_name,
+        "base_model": base,
+    }
