@@ -6,6 +6,7 @@ The fitted form is ``R(C) = R0 + (A - R0) / (1 + (C_mid / C) ** B)``.
 from rlscaling.curve import sigmoid
 from rlscaling.datasets import example_curves, load_example
 from rlscaling.fit import IdentifiabilityWarning, fit_sigmoid
+from rlscaling.forecast import Forecast, ForecastWarning, TargetForecast, compute_to_reach, forecast
 from rlscaling.inputs import InputError
 from rlscaling.loaders import LoaderWarning, load_run, load_runs
 from rlscaling.result import SigmoidFit
@@ -14,13 +15,18 @@ from rlscaling.runs import Run
 __version__ = "0.1.0"
 
 __all__ = [
+    "Forecast",
+    "ForecastWarning",
     "IdentifiabilityWarning",
     "InputError",
     "LoaderWarning",
     "Run",
     "SigmoidFit",
+    "TargetForecast",
+    "compute_to_reach",
     "example_curves",
     "fit_sigmoid",
+    "forecast",
     "load_example",
     "load_run",
     "load_runs",
