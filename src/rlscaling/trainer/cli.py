@@ -1,7 +1,8 @@
 """``rlscaling train``: a typer sub-app (mounted by the main CLI).
 
 Commands: ``train --config FILE [--set key.sub=value ...] [--out-dir DIR] [--quiet]``,
-``presets`` (list the recipe presets), ``show-config`` (print the resolved config as YAML).
+``train-presets`` (list the recipe presets), ``train-config`` (print the resolved config as
+YAML). Mount with ``app.add_typer(train_app)`` (no name) so these become top-level commands.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def train_command(
     )
 
 
-@train_app.command("presets")
+@train_app.command("train-presets")
 def presets_command() -> None:
     """List the recipe presets and what each sets."""
     import json
@@ -86,7 +87,7 @@ def presets_command() -> None:
         typer.echo(f"{name}: {json.dumps(body)}")
 
 
-@train_app.command("show-config")
+@train_app.command("train-config")
 def show_config_command(
     config: ConfigOpt = None,
     set_: SetOpt = None,
