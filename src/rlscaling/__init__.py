@@ -3,6 +3,7 @@
 The fitted form is ``R(C) = R0 + (A - R0) / (1 + (C_mid / C) ** B)``.
 """
 
+from rlscaling.compare import Comparison, compare
 from rlscaling.curve import sigmoid
 from rlscaling.datasets import example_curves, load_example
 from rlscaling.fit import IdentifiabilityWarning, fit_sigmoid
@@ -15,6 +16,7 @@ from rlscaling.runs import Run
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
     "Forecast",
     "ForecastWarning",
     "IdentifiabilityWarning",
@@ -23,6 +25,7 @@ __all__ = [
     "Run",
     "SigmoidFit",
     "TargetForecast",
+    "compare",
     "compute_to_reach",
     "example_curves",
     "fit_sigmoid",

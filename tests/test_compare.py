@@ -1,0 +1,183 @@
+import json
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+from rlscaling import Comparison, InputError, Run, compare, fit_sigmoid, sigmoid
+from rlscaling.compare import A_MARGIN, last_crossing, prob_greater
+from rlscaling.simulate import simulate_curve
+
+C = np.geomspace(100, 40000, 40)
+
+
+def run(a, b=1.8, c_mid=2500.0, *, seed, name, noise=0.006, recipe=None):
+    meta = {} if recipe is None else {"recipe": recipe}
+    return simulate_curve(
+        a, b, c_mid, 0.2, compute=C, noise=noise, seed=seed, name=name, metadata=meta
+    )
+
+
+@pytest.fixture(scope="module")
+def clear():
+    return compare([run(0.60, seed=1, name="low"), run(0.70, seed=2, name="high")], n=300)
+
+
+def test_clearly_different_asymptotes(clear):
+    assert isinstance(clear, Comparison)
+    p = clear.pairwise.iloc[0]
+    assert (p["recipe_i"], p["recipe_j"]) == ("low", "high")
+    assert p["P_A"] < 0.01
+    assert p["P_reward"] < 0.01
+    assert not p["A_within_margin"]
+    assert "high has the higher asymptote" in p["verdict"]
+    t = clear.table.set_index("recipe")
+    for name, a in (("low", 0.60), ("high", 0.70)):
+        assert t.loc[name, "A_lower"] < a < t.loc[name, "A_upper"]
+        assert t.loc[name, "A_lower"] <= t.loc[name, "A"] <= t.loc[name, "A_upper"]
+    assert clear.budget == pytest.approx(4 * C.max())
+
+
+def test_identical_data_gives_one_half_and_equal_a_compares_b():
+    r = run(0.6, seed=3, name="x")
+    twin = Run(r.compute, r.reward, name="y")
+    cmp = compare([r, twin], n=400, seed=5)
+    p = cmp.pairwise.iloc[0]
+    assert abs(p["P_A"] - 0.5) < 0.08
+    assert p["A_within_margin"]
+    assert f"within {A_MARGIN}" in p["verdict"] and "compare B" in p["verdict"]
+    assert "Khatri" in p["verdict"]
+
+
+def test_equal_asymptotes_different_noise_are_not_called():
+    cmp = compare([run(0.6, seed=11, name="s1"), run(0.6, seed=12, name="s2")], n=300)
+    assert 0.05 < cmp.pairwise.iloc[0]["P_A"] < 0.95
+
+
+def _true_crossing(p1, p2, lo, hi):
+    def gap(lc):
+        return float(sigmoid([np.exp(lc)], *p1)[0] - sigmoid([np.exp(lc)], *p2)[0])
+
+    return brentq(gap, lo, hi)
+
+
+def test_crossing_found_within_its_interval():
+    fast, slow = (0.50, 2.5, 500.0, 0.1), (0.65, 1.2, 3000.0, 0.1)
+    truth = np.exp(_true_crossing(fast, slow, np.log(1000), np.log(1e5)))
+    c = np.geomspace(50, 5e4, 40)
+    r1 = simulate_curve(*fast, compute=c, noise=0.005, seed=1, name="fast")
+    r2 = simulate_curve(*slow, compute=c, noise=0.005, seed=2, name="slow")
+    x = compare([r1, r2], n=400).crossovers.iloc[0]
+    assert x["P_cross"] > 0.9
+    assert x["crossing_lower"] < truth < x["crossing_upper"]
+    assert (x["leader_early"], x["leader_late"]) == ("fast", "slow")
+    assert "slow overtakes fast" in x["statement"]
+
+
+def test_no_crossing_is_reported_with_its_probability(clear):
+    x = clear.crossovers.iloc[0]
+    assert x["P_cross"] < 0.5
+    assert np.isnan(x["crossing"])
+    assert x["statement"].startswith("no crossing within [")
+    assert "P(crossing)" in x["statement"]
+
+
+def test_last_crossing_by_hand():
+    grid = np.log(np.array([1.0, 10.0, 100.0, 1000.0]))
+    diff = np.array(
+        [
+            [0.1, 0.05, -0.05, -0.1],  # i leads, then j: crossing halfway between 10 and 100
+            [0.1, 0.2, 0.3, 0.4],  # i always leads
+            [0.001, -0.001, 0.2, 0.3],  # a wiggle below the margin, then i leads: no crossing
+        ]
+    )
+    out, final = last_crossing(diff, grid, margin=0.01)
+    assert np.exp(out[0]) == pytest.approx(np.sqrt(10 * 100))
+    assert final[0] == -1
+    assert np.isnan(out[1]) and np.isnan(out[2])
+
+
+def test_prob_greater_counts_ties_as_half():
+    assert prob_greater(np.array([1.0]), np.array([1.0])) == 0.5
+    assert prob_greater(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 1.0
+
+
+def test_pooling_seeds_widens_intervals():
+    seeds = [run(a, seed=20 + k, name=f"seed{k}", recipe="r") for k, a in enumerate((0.58, 0.64))]
+    other = run(0.5, seed=30, name="other")
+    pooled = compare([*seeds, other], n=400).table.set_index("recipe")
+    assert pooled.loc["r", "n_runs"] == 2
+    assert pooled.loc["r", "runs"] == "seed0, seed1"
+    single = compare([seeds[0], other], n=400).table.set_index("recipe")
+    width = lambda t, k: t.loc[k, "A_upper"] - t.loc[k, "A_lower"]  # noqa: E731
+    assert width(pooled, "r") > 2 * width(single, "r")  # seed0 alone is recipe "r" too
+    assert pooled.loc["r", "A_lower"] < 0.6 < pooled.loc["r", "A_upper"]
+
+
+def test_dict_input_fits_and_group_by():
+    a, b = run(0.6, seed=1, name="a"), run(0.7, seed=2, name="b")
+    cmp = compare({"base": a, "new": fit_sigmoid(b, warn=False)}, n=100)
+    assert cmp.recipes == ["base", "new"]
+    tagged = [
+        Run(a.compute, a.reward, name="a", metadata={"arm": "x"}),
+        Run(b.compute, b.reward, name="b", metadata={"arm": "y"}),
+    ]
+    assert compare(tagged, n=100, group_by="arm").recipes == ["x", "y"]
+
+
+def test_reporting(clear):
+    text = clear.summary()
+    assert "low vs high" in text and "P(A_i > A_j)" in text
+    d = clear.to_dict()
+    json.dumps(d)
+    assert (
+        len(d["recipes"]) == 2
+        and len(d["pairwise"]) == 1
+        and d["crossovers"][0]["crossing"] is None
+    )
+    ax = clear.plot()
+    assert ax.get_xscale() == "log"
+    assert len(ax.collections) >= 4  # two data scatters and two bands
+
+
+def test_same_seed_same_numbers():
+    runs = [run(0.6, seed=1, name="a"), run(0.65, seed=2, name="b")]
+    x, y = compare(runs, n=100, seed=3), compare(runs, n=100, seed=3)
+    assert x.table.equals(y.table)
+
+
+def test_mcmc_method():
+    runs = [run(0.6, seed=1, name="a"), run(0.7, seed=2, name="b")]
+    cmp = compare(runs, n=200, method="mcmc", sampler_options={"n_steps": 300, "extend": False})
+    assert cmp.method == "MCMC"
+    assert cmp.pairwise.iloc[0]["P_A"] < 0.01
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ([], {}, "at least two recipes"),
+        ([[1, 2, 3]], {}, "must hold Runs"),
+        ("a string", {}, "must be a list"),
+        (None, {"n": 3}, "n must be an integer"),
+        (None, {"budget": -1.0}, "budget must be"),
+        (None, {"method": "laplace"}, "method must be"),
+        (None, {"level": 90}, "level must be in"),
+        (None, {"group_by": "arm"}, "group_by='arm'"),
+    ],
+)
+def test_bad_input(args, kwargs, match):
+    runs = [run(0.6, seed=1, name="a"), run(0.7, seed=2, name="b")]
+    data = runs if args is None else args
+    with pytest.raises(InputError, match=match):
+        compare(data, **kwargs)
+
+
+def test_duplicate_names_and_mixed_units_are_refused():
+    a = run(0.6, seed=1, name="a")
+    with pytest.raises(InputError, match="several runs are named"):
+        compare([a, run(0.7, seed=2, name="a"), run(0.5, seed=3, name="c")], n=50)
+    u1 = Run(a.compute, a.reward, name="x", metadata={"compute_unit": "FLOPs"})
+    u2 = Run(a.compute, a.reward, name="y", metadata={"compute_unit": "GPU-hours"})
+    with pytest.raises(InputError, match="different units"):
+        compare([u1, u2], n=50)
