@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from rlscaling.curve import curve_jacobian
 from rlscaling.fit import fit_sigmoid, noise_from_differences
 
 if TYPE_CHECKING:
@@ -82,33 +83,78 @@ def sigmoid_draws(
     )
 
 
-def lfo_errors(run: Run, cfg: Any) -> tuple[NDArray, NDArray]:
-    """Leave-future-out errors of the sigmoid and plateau point forecasts on the run itself.
+def residual_persistence(resid: NDArray) -> float:
+    """Lag-one autocorrelation of fit residuals, clipped to [0, 1].
 
-    For cut points in the second half of the observed run, both models are fitted on the
-    points up to the cut and asked for the mean of the last few observed points.
+    It sets how much of the last residual carries into the future: smooth curves whose misfit
+    persists (rho near 1) keep their last value; noisy plateaus (rho near 0) are smoothed.
+    """
+    r = resid - resid.mean()
+    if r.size < 6 or not np.any(r):
+        return 0.5
+    rho = float(np.sum(r[1:] * r[:-1]) / np.sum(r * r))
+    return float(np.clip(rho, 0.0, 1.0))
+
+
+def increment_parts(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
+    """Fit the sigmoid and split its forecast into a smoothed current level and a future gain.
+
+    ``base`` is the fitted value at the last observed compute plus the persistent share of the
+    last residual; ``gain`` is the fitted curve's rise from there to ``c``, clipped to
+    ``gain_clip`` times the observed range (a free sigmoid fitted to part of a run can
+    extrapolate growth far beyond anything the run has shown). ``gain_sd`` is its delta-method
+    standard error.
+    """
+    x_now = float(run.compute.max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_sigmoid(run, r0=cfg.r0, warn=False)
+    now = float(fit.predict([x_now])[0])
+    resid = fit.residuals
+    rho = residual_persistence(resid)
+    base = now + rho * float(resid[-1])
+    span = max(float(np.ptp(run.reward)), 1e-12)
+    raw = fit.predict(c) - now
+    gain = np.clip(raw, -cfg.gain_clip * span, cfg.gain_clip * span)
+    jac = curve_jacobian(np.log(c), fit.theta) - curve_jacobian(np.log([x_now]), fit.theta)
+    cov = np.where(np.isfinite(fit.covariance), fit.covariance, 0.0)
+    var = np.einsum("ni,ij,nj->n", jac, cov, jac)
+    gain_sd = np.sqrt(np.clip(var, 0, None))
+    gain_sd = np.minimum(np.where(np.isfinite(gain_sd), gain_sd, span), cfg.gain_clip * span)
+    return {
+        "fit": fit,
+        "base": base,
+        "gain": gain,
+        "gain_sd": gain_sd,
+        "rho": rho,
+        "span": span,
+        "clipped": bool(np.any(np.abs(raw) > cfg.gain_clip * span)),
+    }
+
+
+def lfo_errors(run: Run, cfg: Any) -> tuple[NDArray, NDArray]:
+    """Leave-future-out errors of the two point forecasts on the run itself.
+
+    For cut points in the second half of the observed run, the increment model is refitted on
+    the points up to the cut and asked for the mean of the last few observed points, with
+    (``e_sig``: level + sigmoid gain) and without (``e_pl``: level only) the gain.
     """
     x, y = run.compute, run.reward
     m = y.size
     target_k = min(3, max(1, m // 6))
     target = float(y[-target_k:].mean())
-    c_target = float(np.exp(np.mean(np.log(x[-target_k:]))))
-    cuts = sorted({int(round(m * f)) for f in cfg.lfo_fractions})
+    c_target = np.array([float(np.exp(np.mean(np.log(x[-target_k:]))))])
+    cuts = sorted({round(m * f) for f in cfg.lfo_fractions})
     e_sig, e_pl = [], []
     for j in cuts:
         if j < 5 or j > m - target_k:
             continue
-        sub = run.select(np.arange(m) < j)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                f = fit_sigmoid(sub, r0=cfg.r0, warn=False)
-            pred_sig = float(f.predict([c_target])[0])
+            parts = increment_parts(run.select(np.arange(m) < j), c_target, cfg)
         except ValueError:
             continue
-        level, _, _ = _level(sub.reward, cfg.plateau_k)
-        e_sig.append(pred_sig - target)
-        e_pl.append(level - target)
+        e_sig.append(parts["base"] + float(parts["gain"][0]) - target)
+        e_pl.append(parts["base"] - target)
     return np.array(e_sig), np.array(e_pl)
 
 
@@ -162,6 +208,27 @@ def draw(
     if method in ("sigmoid", "mcmc"):
         return sigmoid_draws(run, c, n_samples, rng, cfg, mcmc=method == "mcmc")
 
+    comp = auto_components(run, c, cfg)
+    point, curve_sd, obs_sd = auto_point_sd(comp, cfg)
+    # Student-t draws: forecast errors on real curves have heavier tails than a gaussian.
+    t = rng.standard_t(cfg.tail_dof, size=(n_samples, 1))
+    t2 = rng.standard_t(cfg.tail_dof, size=(n_samples, 1))
+    curve = point + t * curve_sd
+    obs = point + t * curve_sd + t2 * np.sqrt(np.clip(obs_sd**2 - curve_sd**2, 0, None))
+    w = comp["w"]
+    return CurveDraws(
+        c,
+        curve,
+        obs,
+        "auto",
+        {"sigmoid": round(w, 4), "plateau": round(1 - w, 4)},
+        tuple(comp["notes"]),
+        pd.DataFrame([comp["fit"].params] * n_samples),
+    )
+
+
+def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
+    """Everything the ``"auto"`` forecast needs that does not depend on tuned scales."""
     notes: list[str] = []
     e_sig, e_pl = lfo_errors(run, cfg)
     w = stacking_weight(e_sig, e_pl, cfg.prior_weight, cfg.prior_strength)
@@ -169,30 +236,42 @@ def draw(
     if dn:
         notes.append(dn)
         w = min(w, cfg.decline_max_weight)
-    sig = sigmoid_draws(run, c, n_samples, rng, cfg)
-    pla = plateau_draws(run, c, n_samples, rng, cfg)
-    notes.extend(sig.notes)
-    # A point forecast that mixes the two means, with the spread of the mixture: each draw is
-    # the weighted combination of one sigmoid draw and one plateau draw, so the median follows
-    # the stacked point forecast while the spread reflects both models.
-    curve = w * sig.curve + (1 - w) * pla.curve
-    obs = w * sig.observed + (1 - w) * pla.observed
-    # Disagreement between the models is uncertainty too: add it, scaled by the mixing weights.
-    gap = sig.curve.mean(axis=0) - pla.curve.mean(axis=0)
-    spread = np.sqrt(w * (1 - w)) * np.abs(gap) * cfg.disagreement_scale
-    extra = rng.normal(size=curve.shape) * spread
-    h = np.log(c / run.compute.max()).clip(0, None)
-    infl = 1.0 + cfg.horizon_inflation * h
-    med = np.median(obs, axis=0)
-    obs = med + (obs + extra - med) * infl * cfg.interval_scale
-    curve = np.median(curve, axis=0) + (curve + extra - np.median(curve, axis=0)) * infl
-    params = None if sig.params is None else sig.params.reset_index(drop=True)
-    return CurveDraws(
-        c,
-        curve,
-        obs,
-        "auto",
-        {"sigmoid": round(w, 4), "plateau": round(1 - w, 4)},
-        tuple(notes),
-        params if isinstance(params, pd.DataFrame) else None,
+    parts = increment_parts(run, c, cfg)
+    fit = parts["fit"]
+    if not fit.identified:
+        notes.append("sigmoid not identified: " + "; ".join(fit.identification_issues))
+    if parts["clipped"]:
+        notes.append(
+            f"the sigmoid's extrapolated gain was capped at {cfg.gain_clip:g}x the observed range"
+        )
+    return {
+        **parts,
+        "w": w,
+        "e_sig": e_sig,
+        "e_pl": e_pl,
+        "declining": dn is not None,
+        "notes": notes,
+        "noise": max(noise_from_differences(run.reward), 1e-12),
+        "h": np.log(c / run.compute.max()).clip(0, None),  # horizon in e-folds of compute
+        "n": len(run),
+    }
+
+
+def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDArray]:
+    """Point forecast and predictive sds (curve, and a new evaluation) from the components.
+
+    The spread, in pieces: the level's error (the persistent residual share keeps some
+    noise), the gain's error and its model risk (we may be wrong about the shape altogether:
+    a term proportional to the gain, larger when the two models disagree on weight), drift of
+    the level with horizon; then one corpus-calibrated scale for the whole.
+    """
+    w, gain, noise = comp["w"], comp["gain"], comp["noise"]
+    point = comp["base"] + w * gain
+    level_sd = noise * np.sqrt(comp["rho"] ** 2 + 1.0 / max(comp["n"] - 4, 1))
+    model_sd = cfg.disagreement_scale * np.sqrt(w * (1 - w) + 0.25) * np.abs(gain)
+    drift_sd = cfg.plateau_drift * noise * np.sqrt(comp["h"])
+    curve_sd = cfg.interval_scale * np.sqrt(
+        level_sd**2 + (w * comp["gain_sd"]) ** 2 + model_sd**2 + drift_sd**2
     )
+    obs_sd = np.sqrt(curve_sd**2 + (cfg.interval_scale * noise) ** 2)
+    return point, curve_sd, obs_sd

@@ -11,11 +11,17 @@ returns the bundled one, learned from public development curves (see ``docs/fore
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from rlscaling.inputs import InputError
+
+if TYPE_CHECKING:
+    from rlscaling.runs import Run
 
 
 @dataclass(frozen=True)
@@ -26,12 +32,13 @@ class ForecastPrior:
     plateau_k: int | None = None
     plateau_drift: float = 0.3
     lfo_fractions: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
-    prior_weight: float = 0.3
-    prior_strength: float = 3.0
+    prior_weight: float = 1.0
+    prior_strength: float = 2.0
     decline_max_weight: float = 0.1
-    disagreement_scale: float = 1.0
-    horizon_inflation: float = 0.0
+    gain_clip: float = 0.5
+    disagreement_scale: float = 0.5
     interval_scale: float = 1.0
+    tail_dof: float = 4.0
     learned_from: str = "hand-set defaults"
     scores: dict[str, Any] = field(default_factory=dict)
 
@@ -60,3 +67,159 @@ def default_forecast_config() -> ForecastPrior:
     if path.is_file():
         return ForecastPrior.from_dict(json.loads(path.read_text()))
     return ForecastPrior()
+
+
+@dataclass(frozen=True)
+class _Case:
+    name: str
+    fraction: float
+    target: float
+    scale: float
+    comp: dict[str, Any]
+
+
+def corpus_cases(
+    runs: Sequence[Run],
+    fractions: Sequence[float] = (0.25, 0.5, 0.75),
+    cfg: ForecastPrior | None = None,
+    *,
+    progress: bool | None = None,
+) -> tuple[list[_Case], dict[str, int]]:
+    """Backtest cases from full runs: truncate each at ``fractions`` of its compute, keep what
+    the ``"auto"`` forecaster computes there, and the truth (mean of the last 3 evaluations).
+
+    Returns the cases and a count of refusals by reason.
+    """
+    from tqdm.auto import tqdm
+
+    from rlscaling.ensemble import auto_components
+
+    cfg = cfg or ForecastPrior()
+    cases: list[_Case] = []
+    refused: dict[str, int] = {}
+    show = progress if progress is not None else len(runs) > 50
+    for run in tqdm(runs, disable=not show, desc="corpus", unit="run"):
+        run, _ = run.without_zero_compute()
+        if len(run) < 8:
+            refused["run has fewer than 8 evaluations"] = (
+                refused.get("run has fewer than 8 evaluations", 0) + 1
+            )
+            continue
+        k = 3
+        target = float(run.reward[-k:].mean())
+        c_t = np.array([float(np.exp(np.mean(np.log(run.compute[-k:]))))])
+        scale = float(np.ptp(run.reward)) or 1.0
+        for f in fractions:
+            part = run.truncate(f)
+            if len(part) < 5 or part.compute.max() >= c_t[0]:
+                key = "fewer than 5 evaluations in the observed part"
+                refused[key] = refused.get(key, 0) + 1
+                continue
+            try:
+                comp = auto_components(part, c_t, cfg)
+            except ValueError as exc:
+                key = f"fit refused: {str(exc).split(':')[0]}"
+                refused[key] = refused.get(key, 0) + 1
+                continue
+            cases.append(_Case(run.name, float(f), target, scale, comp))
+    return cases, refused
+
+
+def _errors_and_z(cases: list[_Case], cfg: ForecastPrior) -> tuple[np.ndarray, np.ndarray]:
+    from rlscaling.ensemble import auto_point_sd, stacking_weight
+
+    err, z = [], []
+    unit = replace(cfg, interval_scale=1.0)
+    for case in cases:
+        comp = dict(case.comp)
+        w = stacking_weight(comp["e_sig"], comp["e_pl"], cfg.prior_weight, cfg.prior_strength)
+        comp["w"] = min(w, cfg.decline_max_weight) if comp["declining"] else w
+        point, _, obs_sd = auto_point_sd(comp, unit)
+        e = float(point[0]) - case.target
+        err.append(abs(e) / case.scale)
+        z.append(e / max(float(obs_sd[0]), 1e-12))
+    return np.array(err), np.array(z)
+
+
+def fit_prior(
+    runs: Sequence[Run],
+    fractions: Sequence[float] = (0.25, 0.5, 0.75),
+    *,
+    weight_grid: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+    strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
+    levels: Sequence[float] = (0.8, 0.9),
+    base: ForecastPrior | None = None,
+    progress: bool | None = None,
+    label: str | None = None,
+) -> ForecastPrior:
+    """Learn the ``"auto"`` forecaster's prior from a corpus of full runs (empirical Bayes).
+
+    Each run is backtested at ``fractions`` of its compute. The default trust in the sigmoid's
+    extrapolated gain (``prior_weight``) and how much one run's own leave-future-out evidence
+    can move it (``prior_strength``) are chosen to minimise the mean error relative to each
+    run's range; then ``interval_scale`` is set so that the Student-t predictive intervals
+    cover the truth at ``levels`` on the corpus (a conformal-style calibration).
+
+    Parameters
+    ----------
+    runs : sequence of Run
+        Full runs (at least 8 evaluations each), rewards oriented so that higher is better.
+    fractions : sequence of float
+        Where to cut each run.
+
+    Returns
+    -------
+    ForecastPrior
+        Pass it as ``forecast(..., prior=...)``; ``scores`` records the corpus numbers.
+
+    Examples
+    --------
+    >>> from rlscaling import example_curves
+    >>> from rlscaling.prior import fit_prior
+    >>> prior = fit_prior(example_curves(), fractions=(0.5,), weight_grid=(0.5, 1.0),
+    ...                   strength_grid=(2.0,))
+    >>> prior.interval_scale > 0
+    True
+    """
+    from scipy import stats
+
+    base = base or ForecastPrior()
+    cases, refused = corpus_cases(runs, fractions, base, progress=progress)
+    if len(cases) < 10:
+        raise InputError(
+            f"fit_prior needs at least 10 backtest cases, got {len(cases)} from {len(runs)} runs "
+            f"(refused: {refused}); give more or longer runs"
+        )
+    best = None
+    for pw in weight_grid:
+        for st in strength_grid:
+            err, _ = _errors_and_z(cases, replace(base, prior_weight=pw, prior_strength=st))
+            score = float(np.mean(err)) + float(np.median(err))
+            if best is None or score < best[0]:
+                best = (score, pw, st)
+    assert best is not None
+    cfg = replace(base, prior_weight=best[1], prior_strength=best[2])
+    err, z = _errors_and_z(cases, cfg)
+    scales = [
+        float(np.quantile(np.abs(z), lv) / stats.t.ppf(0.5 + lv / 2, cfg.tail_dof)) for lv in levels
+    ]
+    scale = float(np.mean(scales))
+    cover = {
+        f"coverage_{lv:g}": float(
+            np.mean(np.abs(z) <= scale * stats.t.ppf(0.5 + lv / 2, cfg.tail_dof))
+        )
+        for lv in levels
+    }
+    scores = {
+        "cases": len(cases),
+        "refused": refused,
+        "median_rel_error": float(np.median(err)),
+        "mean_rel_error": float(np.mean(err)),
+        **cover,
+    }
+    return replace(
+        cfg,
+        interval_scale=scale,
+        learned_from=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
+        scores=scores,
+    )
