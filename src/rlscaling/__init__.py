@@ -3,6 +3,7 @@
 The fitted form is ``R(C) = R0 + (A - R0) / (1 + (C_mid / C) ** B)``.
 """
 
+from rlscaling.backtest import BacktestResult, backtest
 from rlscaling.compare import Comparison, compare
 from rlscaling.curve import sigmoid
 from rlscaling.datasets import example_curves, load_example
@@ -16,6 +17,7 @@ from rlscaling.runs import Run
 __version__ = "0.1.0"
 
 __all__ = [
+    "BacktestResult",
     "Comparison",
     "Forecast",
     "ForecastWarning",
@@ -25,6 +27,7 @@ __all__ = [
     "Run",
     "SigmoidFit",
     "TargetForecast",
+    "backtest",
     "compare",
     "compute_to_reach",
     "example_curves",

@@ -1,0 +1,140 @@
+import json
+
+import numpy as np
+import pytest
+
+from rlscaling import BacktestResult, InputError, Run, backtest, sigmoid
+from rlscaling.backtest import BASELINES, curve_fit_baseline
+from rlscaling.simulate import simulate_curve
+
+C = np.linspace(250, 16000, 64)
+
+
+def synthetic_runs():
+    params = [(0.58, 1.9, 2500.0), (0.64, 1.7, 3000.0), (0.70, 1.6, 2200.0), (0.61, 2.1, 2800.0)]
+    return [
+        simulate_curve(
+            a,
+            b,
+            m,
+            0.25,
+            compute=C,
+            noise=0.006,
+            ar1=0.3,
+            seed=k,
+            name=f"run{k}",
+            metadata={"recipe": f"recipe{k}"},
+        )
+        for k, (a, b, m) in enumerate(params)
+    ]
+
+
+@pytest.fixture(scope="module")
+def result():
+    return backtest(synthetic_runs(), progress=False, n_samples=300)
+
+
+def test_frame_has_every_run_fraction_and_method(result):
+    assert isinstance(result, BacktestResult)
+    df = result.frame
+    assert len(df) == 4 * 3 * 4
+    assert set(df["method"]) == {"forecast[auto]", *BASELINES}
+    assert set(df["fraction"]) == {0.25, 0.5, 0.75}
+    # The truth is the mean of the last three evaluations, at their geometric-mean compute.
+    r = synthetic_runs()[0]
+    row = df[(df["run"] == "run0")].iloc[0]
+    assert row["truth"] == pytest.approx(r.reward[-3:].mean())
+    assert row["target_compute"] == pytest.approx(np.exp(np.log(r.compute[-3:]).mean()))
+    assert (df["observed_compute"] <= df["fraction"] * C.max() + 1e-9).all()
+
+
+def test_forecast_beats_carry_last_at_a_quarter(result):
+    tab = result.summary_table().set_index(["fraction", "method"])
+    ours = tab.loc[(0.25, "forecast[auto]"), "median_abs_error"]
+    naive = tab.loc[(0.25, "carry_last"), "median_abs_error"]
+    assert ours < naive
+    assert "beats carrying the last value forward" in result.summary()
+
+
+def test_coverage_and_width_fields(result):
+    tab = result.summary_table()
+    for lv in (0.8, 0.9):
+        cov = tab[f"coverage_{lv:g}"].dropna()
+        assert len(cov) > 0 and ((cov >= 0) & (cov <= 1)).all()
+        ours = tab[tab["method"] == "forecast[auto]"]
+        assert (ours[f"width_{lv:g}"] > 0).all()
+    naive = tab[tab["method"] == "carry_last"]
+    assert naive["coverage_0.9"].isna().all()  # no interval, no coverage claimed
+    for col in ("median_abs_error", "mean_abs_error", "p90_abs_error", "refused", "runs"):
+        assert col in tab.columns
+
+
+def test_ranking_of_recipes(result):
+    rk = result.ranking
+    assert len(rk) == 3 * 4
+    assert rk["kendall_tau"].between(-1, 1).all()
+    assert rk["top1_correct"].isin([True, False]).all()
+    assert "kendall_tau" in result.summary_table().columns
+
+
+def test_short_runs_are_refused_with_a_reason():
+    short = Run(np.linspace(100, 1000, 8), sigmoid(np.linspace(100, 1000, 8), 0.6, 2, 300, 0.2))
+    bt = backtest([short], fractions=(0.25, 0.75), progress=False, n_samples=100)
+    df = bt.frame.set_index(["fraction", "method"])
+    quarter = df.loc[0.25]
+    assert quarter.loc["forecast[auto]", "refused"]
+    assert "at least 4" in quarter.loc["forecast[auto]", "reason"]
+    assert quarter.loc["curve_fit", "refused"]
+    assert not quarter.loc["carry_last", "refused"]
+    tab = bt.summary_table().set_index(["fraction", "method"])
+    assert tab.loc[(0.25, "forecast[auto]"), "refused"] == 1
+    assert "refused 1x (forecast[auto])" in bt.summary()
+
+
+def test_target_last_and_json_and_plot():
+    runs = synthetic_runs()[:2]
+    bt = backtest(runs, fractions=(0.5,), target="last", progress=False, n_samples=100)
+    assert bt.frame["truth"].iloc[0] == pytest.approx(runs[0].final_reward)
+    json.dumps(bt.to_dict())
+    ax = bt.plot()
+    assert ax.get_xlabel().startswith("truth")
+
+
+def test_same_seed_same_numbers():
+    runs = synthetic_runs()[:1]
+    a = backtest(runs, fractions=(0.5,), progress=False, n_samples=100, seed=4)
+    b = backtest(runs, fractions=(0.5,), progress=False, n_samples=100, seed=4)
+    assert a.frame.equals(b.frame)
+
+
+def test_curve_fit_baseline_recovers_a_clean_curve():
+    c = np.geomspace(100, 5000, 20)
+    pred, iv = curve_fit_baseline(c, sigmoid(c, 0.6, 1.5, 1000, 0.2), 20000, levels=(0.9,))
+    assert pred == pytest.approx(sigmoid([20000], 0.6, 1.5, 1000, 0.2)[0], abs=1e-4)
+    assert iv[0.9][0] <= pred <= iv[0.9][1]
+    with pytest.raises(InputError, match="at least 5"):
+        curve_fit_baseline(c[:4], c[:4] / 1e4, 20000)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"fractions": (0.5, 1.0)}, "fractions must lie in"),
+        ({"levels": (95,)}, "level must be in"),
+        ({"target": "final"}, "target must be"),
+        ({"method": "magic"}, "method must be one of"),
+    ],
+)
+def test_bad_options(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        backtest(synthetic_runs()[:1], progress=False, **kwargs)
+
+
+def test_bad_runs():
+    with pytest.raises(InputError, match="empty"):
+        backtest([])
+    with pytest.raises(InputError, match="must be Runs"):
+        backtest([np.arange(5)])
+    r = synthetic_runs()[0]
+    with pytest.raises(InputError, match="distinct names"):
+        backtest([r, r])
