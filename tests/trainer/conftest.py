@@ -21,7 +21,7 @@ def tiny_config(out_dir, **over):
         "progress": False,
         "threads": 1,
         "task": {"name": "sorting", "difficulty": 3, "n_train": 64, "n_val": 8},
-        "warmup": {"steps": 30, "batch_size": 16},
+        "warmup": {"steps": 80, "batch_size": 16},
         "model": {"hidden_size": 64, "num_layers": 1, "num_heads": 2},
         "rollout": {"n_samples": 4, "think_budget": 6, "answer_budget": 6},
         "off_policy_lag": 1,

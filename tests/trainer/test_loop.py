@@ -80,8 +80,17 @@ def test_resume_after_kill_continues_the_same_curve(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "score_samples", real_score)
     train(tiny_config(killed, steps=6, eval_every=1, checkpoint_every=2))
     assert _curve(killed) == _curve(full)
-    steps = [r["step"] for r in read_jsonl(killed / "train.jsonl")]
-    assert steps == [1, 2, 3, 4, 5, 6]
+    assert any(e["reward"] > 0 for e in read_jsonl(full / "eval.jsonl"))
+    timing = {"device_seconds", "tokens_per_second", "step_seconds"}
+
+    def rows(path):
+        return [
+            {k: v for k, v in r.items() if k not in timing}
+            for r in read_jsonl(path / "train.jsonl")
+        ]
+
+    assert [r["step"] for r in rows(killed)] == [1, 2, 3, 4, 5, 6]
+    assert rows(killed) == rows(full)  # same losses, rewards, kept prompts, staleness
 
 
 def test_resume_refuses_a_different_config(tmp_path):
