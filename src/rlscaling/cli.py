@@ -1,18 +1,26 @@
 """The ``rlscaling`` command line.
 
+Commands: ``fit``, ``forecast``, ``compare``, ``backtest`` (each reads run files through
+:func:`rlscaling.load_runs`, prints a table and can write ``--json``, ``--csv`` and a
+``--figure``) and ``demo`` (the bundled example runs end to end). The reference trainer's
+commands are added when its module is installed; they import torch only when run.
+
 Errors in files or options print one clear line (``error: ...``) and exit with status 2,
-never a traceback.
+never a traceback. Warnings (a torn log line, an unidentified fit) print as ``warning: ...``.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.util
 import json
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,13 +28,19 @@ from rich.table import Table
 
 from rlscaling.inputs import InputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rlscaling.runs import Run
+
 app = typer.Typer(
     help="Fit and forecast reward-vs-compute scaling curves of RL runs.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Piped output (a file, CI logs) gets a fixed width wide enough for the tables.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 @app.callback()
@@ -44,12 +58,118 @@ def clean_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (InputError, FileNotFoundError, ValueError, KeyError) as exc:
+        except (InputError, OSError, ValueError, KeyError) as exc:
             msg = exc.args[0] if exc.args else exc
-            typer.echo(f"error: {msg}", err=True)
+            if isinstance(exc, OSError) and exc.filename and exc.strerror:
+                msg = f"{exc.strerror}: {exc.filename}"
+            typer.echo(
+                f"error: {str(msg).splitlines()[0] if msg else type(exc).__name__}", err=True
+            )
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def reported_warnings() -> Iterator[None]:
+    """Print the library's warnings as ``warning: ...`` lines on stderr (each message once)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen: set[str] = set()
+            for w in caught:
+                msg = str(w.message)
+                if issubclass(w.category, UserWarning) and msg not in seen:
+                    seen.add(msg)
+                    typer.echo(f"warning: {msg}", err=True)
+
+
+# ---------------------------------------------------------------------------- shared options
+
+FilesArg = Annotated[
+    list[str],
+    typer.Argument(help="Run files or directories (CSV, JSONL, Parquet, TensorBoard, run dirs) "
+                   "or glob patterns.", show_default=False),
+]  # fmt: skip
+ComputeOpt = Annotated[
+    str | None, typer.Option("--compute", help="Compute column (inferred when omitted).")
+]
+RewardOpt = Annotated[
+    str | None, typer.Option("--reward", help="Reward column (inferred when omitted).")
+]
+PerStepOpt = Annotated[
+    float | None,
+    typer.Option("--compute-per-step", help="Convert steps to compute: step x this value."),
+]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")]
+CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write the results table as CSV here.")]
+FigureOpt = Annotated[Path | None, typer.Option("--figure", help="Write a figure (PNG) here.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")]
+LevelOpt = Annotated[float, typer.Option("--level", help="Interval level, e.g. 0.9.")]
+
+
+def _load(
+    files: list[str], compute: str | None, reward: str | None, per_step: float | None
+) -> list[Run]:
+    from rlscaling.loaders import load_runs
+
+    return load_runs(files, compute=compute, reward=reward, compute_per_step=per_step)
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(
+            f"{option} must be comma-separated numbers like 0.25,0.5,0.75, got {text!r}"
+        ) from None
+    if not vals:
+        raise InputError(f"{option} is empty; give numbers like 0.25,0.5,0.75")
+    return vals
+
+
+def write_json(path: Path | None, obj: Any) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+        console.print(f"wrote {path}")
+
+
+def write_csv(path: Path | None, df: pd.DataFrame) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(path, index=False)
+        console.print(f"wrote {path}")
+
+
+def save_figure(ax: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ax.figure.savefig(path, dpi=120)
+
+
+def _write_figure(path: Path | None, draw: Callable[[], Any]) -> None:
+    if path is not None:
+        save_figure(draw(), path)
+        console.print(f"wrote {path}")
+
+
+def _json_default(v: Any) -> Any:
+    import numpy as np
+
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+def _ci(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+# ---------------------------------------------------------------------------- fit
 
 
 def fits_table(fits: list[Any], title: str) -> Table:
@@ -71,21 +191,339 @@ def fits_table(fits: list[Any], title: str) -> Table:
     return table
 
 
-def save_figure(ax: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ax.figure.savefig(path, dpi=120)
+@app.command()
+@clean_errors
+def fit(
+    files: FilesArg,
+    compute: ComputeOpt = None,
+    reward: RewardOpt = None,
+    compute_per_step: PerStepOpt = None,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap replicates for intervals (0: none).")
+    ] = 0,
+    level: LevelOpt = 0.9,
+    seed: SeedOpt = 0,
+    json_path: JsonOpt = None,
+    csv_path: CsvOpt = None,
+    figure: FigureOpt = None,
+) -> None:
+    """Fit the sigmoid to every run in FILES and print A, B, C_mid, R0."""
+    import pandas as pd
+
+    from rlscaling.fit import fit_sigmoid
+    from rlscaling.plot import new_axes
+
+    with reported_warnings():
+        runs = _load(files, compute, reward, compute_per_step)
+        fits = [fit_sigmoid(r, warn=False) for r in runs]
+        boots = (
+            [f.bootstrap(bootstrap, method="block", seed=seed) for f in fits] if bootstrap else []
+        )
+    console.print(fits_table(fits, f"Sigmoid fits ({len(fits)} runs)"))
+    rows = []
+    for k, f in enumerate(fits):
+        row: dict[str, Any] = {"run": f.data.name, **f.params}
+        row.update({f"{p}_stderr": f.stderr[p] for p in ("A", "B", "C_mid", "R0")})
+        row.update(n=f.n_used, r2=f.r2, identified=f.identified)
+        if boots:
+            for p in ("A", "B", "C_mid"):
+                row[f"{p}_lower"], row[f"{p}_upper"] = boots[k].interval(p, level)
+        rows.append(row)
+    if boots:
+        table = Table(title=f"{level * 100:g}% block-bootstrap intervals ({bootstrap} replicates)")
+        for col in ("run", "A", "B", "C_mid"):
+            table.add_column(col, justify="left" if col == "run" else "right")
+        for r in rows:
+            table.add_row(
+                str(r["run"]),
+                *(f"[{r[f'{p}_lower']:.4g}, {r[f'{p}_upper']:.4g}]" for p in ("A", "B", "C_mid")),
+            )
+        console.print(table)
+    out = [f.to_dict() for f in fits]
+    for k, b in enumerate(boots):
+        out[k]["bootstrap"] = b.to_dict(level)
+    write_json(json_path, out)
+    write_csv(csv_path, pd.DataFrame(rows))
+
+    def draw() -> Any:
+        ax = new_axes()
+        for f in fits:
+            f.plot(ax=ax, extend=3.0, level=None)
+        return ax
+
+    _write_figure(figure, draw)
+
+
+# ---------------------------------------------------------------------------- forecast
+
+
+@app.command("forecast")
+@clean_errors
+def forecast_command(
+    file: Annotated[str, typer.Argument(help="One run (file or run directory).")],
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Compute budget (default 2x observed).")
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="auto, sigmoid, plateau or mcmc.")
+    ] = "auto",
+    target_reward: Annotated[
+        float | None,
+        typer.Option("--target-reward", help="Also: compute needed to reach this reward."),
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Run to take from a multi-run file.")
+    ] = None,
+    compute: ComputeOpt = None,
+    reward: RewardOpt = None,
+    compute_per_step: PerStepOpt = None,
+    n_samples: Annotated[int, typer.Option("--n-samples", help="Predictive draws.")] = 2000,
+    seed: SeedOpt = 0,
+    json_path: JsonOpt = None,
+    csv_path: CsvOpt = None,
+    figure: FigureOpt = None,
+) -> None:
+    """Forecast the reward of a (partial) run at a compute budget, with intervals."""
+    from rlscaling.forecast import compute_to_reach, forecast
+    from rlscaling.loaders import load_run
+
+    with reported_warnings():
+        r = load_run(
+            file, compute=compute, reward=reward, compute_per_step=compute_per_step, run=run
+        )
+        fc = forecast(r, budget, method=method, n_samples=n_samples, seed=seed)  # type: ignore[arg-type]
+        tf = None
+        if target_reward is not None:
+            tf = compute_to_reach(
+                r,
+                target_reward,
+                method=method,
+                n_samples=n_samples,
+                seed=seed,  # type: ignore[arg-type]
+            )
+    frame = fc.to_frame()
+    table = Table(title=f"Forecast for {fc.name} ({fc.method})")
+    table.add_column("budget", justify="right")
+    table.add_column("x observed", justify="right")
+    table.add_column("median", justify="right")
+    for lv in fc.levels:
+        table.add_column(f"{lv * 100:g}% interval", justify="right")
+    if target_reward is not None:
+        table.add_column(f"P(reward >= {target_reward:g})", justify="right")
+    c_obs = float(fc.observed_compute.max())
+    for k, row in frame.iterrows():
+        cells = [f"{row['budget']:.4g}", f"{row['budget'] / c_obs:.2g}", f"{row['median']:.4f}"]
+        cells += [f"[{row[f'lower_{lv:g}']:.4f}, {row[f'upper_{lv:g}']:.4f}]" for lv in fc.levels]
+        if target_reward is not None:
+            cells.append(f"{float((fc.draws[:, int(k)] >= target_reward).mean()):.2f}")
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"observed up to compute {c_obs:.4g}, last reward {fc.observed_reward[-1]:.4f}")
+    for lw, wt in fc.weights.items():
+        console.print(f"model weight {lw}: {wt:.2f}")
+    if tf is not None:
+        console.print(tf.summary())
+    out: dict[str, Any] = {"forecast": fc.to_dict()}
+    if tf is not None:
+        out["compute_to_reach"] = tf.to_dict()
+    write_json(json_path, out)
+    write_csv(csv_path, frame)
+    _write_figure(figure, fc.plot)
+
+
+# ---------------------------------------------------------------------------- compare
+
+
+@app.command("compare")
+@clean_errors
+def compare_command(
+    files: FilesArg,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Compare rewards here (default 4x observed).")
+    ] = None,
+    method: Annotated[str, typer.Option("--method", help="bootstrap or mcmc.")] = "bootstrap",
+    n: Annotated[int, typer.Option("--n", help="Draws per recipe.")] = 1000,
+    group_by: Annotated[
+        str | None, typer.Option("--group-by", help="Metadata key naming each run's recipe.")
+    ] = None,
+    level: LevelOpt = 0.9,
+    compute: ComputeOpt = None,
+    reward: RewardOpt = None,
+    compute_per_step: PerStepOpt = None,
+    seed: SeedOpt = 0,
+    json_path: JsonOpt = None,
+    csv_path: CsvOpt = None,
+    figure: FigureOpt = None,
+) -> None:
+    """Compare recipes: A, B, C_mid with intervals, P(i beats j) and where curves cross."""
+    from rlscaling.compare import compare
+
+    with reported_warnings():
+        runs = _load(files, compute, reward, compute_per_step)
+        cmp = compare(
+            runs,
+            budget=budget,
+            level=level,
+            n=n,
+            method=method,
+            seed=seed,
+            group_by=group_by,  # type: ignore[arg-type]
+        )
+    print_comparison(cmp)
+    write_json(json_path, cmp.to_dict())
+    write_csv(csv_path, cmp.table)
+    if csv_path is not None:
+        pairs = cmp.pairwise.merge(
+            cmp.crossovers, on=["recipe_i", "recipe_j"], suffixes=("", "_crossing")
+        )
+        write_csv(csv_path.with_name(csv_path.stem + "_pairs.csv"), pairs)
+    _write_figure(figure, cmp.plot)
+
+
+def print_comparison(cmp: Any) -> None:
+    """Tables of a :class:`~rlscaling.Comparison`, then each pair's verdict and crossing."""
+    console.print(comparison_tables(cmp))
+    for (_, p), (_, x) in zip(cmp.pairwise.iterrows(), cmp.crossovers.iterrows(), strict=True):
+        console.print(f"{p['recipe_i']} vs {p['recipe_j']}: {p['verdict']}", highlight=False)
+        console.print(f"  {x['statement']}", highlight=False)
+    for note in cmp.notes:
+        console.print(f"note: {note}", highlight=False)
+
+
+def comparison_tables(cmp: Any) -> Table:
+    """Per-recipe and pairwise tables of a :class:`~rlscaling.Comparison`, stacked in one grid."""
+    lv = f"{cmp.level * 100:g}%"
+    recipes = Table(title=f"Recipes ({cmp.method}, {lv} intervals; budget {cmp.budget:.4g})")
+    for col in ("recipe", "runs", "A", "B", "C_mid", "reward at budget", "identified"):
+        recipes.add_column(col, justify="left" if col in ("recipe", "identified") else "right")
+    for _, r in cmp.table.iterrows():
+        recipes.add_row(
+            str(r["recipe"]),
+            str(r["n_runs"]),
+            _ci(r["A"], r["A_lower"], r["A_upper"]),
+            _ci(r["B"], r["B_lower"], r["B_upper"], ".2f"),
+            _ci(r["C_mid"], r["C_mid_lower"], r["C_mid_upper"], ".3g"),
+            _ci(r["reward_at_budget"], r["reward_at_budget_lower"], r["reward_at_budget_upper"]),
+            "yes" if r["identified"] else "NO",
+        )
+    pairs = Table(title="Pairs")
+    for col in ("i vs j", "P(A_i>A_j)", "P(B_i>B_j)", "P(reward_i>reward_j) at budget"):
+        pairs.add_column(col, justify="left" if col == "i vs j" else "right")
+    for _, p in cmp.pairwise.iterrows():
+        pairs.add_row(
+            f"{p['recipe_i']} vs {p['recipe_j']}",
+            f"{p['P_A']:.2f}",
+            f"{p['P_B']:.2f}",
+            f"{p['P_reward']:.2f}",
+        )
+    grid = Table.grid()
+    grid.add_row(recipes)
+    grid.add_row(pairs)
+    return grid
+
+
+# ---------------------------------------------------------------------------- backtest
+
+
+@app.command("backtest")
+@clean_errors
+def backtest_command(
+    files: FilesArg,
+    fractions: Annotated[
+        str, typer.Option("--fractions", help="Observed fractions of compute, comma-separated.")
+    ] = "0.25,0.5,0.75",
+    levels: Annotated[
+        str, typer.Option("--levels", help="Interval levels, comma-separated.")
+    ] = "0.8,0.9",
+    method: Annotated[
+        str, typer.Option("--method", help="Forecast method: auto, sigmoid, plateau or mcmc.")
+    ] = "auto",
+    target: Annotated[
+        str, typer.Option("--target", help="last3 (mean of the last 3 evaluations) or last.")
+    ] = "last3",
+    n_samples: Annotated[int, typer.Option("--n-samples", help="Draws per forecast.")] = 1000,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="Progress bar.")
+    ] = None,
+    compute: ComputeOpt = None,
+    reward: RewardOpt = None,
+    compute_per_step: PerStepOpt = None,
+    seed: SeedOpt = 0,
+    json_path: JsonOpt = None,
+    csv_path: CsvOpt = None,
+    figure: FigureOpt = None,
+) -> None:
+    """Backtest forecasts on finished runs: fit early fractions, score against the end."""
+    from rlscaling.backtest import backtest
+
+    fr, lvs = _floats(fractions, "--fractions"), _floats(levels, "--levels")
+    with reported_warnings():
+        runs = _load(files, compute, reward, compute_per_step)
+        bt = backtest(
+            runs, fr, levels=lvs, method=method, target=target,  # type: ignore[arg-type]
+            seed=seed, progress=progress, n_samples=n_samples,
+        )  # fmt: skip
+    tab = bt.summary_table()
+    lv = max(bt.levels)
+    table = Table(title=f"Backtest of {len(runs)} runs (absolute error of the forecast end)")
+    for col in ("fraction", "method", "refused", "median", "mean", "p90"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for v in bt.levels:
+        table.add_column(f"cover {v:g}", justify="right")
+    table.add_column(f"width {lv:g}", justify="right")
+    for _, r in tab.iterrows():
+        table.add_row(
+            f"{r['fraction']:.2f}",
+            str(r["method"]),
+            f"{r['refused']}/{r['runs']}",
+            *(_num(r[c]) for c in ("median_abs_error", "mean_abs_error", "p90_abs_error")),
+            *(_num(r[f"coverage_{v:g}"], ".2f") for v in bt.levels),
+            _num(r[f"width_{lv:g}"]),
+        )
+    console.print(table)
+    tail = bt.summary().split("\n\n", 1)
+    if len(tail) == 2 and tail[1].strip():
+        console.print(tail[1], highlight=False)
+    write_json(json_path, bt.to_dict())
+    write_csv(csv_path, bt.frame)
+    _write_figure(figure, bt.plot)
+
+
+def _num(v: Any, fmt: str = ".4f") -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "-"
+    return f"{f:{fmt}}" if f == f and abs(f) != float("inf") else "-"
+
+
+# ---------------------------------------------------------------------------- demo
 
 
 @app.command()
 @clean_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the figure and summary.")] = Path(
+    out: Annotated[Path, typer.Option(help="Folder for the figures, summary and JSON.")] = Path(
         "out/demo"
     ),
+    n: Annotated[
+        int, typer.Option("--n", help="Bootstrap draws per recipe in the comparison.")
+    ] = 500,
+    seed: SeedOpt = 0,
 ) -> None:
-    """Fit the bundled example curves; write a figure, a text summary and a JSON of the fits."""
+    """Run the bundled example runs end to end: fit, forecast, compare; write figures and JSON.
+
+    Fits every bundled (synthetic) run, forecasts each run's end from its first half, compares
+    the runs as recipes, and writes fits.png, forecasts.png, compare.png, summary.txt, fits.json
+    and demo.json to OUT.
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from rlscaling.compare import compare
     from rlscaling.datasets import example_curves
     from rlscaling.fit import fit_sigmoid
+    from rlscaling.forecast import forecast
     from rlscaling.plot import new_axes
 
     runs = example_curves()
@@ -93,7 +531,29 @@ def demo(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fits = [fit_sigmoid(r) for r in runs]
+        forecasts = [
+            forecast(r.truncate(0.5), budget=r.compute.max(), n_samples=1000, seed=seed)
+            for r in runs
+        ]
+        cmp = compare(runs, n=n, seed=seed)
     console.print(fits_table(fits, "Bundled example curves (synthetic)"))
+
+    table = Table(title="Forecast of each run's end from its first half")
+    for col in ("run", "observed to", "budget", "median", "90% interval", "actual (last 3)"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for r, fc in zip(runs, forecasts, strict=True):
+        lo, hi = fc.interval(0.9)
+        table.add_row(
+            r.name,
+            f"{fc.observed_compute.max():.4g}",
+            f"{fc.budget[0]:.4g}",
+            f"{fc.median[0]:.4f}",
+            f"[{lo[0]:.4f}, {hi[0]:.4f}]",
+            f"{np.mean(r.reward[-3:]):.4f}",
+        )
+    console.print(table)
+    print_comparison(cmp)
+
     ax = new_axes()
     ax.figure.set_size_inches(8, 5)
     for f in fits:
@@ -101,9 +561,99 @@ def demo(
     ax.set_xlabel("compute (GPU-hours)")
     ax.legend(fontsize=6, ncol=2, loc="lower right")
     save_figure(ax, out / "fits.png")
-    (out / "summary.txt").write_text("\n\n".join(f.summary() for f in fits) + "\n")
+
+    fig = Figure(figsize=(12, 7), layout="constrained")
+    axes = fig.subplots(2, (len(runs) + 1) // 2).ravel()
+    for axk, r, fc in zip(axes, runs, forecasts, strict=False):
+        held = r.compute > fc.observed_compute.max()
+        axk.scatter(r.compute[held], r.reward[held], s=8, color="0.6", label="held out")
+        fc.plot(ax=axk)
+    for axk in axes[len(runs) :]:
+        axk.set_visible(False)
+    save_figure(axes[0], out / "forecasts.png")
+
+    cax = cmp.plot()
+    cax.figure.set_size_inches(8, 5)
+    save_figure(cax, out / "compare.png")
+
+    parts = [f.summary() for f in fits] + [fc.summary() for fc in forecasts] + [cmp.summary()]
+    (out / "summary.txt").write_text("\n\n".join(parts) + "\n")
     (out / "fits.json").write_text(json.dumps([f.to_dict() for f in fits], indent=2) + "\n")
-    console.print(f"wrote {out / 'fits.png'}, {out / 'summary.txt'}, {out / 'fits.json'}")
+    doc = {
+        "synthetic": True,
+        "fits": [f.to_dict() for f in fits],
+        "forecasts_from_half": [fc.to_dict() for fc in forecasts],
+        "comparison": cmp.to_dict(),
+    }
+    (out / "demo.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+    names = ("fits.png", "forecasts.png", "compare.png", "summary.txt", "fits.json", "demo.json")
+    console.print("wrote " + ", ".join(str(out / nm) for nm in names))
+
+
+# ---------------------------------------------------------------------------- trainer
+
+
+def _trainer_commands() -> list[tuple[str, str]]:
+    """Names and help lines of the trainer's commands, read from its source without importing
+    it (importing it loads torch); empty when the trainer is not installed."""
+    try:
+        spec = importlib.util.find_spec("rlscaling.trainer")
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    src = Path(next(iter(spec.submodule_search_locations))) / "cli.py"
+    if not src.is_file():
+        return []
+    try:
+        tree = ast.parse(src.read_text())
+    except (OSError, SyntaxError):
+        return []
+    found = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for dec in node.decorator_list:
+            if (
+                isinstance(dec, ast.Call)
+                and isinstance(dec.func, ast.Attribute)
+                and dec.func.attr == "command"
+                and isinstance(dec.func.value, ast.Name)
+                and dec.func.value.id == "train_app"
+            ):
+                name = node.name.replace("_", "-")
+                if dec.args and isinstance(dec.args[0], ast.Constant):
+                    name = str(dec.args[0].value)
+                doc = (ast.get_docstring(node) or "").strip().splitlines()
+                found.append((name, doc[0] if doc else ""))
+    return found
+
+
+def _lazy_trainer_command(name: str, help_line: str) -> None:
+    @app.command(
+        name,
+        help=f"[trainer] {help_line}",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )
+    def _run(ctx: typer.Context) -> None:
+        try:
+            from rlscaling.trainer.cli import train_app
+        except ImportError as exc:
+            typer.echo(
+                f"error: the trainer needs the 'train' extra (pip install 'rlscaling[train]'): "
+                f"{exc}",
+                err=True,
+            )
+            raise typer.Exit(2) from None
+        cmd = typer.main.get_command(train_app)
+        # A one-command typer app becomes a plain command, several become a group.
+        args = [name, *ctx.args] if hasattr(cmd, "commands") else list(ctx.args)
+        cmd.main(args=args, prog_name="rlscaling", standalone_mode=True)
+
+
+for _name, _help in _trainer_commands():
+    _lazy_trainer_command(_name, _help)
 
 
 def main() -> None:  # pragma: no cover - console entry point
