@@ -8,7 +8,7 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def tiny_config(out_dir, **over):
+def _tiny_config(out_dir, **over):
     """A seconds-long run: 2-layer 64-wide model, 2-digit sorting, a few steps."""
     from rlscaling.trainer.config import TrainConfig, deep_merge
 
@@ -27,3 +27,9 @@ def tiny_config(out_dir, **over):
         "off_policy_lag": 1,
     }
     return TrainConfig(**deep_merge(base, over))
+
+
+@pytest.fixture
+def tiny_config():
+    """Factory ``tiny_config(out_dir, **overrides) -> TrainConfig`` for seconds-long runs."""
+    return _tiny_config

@@ -76,7 +76,7 @@ def train(config: TrainConfig | dict | str | Path) -> RunResult:
     optimizer, scheduler = make_optimizer(model, cfg.optim)
     s = cfg.sampler
     sampler = PromptSampler(len(train_set), cfg.seed, s.npr, s.npr_threshold, s.npr_min_groups)
-    engine = get_engine(cfg.rollout.engine)(model, hold_snapshot=cfg.off_policy_lag > 0)
+    engine = get_engine(cfg.rollout.engine).from_config(model, cfg)
     evaluator = get_engine("torch")(model, hold_snapshot=False)
     params = sampling_params(cfg, tokenizer)
     ledger = ComputeLedger()

@@ -72,6 +72,13 @@ class RolloutEngine(ABC):
 
     version: int = 0
 
+    @classmethod
+    def from_config(cls, model: Any, cfg: Any) -> RolloutEngine:
+        """Build the engine for a run. ``cfg`` is the :class:`TrainConfig`; an engine that runs
+        elsewhere (e.g. vLLM) can start from ``model`` saved to disk and read what it needs
+        (dtype, sampling and lag settings) from ``cfg``."""
+        return cls(model, hold_snapshot=cfg.off_policy_lag > 0)  # type: ignore[call-arg]
+
     @abstractmethod
     def generate(
         self,

@@ -6,8 +6,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import tiny_config  # noqa: E402
-
 from rlscaling.trainer import loop  # noqa: E402
 from rlscaling.trainer.loop import train  # noqa: E402
 from rlscaling.trainer.runlog import read_jsonl  # noqa: E402
@@ -23,7 +21,7 @@ def _curve(path):
     ]
 
 
-def test_smoke_run_writes_a_valid_run_dir(tmp_path):
+def test_smoke_run_writes_a_valid_run_dir(tmp_path, tiny_config):
     out = tmp_path / "run"
     result = train(tiny_config(out))
     meta = json.loads((out / "run.json").read_text())
@@ -48,7 +46,7 @@ def test_smoke_run_writes_a_valid_run_dir(tmp_path):
     assert result.final_reward == evals[-1]["reward"]
 
 
-def test_flops_follow_the_formula(tmp_path):
+def test_flops_follow_the_formula(tmp_path, tiny_config):
     out = tmp_path / "run"
     train(tiny_config(out, steps=1, eval_every=1))
     n = json.loads((out / "run.json").read_text())["flops_params"]
@@ -59,7 +57,7 @@ def test_flops_follow_the_formula(tmp_path):
     assert row["compute"] % (2 * n) == 0
 
 
-def test_resume_after_kill_continues_the_same_curve(tmp_path, monkeypatch):
+def test_resume_after_kill_continues_the_same_curve(tmp_path, monkeypatch, tiny_config):
     full = tmp_path / "full"
     train(tiny_config(full, steps=6, eval_every=1, checkpoint_every=2))
 
@@ -93,7 +91,7 @@ def test_resume_after_kill_continues_the_same_curve(tmp_path, monkeypatch):
     assert rows(killed) == rows(full)  # same losses, rewards, kept prompts, staleness
 
 
-def test_resume_refuses_a_different_config(tmp_path):
+def test_resume_refuses_a_different_config(tmp_path, tiny_config):
     out = tmp_path / "run"
     train(tiny_config(out, steps=2))
     with pytest.raises(ValueError, match=r"different config.*loss"):
@@ -103,7 +101,7 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 
 @pytest.mark.parametrize("recipe", ["grpo", "dapo"])
-def test_other_presets_run(tmp_path, recipe):
+def test_other_presets_run(tmp_path, recipe, tiny_config):
     out = tmp_path / recipe
     cfg = tiny_config(out, recipe=recipe, steps=2, off_policy_lag=0, micro_batch_size=5)
     result = train(cfg)
@@ -111,7 +109,7 @@ def test_other_presets_run(tmp_path, recipe):
     assert len(result.evals) == 2
 
 
-def test_cli_train_and_bad_config(tmp_path):
+def test_cli_train_and_bad_config(tmp_path, tiny_config):
     from typer.testing import CliRunner
 
     from rlscaling.trainer.cli import train_app
