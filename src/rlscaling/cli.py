@@ -219,7 +219,9 @@ def fit(
         boots = (
             [f.bootstrap(bootstrap, method="block", seed=seed) for f in fits] if bootstrap else []
         )
-    console.print(fits_table(fits, f"Sigmoid fits ({len(fits)} runs)"))
+    console.print(
+        fits_table(fits, f"Sigmoid fits ({len(fits)} run{'s' if len(fits) != 1 else ''})")
+    )
     rows = []
     for k, f in enumerate(fits):
         row: dict[str, Any] = {"run": f.data.name, **f.params}
