@@ -172,15 +172,21 @@ def stacking_weight(e_sig: NDArray, e_pl: NDArray, prior_w: float, strength: flo
 
 
 def decline_note(run: Run) -> str | None:
-    """A note when the run has fallen clearly below its peak (smoothed)."""
+    """A note when the run has fallen clearly below an earlier peak.
+
+    Compares the mean of the last fifth of the run with the best mean of any earlier window of
+    the same length; the drop must exceed three standard errors of a difference of two such
+    means, so noise around a plateau does not trigger it.
+    """
     y = run.reward
-    if y.size < 8:
+    if y.size < 10:
         return None
-    k = max(3, y.size // 8)
+    k = max(3, y.size // 5)
     smooth = np.convolve(y, np.ones(k) / k, mode="valid")
-    drop = smooth.max() - smooth[-1]
+    peak = int(np.argmax(smooth[:-k])) if smooth.size > k else 0
+    drop = smooth[peak] - smooth[-1]
     noise = noise_from_differences(y)
-    if drop > 3 * noise / np.sqrt(k) and drop > 0.02 * (np.ptp(y) + 1e-12):
+    if drop > 3 * noise * np.sqrt(2.0 / k) and drop > 0.02 * (np.ptp(y) + 1e-12):
         return (
             f"the run has declined from its peak (smoothed drop {drop:.3g}); a sigmoid assumes "
             "it keeps rising, so the forecast leans on the recent level"
@@ -227,6 +233,20 @@ def draw(
     )
 
 
+def recent_slope(run: Run) -> float:
+    """Least-squares slope of reward against ln(compute) over the last third of the run.
+
+    Its size sets the scale of change still possible: a run rising fast can move far in the next
+    doubling of compute even when its evaluations are smooth, a flat one cannot.
+    """
+    k = max(4, len(run) // 3)
+    x = np.log(run.compute[-k:])
+    y = run.reward[-k:]
+    xc = x - x.mean()
+    den = float(np.sum(xc * xc))
+    return float(np.sum(xc * (y - y.mean())) / den) if den > 0 else 0.0
+
+
 def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
     """Everything the ``"auto"`` forecast needs that does not depend on tuned scales."""
     notes: list[str] = []
@@ -246,6 +266,7 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
         )
     return {
         **parts,
+        "slope": recent_slope(run),
         "w": w,
         "e_sig": e_sig,
         "e_pl": e_pl,
@@ -263,15 +284,17 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     The spread, in pieces: the level's error (the persistent residual share keeps some
     noise), the gain's error and its model risk (we may be wrong about the shape altogether:
     a term proportional to the gain, larger when the two models disagree on weight), drift of
-    the level with horizon; then one corpus-calibrated scale for the whole.
+    the level with horizon, and the recent trend times the horizon (how far a run moving at
+    its current pace could still go); then one corpus-calibrated scale for the whole.
     """
     w, gain, noise = comp["w"], comp["gain"], comp["noise"]
     point = comp["base"] + w * gain
     level_sd = noise * np.sqrt(comp["rho"] ** 2 + 1.0 / max(comp["n"] - 4, 1))
     model_sd = cfg.disagreement_scale * np.sqrt(w * (1 - w) + 0.25) * np.abs(gain)
     drift_sd = cfg.plateau_drift * noise * np.sqrt(comp["h"])
+    trend_sd = cfg.trend_scale * abs(comp["slope"]) * comp["h"]
     curve_sd = cfg.interval_scale * np.sqrt(
-        level_sd**2 + (w * comp["gain_sd"]) ** 2 + model_sd**2 + drift_sd**2
+        level_sd**2 + (w * comp["gain_sd"]) ** 2 + model_sd**2 + drift_sd**2 + trend_sd**2
     )
     obs_sd = np.sqrt(curve_sd**2 + (cfg.interval_scale * noise) ** 2)
     return point, curve_sd, obs_sd

@@ -222,8 +222,11 @@ def fit_sigmoid(
             f"got {cd.n}; widen min_compute/max_compute or fix R0 (r0='first')"
         )
     x, y = cd.log_compute, cd.reward
-    if np.ptp(y) == 0:
-        raise InputError(f"reward is constant ({y[0]!r} at every point): there is no curve to fit")
+    if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+        raise InputError(
+            f"reward is constant ({y[0]!r} at every point, to 12 digits): there is no curve "
+            "to fit"
+        )
     bounds, pass_rate = _resolve_bounds(y, x, a_bounds, b_bounds, r0_free)
     if r0_value is not None and pass_rate and not 0 <= r0_value <= 1:
         raise InputError(f"r0={r0_value!r} is outside [0, 1] but A is bounded as a pass rate")

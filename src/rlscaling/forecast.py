@@ -178,14 +178,16 @@ class TargetForecast:
 
     def median(self) -> float:
         """Median compute (``inf`` when the target is more likely unreachable than not)."""
-        with np.errstate(invalid="ignore"):
-            return float(np.quantile(self.compute, 0.5))
+        return float(np.quantile(self.compute, 0.5, method="inverted_cdf"))
 
     def interval(self, level: float = 0.9) -> tuple[float, float]:
         """Equal-tailed interval of the compute needed (an end may be ``inf``)."""
         level = check_level(level)
-        with np.errstate(invalid="ignore"):
-            lo, hi = np.quantile(self.compute, [0.5 - level / 2, 0.5 + level / 2])
+        # "inverted_cdf" picks order statistics, so draws that never reach the target (inf)
+        # give an infinite bound instead of the nan that interpolation would produce.
+        lo, hi = np.quantile(
+            self.compute, [0.5 - level / 2, 0.5 + level / 2], method="inverted_cdf"
+        )
         return float(lo), float(hi)
 
     def to_dict(self) -> dict[str, Any]:
@@ -263,6 +265,11 @@ def predictive_curves(
     c = as_positive_compute(compute, "budget")
     if len(run) < 4:
         raise InputError(f"a forecast needs at least 4 evaluations, got {len(run)}")
+    y = run.reward
+    if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+        raise InputError(
+            f"reward is constant ({y[0]!r} at every point, to 12 digits): forecast it as is"
+        )
     return ensemble.draw(run, c, method=method, n_samples=n_samples, seed=seed, prior=prior)
 
 

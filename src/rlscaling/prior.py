@@ -30,13 +30,14 @@ class ForecastPrior:
 
     r0: str = "free"
     plateau_k: int | None = None
-    plateau_drift: float = 0.3
+    plateau_drift: float = 1.0
     lfo_fractions: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
     prior_weight: float = 1.0
     prior_strength: float = 2.0
     decline_max_weight: float = 0.1
     gain_clip: float = 0.5
     disagreement_scale: float = 0.5
+    trend_scale: float = 0.4
     interval_scale: float = 1.0
     tail_dof: float = 4.0
     learned_from: str = "hand-set defaults"
@@ -181,13 +182,35 @@ def fit_prior(
     >>> prior.interval_scale > 0
     True
     """
-    from scipy import stats
-
     base = base or ForecastPrior()
     cases, refused = corpus_cases(runs, fractions, base, progress=progress)
+    return prior_from_cases(
+        cases,
+        refused,
+        base,
+        weight_grid=weight_grid,
+        strength_grid=strength_grid,
+        levels=levels,
+        label=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
+    )
+
+
+def prior_from_cases(
+    cases: list[_Case],
+    refused: dict[str, int],
+    base: ForecastPrior,
+    *,
+    weight_grid: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+    strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
+    levels: Sequence[float] = (0.8, 0.9),
+    label: str = "corpus",
+) -> ForecastPrior:
+    """The learning step of :func:`fit_prior`, on precomputed backtest cases."""
+    from scipy import stats
+
     if len(cases) < 10:
         raise InputError(
-            f"fit_prior needs at least 10 backtest cases, got {len(cases)} from {len(runs)} runs "
+            f"fit_prior needs at least 10 backtest cases, got {len(cases)} "
             f"(refused: {refused}); give more or longer runs"
         )
     best = None
@@ -220,6 +243,6 @@ def fit_prior(
     return replace(
         cfg,
         interval_scale=scale,
-        learned_from=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
+        learned_from=label,
         scores=scores,
     )

@@ -1,0 +1,44 @@
+"""Learn the bundled forecasting prior from the development curves and write it to the package.
+
+    python benchmarks/learn_default_prior.py [--curves PATH]
+
+Writes ``src/rlscaling/data/forecast_prior.json``: the learned settings of the ``"auto"``
+forecaster plus the corpus scores they reached (see ``rlscaling.prior.fit_prior``). The data
+are the public development curves described in ``docs/forecasting.md``; loss curves are
+negated so that higher is better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from devcurves import DEFAULT, load_dev_curves
+
+from rlscaling.prior import fit_prior
+
+OUT = Path(__file__).resolve().parents[1] / "src" / "rlscaling" / "data" / "forecast_prior.json"
+
+
+def main(path: Path) -> None:
+    runs, dropped = load_dev_curves(path)
+    prior = fit_prior(
+        runs,
+        label=(
+            f"{len(runs)} public development learning curves (Pythia evaluations, (Mis)Fitting "
+            "scaling-law runs, GRPO teaching runs, RL Zoo agents), cut at 25/50/75% of compute"
+        ),
+        progress=True,
+    )
+    OUT.write_text(json.dumps(prior.to_dict(), indent=2) + "\n")
+    print(json.dumps(prior.to_dict(), indent=2))
+    print(f"dropped/changed while loading: {dropped}; wrote {OUT}")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--curves", type=Path, default=DEFAULT)
+    main(ap.parse_args().curves)
