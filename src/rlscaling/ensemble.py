@@ -36,7 +36,9 @@ def _level(y: NDArray, k: int | None = None) -> tuple[float, float, int]:
     return float(tail.mean()), sd / np.sqrt(k), k
 
 
-def plateau_draws(run: Run, c: NDArray, n: int, rng: np.random.Generator, cfg: Any) -> CurveDraws:
+def plateau_draws(
+    run: Run, c: NDArray, n: int, rng: np.random.Generator, cfg: Any, average_of: int = 1
+) -> CurveDraws:
     """The run stays at its recent level; uncertainty = level error + drift growing with horizon."""
     from rlscaling.forecast import CurveDraws
 
@@ -46,7 +48,7 @@ def plateau_draws(run: Run, c: NDArray, n: int, rng: np.random.Generator, cfg: A
     h = np.log(c / run.compute.max()).clip(0, None)  # horizon in e-folds of compute
     drift = cfg.plateau_drift * noise * np.sqrt(h)
     curve = level + rng.normal(size=(n, 1)) * se + rng.normal(size=(n, c.size)) * drift
-    obs = curve + rng.normal(size=curve.shape) * noise
+    obs = curve + rng.normal(size=curve.shape) * noise / np.sqrt(average_of)
     return CurveDraws(c, curve, obs, "plateau", {"plateau": 1.0})
 
 
@@ -58,6 +60,7 @@ def sigmoid_draws(
     cfg: Any,
     *,
     mcmc: bool = False,
+    average_of: int = 1,
 ) -> CurveDraws:
     """Bootstrap (or MCMC) draws of the sigmoid fitted to the run, plus evaluation noise."""
     from rlscaling.forecast import CurveDraws
@@ -76,7 +79,7 @@ def sigmoid_draws(
     curve = samples.curve_samples(c)
     idx = rng.integers(0, curve.shape[0], size=n)
     curve = curve[idx]
-    noise = samples.noise_sd[idx][:, None]
+    noise = samples.noise_sd[idx][:, None] / np.sqrt(average_of)
     obs = curve + rng.normal(size=curve.shape) * noise
     return CurveDraws(
         c, curve, obs, "sigmoid", {"sigmoid": 1.0}, tuple(notes), samples.samples.iloc[idx]
@@ -202,19 +205,27 @@ def draw(
     n_samples: int,
     seed: int | None,
     prior: Any = None,
+    average_of: int = 1,
 ) -> CurveDraws:
-    """Dispatch to a method; ``"auto"`` mixes sigmoid and plateau draws (see module doc)."""
+    """Dispatch to a method; ``"auto"`` mixes sigmoid and plateau draws (see module doc).
+
+    ``average_of`` is the number of evaluations whose mean the observed draws stand for (their
+    evaluation noise shrinks by its square root).
+    """
     from rlscaling.forecast import CurveDraws
     from rlscaling.prior import default_forecast_config
 
     cfg = prior if prior is not None else default_forecast_config()
     rng = np.random.default_rng(seed)
     if method == "plateau":
-        return plateau_draws(run, c, n_samples, rng, cfg)
+        return plateau_draws(run, c, n_samples, rng, cfg, average_of)
     if method in ("sigmoid", "mcmc"):
-        return sigmoid_draws(run, c, n_samples, rng, cfg, mcmc=method == "mcmc")
+        return sigmoid_draws(
+            run, c, n_samples, rng, cfg, mcmc=method == "mcmc", average_of=average_of
+        )
 
     comp = auto_components(run, c, cfg)
+    comp["average_of"] = average_of
     point, curve_sd, obs_sd = auto_point_sd(comp, cfg)
     # Student-t draws: forecast errors on real curves have heavier tails than a gaussian.
     t = rng.standard_t(cfg.tail_dof, size=(n_samples, 1))
@@ -296,5 +307,6 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     curve_sd = cfg.interval_scale * np.sqrt(
         level_sd**2 + (w * comp["gain_sd"]) ** 2 + model_sd**2 + drift_sd**2 + trend_sd**2
     )
-    obs_sd = np.sqrt(curve_sd**2 + (cfg.interval_scale * noise) ** 2)
+    eval_sd = cfg.interval_scale * noise / np.sqrt(comp.get("average_of", 1))
+    obs_sd = np.sqrt(curve_sd**2 + eval_sd**2)
     return point, curve_sd, obs_sd

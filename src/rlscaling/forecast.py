@@ -256,6 +256,7 @@ def predictive_curves(
     n_samples: int = 2000,
     seed: int | None = 0,
     prior: Any = None,
+    average_of: int = 1,
 ) -> CurveDraws:
     """Joint draws of the run's future reward at ``compute`` by ``method`` (see module doc)."""
     from rlscaling import ensemble
@@ -270,7 +271,9 @@ def predictive_curves(
         raise InputError(
             f"reward is constant ({y[0]!r} at every point, to 12 digits): forecast it as is"
         )
-    return ensemble.draw(run, c, method=method, n_samples=n_samples, seed=seed, prior=prior)
+    return ensemble.draw(
+        run, c, method=method, n_samples=n_samples, seed=seed, prior=prior, average_of=average_of
+    )
 
 
 def forecast(
@@ -284,6 +287,7 @@ def forecast(
     n_samples: int = 2000,
     seed: int | None = 0,
     prior: Any = None,
+    average_of: int = 1,
 ) -> Forecast:
     """Forecast the reward a run will show at compute ``budget``.
 
@@ -303,8 +307,12 @@ def forecast(
         Number of predictive draws.
     seed : int or None
         The same seed gives the same forecast.
-    prior : Prior, optional
-        Prior over curve shapes (see :func:`rlscaling.prior.fit_prior`); default the bundled one.
+    prior : ForecastPrior, optional
+        What the forecaster learned from earlier runs (see :func:`rlscaling.prior.fit_prior`);
+        default the bundled one.
+    average_of : int, default 1
+        Forecast the mean of this many evaluations at the budget (e.g. 3 to predict the mean of
+        a run's last three evaluations); evaluation noise in the interval shrinks accordingly.
 
     Returns
     -------
@@ -325,7 +333,11 @@ def forecast(
     if budget is None:
         budget = [2.0 * float(run.compute.max())]
     b = as_positive_compute(budget, "budget")
-    draws = predictive_curves(run, b, method=method, n_samples=n_samples, seed=seed, prior=prior)
+    if not (isinstance(average_of, int | np.integer) and average_of >= 1):
+        raise InputError(f"average_of must be a positive integer, got {average_of!r}")
+    draws = predictive_curves(
+        run, b, method=method, n_samples=n_samples, seed=seed, prior=prior, average_of=average_of
+    )
     notes = list(draws.notes)
     if np.any(b < run.compute.max()):
         notes.append(

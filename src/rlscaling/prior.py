@@ -122,6 +122,7 @@ def corpus_cases(
                 key = f"fit refused: {str(exc).split(':')[0]}"
                 refused[key] = refused.get(key, 0) + 1
                 continue
+            comp["average_of"] = k  # the truth is the mean of k evaluations
             cases.append(_Case(run.name, float(f), target, scale, comp))
     return cases, refused
 
