@@ -66,7 +66,7 @@ def fit_curve(compute: np.ndarray, reward: np.ndarray, r0: float) -> dict:
     }
 
 
-def plot(out: Path, compute: np.ndarray, reward: np.ndarray, fit: dict) -> None:
+def plot(out: Path, steps: np.ndarray, compute: np.ndarray, reward: np.ndarray, fit: dict) -> None:
     try:
         import matplotlib
 
@@ -76,14 +76,19 @@ def plot(out: Path, compute: np.ndarray, reward: np.ndarray, fit: dict) -> None:
         return
     c = np.geomspace(compute[compute > 0].min(), compute.max() * 3, 200)
     r = fit["R0"] + (fit["A"] - fit["R0"]) / (1 + (fit["C_mid"] / c) ** fit["B"])
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax0, ax) = plt.subplots(1, 2, figsize=(10, 4))
+    ax0.plot(steps, reward, "o-", ms=3, lw=0.8)
+    ax0.set_xlabel("optimiser step")
+    ax0.set_ylabel("validation mean pass rate")
+    ax0.set_ylim(0, 1)
+    ax0.set_title("reward against steps")
     ax.plot(compute[compute > 0], reward[compute > 0], "o", ms=3, label="validation pass rate")
     ax.plot(c, r, "-", label=f"sigmoid fit: A={fit['A']:.3f} B={fit['B']:.2f} R²={fit['r2']:.3f}")
     ax.axhline(fit["R0"], color="grey", lw=0.8, ls=":", label=f"step 0: {fit['R0']:.3f}")
     ax.set_xscale("log")
     ax.set_xlabel("training compute (FLOPs)")
-    ax.set_ylabel("mean pass rate")
-    ax.set_title("tiny ScaleRL run (sorting, 6 digits)")
+    ax.set_ylim(0, 1)
+    ax.set_title("reward against compute, with the fit")
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "curve.png", dpi=120)
@@ -113,6 +118,7 @@ def main() -> None:
     result = train(cfg)
     wall = time.time() - t0
     evals = result.evals
+    steps = np.array([e["step"] for e in evals])
     compute = np.array([e["compute"] for e in evals])
     reward = np.array([e["reward"] for e in evals])
     r0 = float(reward[0])
@@ -129,7 +135,7 @@ def main() -> None:
     }
     if len(evals) >= 5:
         summary["fit"] = fit_curve(compute[compute > 0], reward[compute > 0], r0)
-        plot(result.out_dir, compute, reward, summary["fit"])
+        plot(result.out_dir, steps, compute, reward, summary["fit"])
     (result.out_dir / "fit.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 

@@ -129,3 +129,21 @@ def test_cli_train_and_bad_config(tmp_path, tiny_config):
     res = runner.invoke(train_app, ["train", "--config", str(bad)])
     assert res.exit_code == 2
     assert "unknown loss 'cipso'; choose one of cispo" in res.output
+
+
+def test_starts_from_a_local_hf_model_dir(tmp_path, tiny_config):
+    first = tmp_path / "first"
+    train(tiny_config(first, steps=1))
+    second = tmp_path / "second"
+    cfg = tiny_config(
+        second,
+        steps=1,
+        model={"path": str(first / "base_model")},
+        warmup={"steps": 0},
+    )
+    result = train(cfg)
+    # same base weights, same validation split and eval seed: same step-0 reward
+    assert result.evals[0]["reward"] == read_jsonl(first / "eval.jsonl")[0]["reward"]
+    assert json.loads((second / "run.json").read_text())["base_model"]["source"] == str(
+        first / "base_model"
+    )
