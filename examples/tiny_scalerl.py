@@ -1,6 +1,6 @@
 """Train the ScaleRL recipe on a tiny model on CPU, then fit the reward-compute sigmoid.
 
-    python examples/tiny_scalerl.py                 # full run, about 10 minutes on 2 cores
+    python examples/tiny_scalerl.py                 # full run, about 7 minutes on 2 cores
     python examples/tiny_scalerl.py --quick         # seconds-long smoke version (CI)
 
 The run directory (``runs/tiny_scalerl`` by default) gets the usual run.json / eval.jsonl /
