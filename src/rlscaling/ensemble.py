@@ -284,6 +284,7 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
         "declining": dn is not None,
         "notes": notes,
         "noise": max(noise_from_differences(run.reward), 1e-12),
+        "fit_noise": float(fit.noise_sd) if np.isfinite(fit.noise_sd) else 0.0,
         "h": np.log(c / run.compute.max()).clip(0, None),  # horizon in e-folds of compute
         "n": len(run),
     }
@@ -299,6 +300,10 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     its current pace could still go); then one corpus-calibrated scale for the whole.
     """
     w, gain, noise = comp["w"], comp["gain"], comp["noise"]
+    if cfg.noise_floor_from_fit:
+        # With few points the first-difference estimate is itself noisy and often too small;
+        # the fit's residual sd (which also holds any misfit) is a floor for it.
+        noise = max(noise, comp.get("fit_noise", 0.0))
     point = comp["base"] + w * gain
     level_sd = noise * np.sqrt(comp["rho"] ** 2 + 1.0 / max(comp["n"] - 4, 1))
     model_sd = cfg.disagreement_scale * np.sqrt(w * (1 - w) + 0.25) * np.abs(gain)

@@ -30,16 +30,17 @@ class ForecastPrior:
 
     r0: str = "free"
     plateau_k: int | None = None
-    plateau_drift: float = 1.0
+    plateau_drift: float = 2.0
     lfo_fractions: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
     prior_weight: float = 1.0
     prior_strength: float = 2.0
     decline_max_weight: float = 0.1
     gain_clip: float = 0.5
     disagreement_scale: float = 0.5
-    trend_scale: float = 0.4
+    trend_scale: float = 0.3
     interval_scale: float = 1.0
     tail_dof: float = 4.0
+    noise_floor_from_fit: bool = False
     learned_from: str = "hand-set defaults"
     scores: dict[str, Any] = field(default_factory=dict)
 
