@@ -145,3 +145,16 @@ def test_predict_and_compute_to_reach_are_inverse():
     assert fit.predict(c_star)[0] == pytest.approx(target, abs=1e-9)
     with pytest.raises(ValueError, match="outside the range"):
         fit.compute_to_reach(0.9)
+
+
+def test_run_with_zero_compute_start_uses_it_as_r0():
+    from rlscaling import Run
+
+    c = np.r_[0.0, np.geomspace(100, 1e5, 30)]
+    y = np.r_[0.12, sigmoid(c[1:], 0.6, 1.8, 3000.0, 0.12)]
+    y[1:] += 1e-3 * np.sin(np.arange(30))
+    fit = fit_sigmoid(Run(c, y))
+    assert fit.R0 == 0.12
+    assert fit.n_used == 30 and fit.data.omitted == {"zero_compute_used_as_r0": 1}
+    free = fit_sigmoid(Run(c, y), r0="free")
+    assert free.data.omitted == {"zero_compute": 1}

@@ -16,6 +16,7 @@ import numpy as np
 from rlscaling.curve import curve_value
 from rlscaling.inputs import CurveData, InputError, NanPolicy, check_curve, resolve_xy
 from rlscaling.result import SigmoidFit
+from rlscaling.runs import Run
 from rlscaling.solver import LOSSES, Bounds, grid_starts, levenberg_marquardt
 
 if TYPE_CHECKING:
@@ -173,6 +174,13 @@ def fit_sigmoid(
     rlscaling.inputs.InputError
         For unusable input; the message names the argument, the value and the fix.
 
+    Notes
+    -----
+    When ``data`` is a :class:`~rlscaling.Run` whose first evaluations are at compute 0 (the
+    untrained model, as training logs record it), those points are not fitted (the curve lives on
+    log-compute): with ``r0="first"`` the last of them is the starting reward; either way they
+    are counted in ``n_omitted``.
+
     Examples
     --------
     >>> import numpy as np
@@ -187,6 +195,13 @@ def fit_sigmoid(
         raise InputError(f"loss must be one of {LOSSES}, got {loss!r}")
     if not (isinstance(n_starts, int | np.integer) and n_starts >= 1):
         raise InputError(f"n_starts must be a positive integer, got {n_starts!r}")
+    # A Run from a log usually starts with the untrained model at compute 0: that evaluation
+    # is the starting reward, so it becomes R0 (for r0="first") instead of a fitted point.
+    zero_r0, zero_omitted = None, {}
+    if isinstance(data, Run) and np.any(data.compute <= 0) and np.all(data.compute >= 0):
+        n_zero = int(np.sum(data.compute <= 0))
+        data, zero_r0 = data.without_zero_compute()
+        zero_omitted = {"zero_compute_used_as_r0" if r0 == "first" else "zero_compute": n_zero}
     c_raw, r_raw, size_raw, name = resolve_xy(data, reward, compute)
     if eval_size is None:
         eval_size = size_raw
@@ -200,14 +215,15 @@ def fit_sigmoid(
         max_compute=max_compute,
         name=name,
     )
-    omitted = {**full.omitted, **cd.omitted}
+    omitted = {**zero_omitted, **full.omitted, **cd.omitted}
     cd = CurveData(cd.compute, cd.reward, cd.eval_size, cd.weights, omitted, name)
 
     if isinstance(r0, str):
         if r0 not in ("first", "free"):
             raise InputError(f"r0 must be a number, 'first' or 'free', got {r0!r}")
         r0_free = r0 == "free"
-        r0_value = None if r0_free else float(full.reward[0])
+        first = zero_r0 if zero_r0 is not None else float(full.reward[0])
+        r0_value = None if r0_free else first
         r0_mode = r0
     else:
         if not np.isfinite(r0):
@@ -224,8 +240,7 @@ def fit_sigmoid(
     x, y = cd.log_compute, cd.reward
     if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
         raise InputError(
-            f"reward is constant ({y[0]!r} at every point, to 12 digits): there is no curve "
-            "to fit"
+            f"reward is constant ({y[0]!r} at every point, to 12 digits): there is no curve to fit"
         )
     bounds, pass_rate = _resolve_bounds(y, x, a_bounds, b_bounds, r0_free)
     if r0_value is not None and pass_rate and not 0 <= r0_value <= 1:
