@@ -110,6 +110,7 @@ def mcmc(
     progress: bool = False,
     warn: bool = True,
     jeffreys: bool = True,
+    learning_rate: float = 0.75,
 ) -> MCMCResult:
     """Sample the posterior of the fit's parameters with emcee's ``EnsembleSampler``.
 
@@ -138,6 +139,14 @@ def mcmc(
     jeffreys : bool, default True
         Multiply the priors by the Jeffreys prior of the curve, which brings credible intervals
         of this nonlinear model closer to nominal frequentist coverage than flat priors.
+    learning_rate : float, default 0.75
+        Power on the likelihood (a generalised, "tempered" posterior). With exactly 1, the
+        credible intervals of this nonlinear model fitted to 30-point curves covered the truth
+        only 71% / 84% of the time at nominal 80% / 90% in the simulation study of
+        ``tests/test_calibration.py`` (200 curves); 0.75 widens them by about 15% and brings
+        coverage to nominal there (the idea of calibrating the learning rate of a generalised
+        posterior is from Syring and Martin, 2019, "Calibrating general posterior credible
+        regions", Biometrika). Use 1.0 for the plain Bayesian posterior.
 
     Returns
     -------
@@ -154,6 +163,9 @@ def mcmc(
     True
     """
     lik = get_likelihood(likelihood)
+    if not 0 < learning_rate <= 1:
+        raise InputError(f"learning_rate must be in (0, 1], got {learning_rate!r}")
+    eta = float(learning_rate)
     data = fit.data
     x, y, w = data.log_compute, data.reward, fit.weights
     n_eval = data.eval_size
@@ -236,7 +248,7 @@ def mcmc(
         mu = curve_value(x, theta)
         with np.errstate(all="ignore"):
             ll = lik.log_like(y, mu, w, n_eval, extra)
-        total = lp + ll
+        total = lp + eta * ll
         out[inside] = np.where(np.isfinite(total), total, -np.inf)
         return out
 
