@@ -181,3 +181,17 @@ def test_duplicate_names_and_mixed_units_are_refused():
     u2 = Run(a.compute, a.reward, name="y", metadata={"compute_unit": "GPU-hours"})
     with pytest.raises(InputError, match="different units"):
         compare([u1, u2], n=50)
+
+
+def test_compare_reports_the_calibrated_forecast_at_the_budget():
+    from rlscaling import compare, load_example
+
+    cmp = compare([load_example("scalerl_like"), load_example("moe_like")], n=200, budget=16000)
+    t = cmp.table.set_index("recipe")
+    for name in ("scalerl_like", "moe_like"):
+        lo, mid, hi = (t.loc[name, f"forecast_at_budget{s}"] for s in ("_lower", "", "_upper"))
+        assert lo < mid < hi
+    # moe_like (A = 0.71) ends well above scalerl_like (A = 0.61) at this budget
+    assert t.loc["moe_like", "forecast_at_budget"] > t.loc["scalerl_like", "forecast_at_budget"]
+    p = cmp.pairwise.iloc[0]
+    assert p["P_forecast"] < 0.05 if p["recipe_i"] == "scalerl_like" else p["P_forecast"] > 0.95

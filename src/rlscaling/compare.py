@@ -282,6 +282,7 @@ def compare(
         margin = 0.02 * float(np.median(gains))
     table = _table(entries, theta, budget, level)
     pairwise, crossovers = _pairs(theta, points, budget, level, margin)
+    _add_forecasts(table, pairwise, entries, budget, level, n, rng)
     label = "block bootstrap" if method == "bootstrap" else "MCMC"
     return Comparison(
         table=table,
@@ -421,6 +422,45 @@ def prob_greater(x: NDArray, y: NDArray) -> float:
     below = np.searchsorted(ys, x, side="left")
     ties = np.searchsorted(ys, x, side="right") - below
     return float(np.mean((below + 0.5 * ties) / ys.size))
+
+
+def _add_forecasts(
+    table: pd.DataFrame,
+    pairwise: pd.DataFrame,
+    entries: dict[str, list[_Entry]],
+    budget: float,
+    level: float,
+    n: int,
+    rng: np.random.Generator,
+) -> None:
+    """Add the calibrated forecast of each recipe's reward at ``budget`` (the machinery of
+    :func:`rlscaling.forecast`, ``method="auto"``) beside the sigmoid extrapolation: columns
+    ``forecast_at_budget[_lower|_upper]`` and, per pair, ``P_forecast`` = P(forecast_i >
+    forecast_j). Runs of one recipe are pooled by drawing equally from each run's forecast.
+    """
+    import warnings
+
+    from rlscaling.forecast import forecast
+
+    draws: dict[str, NDArray] = {}
+    for name, es in entries.items():
+        per_run = []
+        for e in es:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fc = forecast(e.fit, budget, n_samples=n, seed=int(rng.integers(2**31)))
+            per_run.append(fc.draws[:, 0])
+        pooled = np.concatenate(per_run)
+        draws[name] = pooled[rng.integers(0, pooled.size, size=n)] if len(es) > 1 else pooled
+    q = np.array([_quant(draws[name], level) for name in table["recipe"]])
+    table["forecast_at_budget"] = q[:, 0]
+    table["forecast_at_budget_lower"] = q[:, 1]
+    table["forecast_at_budget_upper"] = q[:, 2]
+    if len(pairwise):
+        pairwise["P_forecast"] = [
+            prob_greater(draws[i], draws[j])
+            for i, j in zip(pairwise["recipe_i"], pairwise["recipe_j"], strict=True)
+        ]
 
 
 def _quant(v: NDArray, level: float) -> tuple[float, float, float]:
