@@ -105,13 +105,16 @@ class Comparison:
         lines = [
             f"Comparison of {len(self.table)} recipes ({self.method}, {self.n} draws per "
             f"recipe; {pct} intervals; budget {self.budget:.4g})",
-            f"  {'recipe':<18}{'runs':>5}  {'A':<24}{'B':<24}{'C_mid':<31}reward at budget",
+            f"  {'recipe':<18}{'runs':>5}  {'A':<24}{'B':<24}{'C_mid':<31}"
+            f"{'sigmoid at budget':<24}forecast at budget",
         ]
+        has_fc = "forecast_at_budget" in self.table.columns
         for _, r in self.table.iterrows():
             lines.append(
                 f"  {r['recipe']:<18}{r['n_runs']:>5}  "
                 f"{_ci(r, 'A', '.3f'):<24}{_ci(r, 'B', '.2f'):<24}{_ci(r, 'C_mid', '.3g'):<31}"
-                f"{_ci(r, 'reward_at_budget', '.3f')}"
+                f"{_ci(r, 'reward_at_budget', '.3f'):<24}"
+                + (_ci(r, "forecast_at_budget", ".3f") if has_fc else "")
             )
         lines.append("")
         for (_, p), (_, x) in zip(
@@ -121,6 +124,7 @@ class Comparison:
             lines.append(
                 f"    P(A_i > A_j) = {p['P_A']:.2f}, P(B_i > B_j) = {p['P_B']:.2f}, "
                 f"P(reward_i > reward_j at {self.budget:.3g}) = {p['P_reward']:.2f}"
+                + (f" (forecast: {p['P_forecast']:.2f})" if "P_forecast" in p else "")
             )
             lines.append(f"    {x['statement']}")
         lines += [f"  note: {n}" for n in self.notes]
