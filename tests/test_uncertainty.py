@@ -140,3 +140,13 @@ def test_summary_and_to_dict(fit):
     assert d["n_samples"] == b.n_samples and "A" in d["params"]
     ax = b.plot()
     assert ax.get_xscale() == "log"
+
+
+def test_to_arviz_keeps_walkers_as_chains(fit):
+    az = pytest.importorskip("arviz")
+    post = fit.mcmc(n_walkers=16, n_steps=300, extend=False, seed=0, warn=False)
+    idata = post.to_arviz()
+    assert isinstance(idata, az.InferenceData)
+    a = idata.posterior["A"]
+    assert a.shape == (16, post.chain.shape[0])
+    np.testing.assert_allclose(np.sort(a.values.ravel()), np.sort(post.samples["A"].to_numpy()))
