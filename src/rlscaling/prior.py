@@ -59,9 +59,6 @@ class ForecastPrior:
             raise InputError(f"unknown ForecastPrior fields {sorted(unknown)}")
         return cls(**d)
 
-    def with_(self, **kwargs: Any) -> ForecastPrior:
-        return replace(self, **kwargs)
-
 
 def default_forecast_config() -> ForecastPrior:
     """The bundled prior (learned from the development curves), or hand-set defaults."""
