@@ -124,6 +124,14 @@ class RolloutConfig(_Section):
     """Generation: samples per prompt, sampling parameters and length control."""
 
     engine: str = "torch"
+    mode: Literal["inline", "sync", "off_policy_k", "pipeline_k"] = Field(
+        "inline",
+        description=(
+            "inline: generation in the trainer's process with a held snapshot lagging up to "
+            "off_policy_lag steps; sync / off_policy_k / pipeline_k: a separate generator "
+            "process (k = off_policy_lag)"
+        ),
+    )
     n_samples: int = Field(8, ge=1, description="samples per prompt (group size)")
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)

@@ -94,6 +94,48 @@ class RolloutEngine(ABC):
     def update_weights(self, model: Any, version: int) -> None:
         """Load the trainer's current weights and label later samples with ``version``."""
 
+    def update_weights_from_file(self, path: str, version: int) -> None:
+        """Load weights from a safetensors file written by the trainer (another process).
+
+        Engines that generate while weights change (``pipeline_k``) apply the update in flight:
+        sequences being generated continue under the new weights from their next token on, and
+        the per-token ``versions`` of their samples record where the switch happened.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot load weights from a file")
+
+    # ---- streaming: the generator process of the pipeline drives engines through these ----
+    # The default implementation generates everything submitted at the next ``poll`` in one
+    # ``generate`` call per submission, i.e. at batch granularity; an engine with continuous
+    # batching (vLLM) overrides all three to keep requests in flight across weight updates.
+
+    def submit(
+        self,
+        prompt_ids: list[int],
+        prompt_index: int,
+        n: int,
+        params: SamplingParams,
+        seed: int,
+    ) -> None:
+        """Queue one group: ``n`` samples of one prompt."""
+        pending = self.__dict__.setdefault("_pending", [])
+        pending.append((prompt_ids, prompt_index, n, params, seed))
+
+    def poll(self) -> list[list[Sample]]:
+        """Advance generation; return the groups that finished (each ``n`` samples)."""
+        pending = self.__dict__.setdefault("_pending", [])
+        done = []
+        while pending:
+            prompt_ids, index, n, params, seed = pending.pop(0)
+            done.append(self.generate([prompt_ids], [index], n, params, seed))
+        return done
+
+    def in_flight(self) -> int:
+        """Groups submitted and not yet returned by :meth:`poll`."""
+        return len(self.__dict__.get("_pending", []))
+
+    def close(self) -> None:
+        """Release engine resources (processes, memory); idempotent."""
+
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint needs to restore the engine (weights it holds, version)."""
         return {"version": self.version}
