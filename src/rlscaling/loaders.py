@@ -400,6 +400,12 @@ def _read_rundir(d: Path, opts: LoadOptions, name: str | None = None) -> Run:
     for key in ("recipe", "seed", "model", "task"):
         if key in info or key in config:
             meta[key] = info.get(key, config.get(key))
+    if "recipe" in meta:
+        meta["preset"] = meta["recipe"]
+    # A sweep's labels (its recipe name, e.g. an ablation of a preset) win over the preset.
+    tags = info.get("tags") or config.get("tags") or {}
+    if isinstance(tags, dict):
+        meta.update(tags)
     unit = info.get("compute_unit", "FLOPs")
     df = _records_frame(records, eval_path)
     name = name or _rundir_name(d, info)

@@ -243,6 +243,11 @@ class TrainConfig(_Section):
 
     recipe: str = Field("scalerl", description=f"preset: one of {', '.join(PRESETS)}")
     run_name: str | None = None
+    tags: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="free-form labels copied to run.json and the loaded Run's metadata "
+        "(a sweep sets recipe name and seed here)",
+    )
     seed: int = 0
     out_dir: str = "runs/tiny"
     steps: int = Field(100, ge=1, description="optimiser steps")

@@ -93,5 +93,6 @@ def run_meta(
         "seed": cfg.seed,
         "recipe": cfg.recipe,
         "run_name": cfg.run_name,
+        "tags": dict(cfg.tags),
         "base_model": base,
     }
