@@ -101,3 +101,40 @@ def show_config_command(
     except ConfigError as exc:
         _fail(exc)
     typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+@train_app.command("sweep")
+def sweep_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="sweep YAML file")],
+    recipes: Annotated[
+        str | None, typer.Option("--recipes", help="comma-separated subset of the recipes")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-j", help="parallel runs (default: cores)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list the runs and exit")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live table")] = False,
+) -> None:
+    """Train a grid of recipes x seeds (finished runs skipped, killed runs resumed)."""
+    from rlscaling.trainer.sweep import load_sweep, sweep
+
+    try:
+        sw = load_sweep(config)
+        chosen = [r.strip() for r in recipes.split(",")] if recipes else None
+        runs = sw.runs(chosen)
+    except ConfigError as exc:
+        _fail(exc)
+    if dry_run:
+        for r in runs:
+            state = "done" if r.done else f"step {r.progress()[0]}/{r.config.steps}"
+            typer.echo(f"{r.recipe:24s} seed {r.seed:<4d} {r.out_dir}  ({state})")
+        return
+    try:
+        rows = sweep(sw, recipes=chosen, workers=workers, progress=not quiet)
+    except RuntimeError as exc:
+        _fail(exc)
+    n_new = sum(r["status"] == "done" for r in rows)
+    typer.echo(
+        f"{len(rows)} runs: {n_new} trained, {len(rows) - n_new} already finished; "
+        f"manifest {Path(sw.out_dir) / 'sweep.json'}"
+    )
