@@ -135,6 +135,7 @@ class RolloutEngine(ABC):
 
     def close(self) -> None:
         """Release engine resources (processes, memory); idempotent."""
+        return None  # the torch engine holds nothing that outlives it
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint needs to restore the engine (weights it holds, version)."""
