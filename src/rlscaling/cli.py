@@ -491,6 +491,71 @@ def backtest_command(
     _write_figure(figure, bt.plot)
 
 
+@app.command("report")
+@clean_errors
+def report_command(
+    runs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Run directories, files or globs; or 'calibration' for the bundled runs.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the report.")],
+    fractions: Annotated[
+        str, typer.Option("--fractions", help="Observed fractions of compute, comma-separated.")
+    ] = "0.25,0.5,0.75",
+    levels: Annotated[
+        str, typer.Option("--levels", help="Interval levels, comma-separated.")
+    ] = "0.8,0.9",
+    method: Annotated[
+        str, typer.Option("--method", help="Forecast method: auto, sigmoid, plateau or mcmc.")
+    ] = "auto",
+    n_samples: Annotated[int, typer.Option("--n-samples", help="Draws per forecast.")] = 1000,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
+    ] = None,
+    compute: ComputeOpt = None,
+    reward: RewardOpt = None,
+    compute_per_step: PerStepOpt = None,
+    seed: SeedOpt = 0,
+) -> None:
+    """Early-fit report: forecast each run's end from 25/50/75% of it; recipes, seeds; HTML."""
+    from rlscaling.report import early_fit_report
+
+    fr, lvs = _floats(fractions, "--fractions"), _floats(levels, "--levels")
+    with reported_warnings():
+        if runs == ["calibration"]:
+            from rlscaling.datasets import calibration_runs
+
+            loaded = calibration_runs()
+        else:
+            loaded = _load(runs, compute, reward, compute_per_step)
+        rep = early_fit_report(
+            loaded, fr, levels=lvs, method=method, n_samples=n_samples, seed=seed,
+            progress=progress,
+        )  # fmt: skip
+        paths = rep.write(out)
+    tab = rep.accuracy_table()
+    lv = max(rep.backtest.levels)
+    table = Table(title=f"Forecast of the final reward: {len(loaded)} runs")
+    for col in ("fraction", "method", "median", "mean", f"cover {lv:g}", f"width {lv:g}"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for _, r in tab.iterrows():
+        table.add_row(
+            f"{r['fraction']:.2f}",
+            str(r["method"]),
+            _num(r["median_abs_error"]),
+            _num(r["mean_abs_error"]),
+            _num(r[f"coverage_{lv:g}"], ".2f"),
+            _num(r[f"width_{lv:g}"]),
+        )
+    console.print(table)
+    for v in rep.verdicts():
+        console.print(f"- {v}", highlight=False)
+    console.print(f"wrote {paths['html']} and {paths['json']}")
+
+
 def _num(v: Any, fmt: str = ".4f") -> str:
     try:
         f = float(v)

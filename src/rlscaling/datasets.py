@@ -1,5 +1,10 @@
 """Bundled data sets.
 
+``calibration_runs``: REAL training runs of the bundled reference trainer: a sweep of recipes x
+seeds on a tiny model and a toy task, each run to its plateau (see
+``data/calibration_runs/README.md`` for configs, machine, versions, wall time and the command
+that regenerates it).
+
 ``example_curves``: SYNTHETIC curves drawn from the sigmoid with parameters modelled on the
 fitted values in Table 1 of Khatri et al. (2025), "The Art of Scaling Reinforcement Learning
 Compute for LLMs" (arXiv 2510.13786), with realistic evaluation noise. They are not training
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
@@ -68,3 +74,54 @@ def load_example(name: str = "scalerl_like") -> Run:
     if name not in runs:
         raise InputError(f"name={name!r} is not a bundled example; choose from {sorted(runs)}")
     return runs[name]
+
+
+def calibration_runs(recipes: list[str] | None = None) -> list[Run]:
+    """The bundled calibration runs: real RL runs of the reference trainer, recipes x seeds.
+
+    Each Run's compute is training FLOPs; ``metadata`` holds ``recipe`` (the sweep's recipe
+    name, e.g. ``scalerl_no_zvf``), ``preset``, ``seed``, ``sweep`` and ``compute_unit``.
+    The per-run training summaries (``train_summary.jsonl``) and configs (``run.json``) sit
+    beside the curves in the package (:func:`calibration_dir`).
+
+    Parameters
+    ----------
+    recipes : list of str, optional
+        Only these recipes (default all).
+
+    Examples
+    --------
+    >>> from rlscaling.datasets import calibration_runs
+    >>> runs = calibration_runs()
+    >>> sorted({r.metadata["recipe"] for r in runs})[:2]
+    ['dapo', 'grpo']
+    >>> runs[0].metadata["compute_unit"]
+    'FLOPs'
+    """
+    import warnings
+
+    from rlscaling.loaders import LoaderWarning, load_run
+
+    root = calibration_dir()
+    manifest = json.loads((root / "manifest.json").read_text())
+    known = list(dict.fromkeys(r["recipe"] for r in manifest["runs"]))
+    if recipes is not None:
+        unknown = sorted(set(recipes) - set(known))
+        if unknown:
+            raise InputError(f"recipes {unknown} are not bundled; choose from {known}")
+    out = []
+    for row in manifest["runs"]:
+        if recipes is not None and row["recipe"] not in recipes:
+            continue
+        with warnings.catch_warnings():
+            # The untrained model's evaluation at compute 0 is the run's R0; it is kept.
+            warnings.simplefilter("ignore", LoaderWarning)
+            run = load_run(root / row["out_dir"])
+        run.metadata.setdefault("compute_unit", "FLOPs")
+        out.append(run)
+    return out
+
+
+def calibration_dir() -> Path:
+    """Directory of the bundled calibration runs (one ``<recipe>/seed<k>`` per run)."""
+    return Path(str(_DATA / "calibration_runs"))

@@ -18,7 +18,7 @@ by the method the user picks:
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -102,6 +102,36 @@ class Forecast:
         if budget is not None and not np.isclose(self.budget[j], budget, rtol=1e-9):
             raise InputError(f"budget={budget!r} is not one of the forecast's {self.budget}")
         return float(np.mean(self.draws[:, j] >= reward))
+
+    def with_spread(self, sd: float, seed: int | None = 0, why: str = "") -> Forecast:
+        """This forecast with independent normal spread of ``sd`` added to every draw.
+
+        Use it to carry a variance the run itself cannot show into the interval, e.g. the
+        between-seed spread of a recipe (:func:`rlscaling.seeds.seed_spread`): the result
+        forecasts where another seed of the recipe would end.
+
+        Examples
+        --------
+        >>> from rlscaling import forecast, load_example
+        >>> fc = forecast(load_example().truncate(0.5), n_samples=500)
+        >>> wide = fc.with_spread(0.05)
+        >>> bool(wide.interval(0.9)[1][0] - wide.interval(0.9)[0][0]
+        ...      > fc.interval(0.9)[1][0] - fc.interval(0.9)[0][0])
+        True
+        """
+        if not (np.isfinite(sd) and sd >= 0):
+            raise InputError(f"sd must be a finite number >= 0, got {sd!r}")
+        rng = np.random.default_rng(seed)
+        noise = rng.normal(0.0, sd, size=self.draws.shape)
+        draws, curve = self.draws + noise, self.curve_draws + noise
+        note = f"spread added to every draw: sd {sd:.3g}" + (f" ({why})" if why else "")
+        return replace(
+            self,
+            draws=draws,
+            curve_draws=curve,
+            median=np.median(draws, axis=0),
+            notes=(*self.notes, note),
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per budget: median and the intervals at ``levels``."""

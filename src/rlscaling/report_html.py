@@ -1,0 +1,197 @@
+"""Render an :class:`~rlscaling.report.EarlyFitReport` as one self-contained HTML page.
+
+Figures are embedded as base64 PNG (and also written to ``figures/``) so the page can be
+mailed or attached to a ticket and still show everything; tables are pandas HTML with a little
+CSS. No JavaScript, no external fonts or stylesheets.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from rlscaling.report import EarlyFitReport
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto;
+       max-width: 1280px; color: #222; line-height: 1.45; padding: 0 1rem; }
+h1 { font-size: 1.6rem; }
+h2 { font-size: 1.25rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+.verdicts li { margin: 0.3rem 0; } .note { color: #666; font-size: 0.85rem; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.4rem 0; }
+.ours { background: #eef6ff; }
+"""
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}", highlight: str | None = None) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float | np.floating):
+            return "-" if not math.isfinite(v) else floatfmt.format(v)
+        if v is None:
+            return "-"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for _, r in df.iterrows():
+        cls = ' class="ours"' if highlight and any(str(v) == highlight for v in r.values) else ""
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{fmt(v)}</td>" for v in r.values) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _accuracy(rep: EarlyFitReport) -> pd.DataFrame:
+    tab = rep.accuracy_table()
+    keep = ["fraction", "method", "runs", "refused", "median_abs_error", "mean_abs_error"]
+    for lv in rep.backtest.levels:
+        keep += [f"coverage_{lv:g}", f"width_{lv:g}"]
+    keep += [c for c in ("kendall_tau", "top1_correct") if c in tab.columns]
+    return tab[keep]
+
+
+def _recipes(rep: EarlyFitReport) -> pd.DataFrame | None:
+    if rep.comparison is None:
+        return None
+    t = rep.comparison.table
+    lv = rep.level
+    out = pd.DataFrame({"recipe": t["recipe"], "runs": t.get("n_runs", np.nan)})
+    for p in ("A", "B"):
+        out[p] = t[p]
+        out[f"{p} {lv:.0%} interval"] = [
+            f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(t[f"{p}_lower"], t[f"{p}_upper"], strict=True)
+        ]
+    return out
+
+
+def _pairs(rep: EarlyFitReport) -> pd.DataFrame | None:
+    if rep.comparison is None:
+        return None
+    p = rep.comparison.pairwise
+    cols = [c for c in ("recipe_i", "recipe_j", "P_A", "P_B", "P_reward", "verdict") if c in p]
+    return p[cols]
+
+
+def render(rep: EarlyFitReport, figures: dict[str, bytes]) -> str:
+    """The HTML text of the report, with ``figures`` (name -> PNG bytes) embedded."""
+    lv = rep.level
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<title>rlscaling early-fit report</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>Early-fit report</h1>",
+        f"<p>{len(rep.runs)} runs, {len(rep.recipes)} recipes: "
+        f"{html.escape(', '.join(rep.recipes))}. Each run is cut at 25/50/75% of its compute; "
+        "the cut part is fitted and its final reward (mean of the last three evaluations) "
+        "forecast, then checked against what the run showed.</p>",
+        "<h2>What the evidence says</h2><ul class='verdicts'>",
+        *[f"<li>{html.escape(v)}</li>" for v in rep.verdicts()],
+        "</ul>",
+        "<h2>Forecast of the final reward from part of the run</h2>",
+        "<p>Absolute error of the final-reward forecast and coverage of its intervals, beside "
+        "the baselines it has to beat (carry the last value, mean of the last three, a plain "
+        "curve_fit of the sigmoid).</p>",
+        _table(_accuracy(rep), highlight=rep.backtest.forecast_method),
+    ]
+    rk = rep.backtest.ranking
+    if not rk.empty:
+        parts += [
+            "<h2>Was the final ranking of recipes predicted?</h2>",
+            _table(rk, floatfmt="{:.2f}", highlight=rep.backtest.forecast_method),
+        ]
+    rec = _recipes(rep)
+    if rec is not None:
+        parts += [
+            f"<h2>Recipes: A and B, seeds pooled ({lv:.0%} intervals)</h2>",
+            "<p>Fitted on the full runs; a recipe's draws mix its seeds in equal shares, so the "
+            "spread between seeds is inside these intervals.</p>",
+            _table(rec),
+            "<h3>Pairs</h3><p>P_A = P(A_i &gt; A_j), P_B = P(B_i &gt; B_j), P_reward at the "
+            "largest compute.</p>",
+            _table(_pairs(rep), floatfmt="{:.2f}"),
+        ]
+    parts += ["<h2>Seed variance</h2>"]
+    if rep.seed_table.empty:
+        parts.append("<p>No recipe has two or more seeds.</p>")
+    else:
+        parts += [
+            "<p>Spread of A across seeds of one recipe against a single run's "
+            f"{lv:.0%} interval width for A. <b>seed_wider</b> means 2 x 1.645 x (sd of A across "
+            "seeds) exceeds the median single-run width: a single run's interval is then too "
+            "narrow for a statement about the recipe. Pool seeds (<code>compare</code> does), or "
+            "widen a forecast by the between-seed spread: <code>seed_spread(runs).inflate("
+            "forecast(run))</code>.</p>",
+            _table(rep.seed_table.reset_index(), floatfmt="{:.4f}"),
+        ]
+        if rep.seeds is not None:
+            parts.append(f"<p>{html.escape(rep.seeds.summary()).replace(chr(10), '<br>')}</p>")
+    parts.append("<h2>Runs</h2>")
+    for name, png in figures.items():
+        b64 = base64.b64encode(png).decode("ascii")
+        parts.append(f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' "
+                     f"src='data:image/png;base64,{b64}'>")  # fmt: skip
+    cols = ["run", "recipe", "seed", "n_evals", "final_reward", "A", "A_lower", "A_upper", "B"]
+    cols += ["B_lower", "B_upper", "identified"]
+    parts += [
+        "<h3>Full-run fits</h3>",
+        _table(rep.per_run[[c for c in cols if c in rep.per_run.columns]]),
+    ]
+    parts += [f"<p class='note'>note: {html.escape(n)}</p>" for n in rep.notes]
+    from rlscaling import __version__
+
+    parts.append(f"<p class='note'>rlscaling {__version__}</p></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(rep: EarlyFitReport, out: Path) -> dict[str, Path]:
+    """Write ``index.html``, ``report.json`` and ``figures/<recipe>.png`` under ``out``."""
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    fig_dir = out / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    figures: dict[str, bytes] = {}
+    paths: dict[str, Path] = {}
+    for recipe in rep.recipes:
+        fig = rep.plot(recipe)
+        png = _png(fig)
+        plt.close(fig)
+        figures[recipe] = png
+        path = fig_dir / f"{_safe(recipe)}.png"
+        path.write_bytes(png)
+        paths[f"figure:{recipe}"] = path
+    paths["html"] = out / "index.html"
+    paths["html"].write_text(render(rep, figures), encoding="utf-8")
+    paths["json"] = out / "report.json"
+    paths["json"].write_text(json.dumps(rep.to_dict(), indent=2, default=_default) + "\n")
+    return paths
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _default(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return str(v)
