@@ -31,7 +31,7 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .verdicts li { margin: 0.3rem 0; } .note { color: #666; font-size: 0.85rem; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.4rem 0; }
-.ours { background: #eef6ff; }
+.ours { background: #eef6ff; } td.t { text-align: left; }
 """
 
 
@@ -53,7 +53,11 @@ def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}", highlight: str | None = N
     rows = []
     for _, r in df.iterrows():
         cls = ' class="ours"' if highlight and any(str(v) == highlight for v in r.values) else ""
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{fmt(v)}</td>" for v in r.values) + "</tr>")
+        cells = "".join(
+            f"<td class='t'>{fmt(v)}</td>" if isinstance(v, str) else f"<td>{fmt(v)}</td>"
+            for v in r.values
+        )
+        rows.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -195,3 +199,50 @@ def _default(v: Any) -> Any:
     if isinstance(v, np.bool_):
         return bool(v)
     return str(v)
+
+
+def screenshot(
+    html_path: str | Path,
+    png_path: str | Path,
+    width: int = 1300,
+    height: int = 4000,
+    browser: str | None = None,
+) -> Path:
+    """Render a report page to PNG with headless Chromium (to check it, or for slides).
+
+    Parameters
+    ----------
+    html_path, png_path : the page and where to write the screenshot.
+    width, height : window size in pixels (the page is cut at ``height``).
+    browser : Chromium/Chrome executable; default the first of ``chromium``,
+        ``chromium-browser``, ``google-chrome`` on the PATH.
+
+    Raises ``FileNotFoundError`` naming what to install when no browser is found, and
+    ``RuntimeError`` with the browser's output when it fails.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    exe = browser or next(
+        (b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
+    )
+    if exe is None:
+        raise FileNotFoundError(
+            "no Chromium found on the PATH: install it (Debian: apt-get install chromium) or pass "
+            "browser="
+        )
+    png = Path(png_path).resolve()
+    with tempfile.TemporaryDirectory() as profile:
+        # Flags: no sandbox (often run as root in containers), no GPU, and no background
+        # network traffic, which a machine without internet access answers with errors.
+        cmd = [
+            exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", f"--window-size={width},{height}",
+            "--hide-scrollbars", f"--screenshot={png}", Path(html_path).resolve().as_uri(),
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0 or not png.is_file():
+        raise RuntimeError(f"{exe} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return png

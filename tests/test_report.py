@@ -1,0 +1,112 @@
+"""The early-fit report and the seed spread: numbers, statements, HTML/JSON, a real browser."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from rlscaling import InputError, Run, forecast
+from rlscaling.report import early_fit_report
+from rlscaling.seeds import seed_spread
+from rlscaling.simulate import simulate_curve
+
+COMPUTE = np.geomspace(100, 20000, 40)
+
+
+def _recipe_runs(name, a_values, noise=0.005, b=1.4, c_mid=2000.0):
+    return [
+        simulate_curve(
+            a, b, c_mid, 0.1, compute=COMPUTE, noise=noise, seed=100 * k + len(name),
+            name=f"{name}/seed{k}", metadata={"recipe": name, "seed": k},
+        )
+        for k, a in enumerate(a_values)
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report():
+    runs = _recipe_runs("strong", [0.70, 0.70, 0.70]) + _recipe_runs("spready", [0.45, 0.55, 0.65])
+    return early_fit_report(runs, fractions=(0.5,), n_samples=300, n_boot=200, progress=False)
+
+
+def test_full_run_fits_recover_each_seed(report):
+    strong = report.per_run[report.per_run["recipe"] == "strong"]
+    assert np.allclose(strong["A"], 0.70, atol=0.02)
+    spready = report.per_run[report.per_run["recipe"] == "spready"].sort_values("seed")
+    assert np.allclose(spready["A"], [0.45, 0.55, 0.65], atol=0.02)
+    assert (report.per_run["A_lower"] < report.per_run["A"]).all()
+    assert (report.per_run["A"] < report.per_run["A_upper"]).all()
+
+
+def test_seed_table_flags_seeds_that_disagree_beyond_a_single_runs_interval(report):
+    tab = report.seed_table
+    assert bool(tab.loc["spready", "seed_wider"]) is True
+    assert tab.loc["spready", "A_seed_sd"] == pytest.approx(0.1, abs=0.02)
+    assert bool(tab.loc["strong", "seed_wider"]) is False
+    assert any("Seeds disagree" in v and "spready" in v for v in report.verdicts())
+
+
+def test_comparison_ranks_recipes_and_backtest_has_baselines(report):
+    pairs = report.comparison.pairwise
+    row = pairs.iloc[0]
+    p_strong = row["P_A"] if row["recipe_i"] == "strong" else 1 - row["P_A"]
+    assert p_strong > 0.9
+    methods = set(report.backtest.frame["method"])
+    assert {"carry_last", "forecast[auto]"} <= methods
+    assert any("carry-last" in v for v in report.verdicts())
+
+
+def test_write_gives_self_contained_html_and_json(report, tmp_path):
+    paths = report.write(tmp_path / "rep")
+    html = paths["html"].read_text()
+    assert html.count("data:image/png;base64,") == 2  # one figure per recipe
+    assert "http://" not in html and "https://" not in html  # nothing fetched from outside
+    doc = json.loads(paths["json"].read_text())
+    assert doc["n_runs"] == 6 and set(doc["recipes"]) == {"strong", "spready"}
+    assert doc["seed_spread"]["dof"] == 4
+    assert paths["figure:strong"].stat().st_size > 10_000
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed")
+def test_report_renders_in_headless_chromium_with_its_figures(report, tmp_path):
+    from matplotlib.image import imread
+
+    from rlscaling.report_html import screenshot
+
+    paths = report.write(tmp_path / "rep")
+    png = screenshot(paths["html"], tmp_path / "shot.png", height=3000)
+    img = imread(png)[..., :3]
+    # Matplotlib's first colour (31, 119, 180) is drawn only inside the embedded figures, so
+    # finding many such pixels shows the browser decoded and laid out the images.
+    c0 = np.array([31, 119, 180]) / 255
+    near = np.all(np.abs(img - c0) < 0.06, axis=-1)
+    assert near.sum() > 500
+    assert (img.mean(axis=-1) < 0.5).mean() > 0.005  # text and axes are drawn
+
+
+def test_seed_spread_by_hand_and_inflation_widens_forecasts():
+    runs = _recipe_runs("a", [0.5, 0.6, 0.7]) + _recipe_runs("b", [0.4, 0.4])
+    sp = seed_spread(runs, target="last")
+    finals = {r.name: r.reward[-1] for r in runs}
+    va = np.array([finals[f"a/seed{k}"] for k in range(3)])
+    vb = np.array([finals[f"b/seed{k}"] for k in range(2)])
+    pooled = np.sqrt((((va - va.mean()) ** 2).sum() + ((vb - vb.mean()) ** 2).sum()) / 3)
+    assert sp.sd == pytest.approx(pooled) and sp.dof == 3
+    fc = forecast(runs[0].truncate(0.5), budget=20000, n_samples=500)
+    wide = sp.inflate(fc)
+    w0 = np.subtract(*fc.interval(0.9)[::-1])[0]
+    w1 = np.subtract(*wide.interval(0.9)[::-1])[0]
+    assert w1 > w0 and any("between-seed" in n for n in wide.notes)
+
+
+def test_seed_spread_refuses_what_it_cannot_estimate():
+    runs = _recipe_runs("a", [0.5])
+    with pytest.raises(InputError, match="two or more seeds"):
+        seed_spread(runs)
+    with pytest.raises(InputError, match="metadata"):
+        seed_spread([Run([1, 2, 3], [0.1, 0.2, 0.3], name="x")])
+    with pytest.raises(InputError, match="sd must be"):
+        forecast(runs[0].truncate(0.5), n_samples=100).with_spread(float("nan"))
+    with pytest.raises(InputError, match="runs is empty"):
+        early_fit_report([])
