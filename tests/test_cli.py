@@ -85,14 +85,30 @@ def test_backtest_writes_tables(csvs, tmp_path):
     assert (tmp_path / "b.png").exists()
 
 
-def test_demo_writes_everything(tmp_path):
-    res = invoke("demo", "--out", tmp_path / "demo", "--n", 100)
+def test_demo_on_synthetic_curves_writes_everything(tmp_path):
+    res = invoke("demo", "--out", tmp_path / "demo", "--n", 100, "--synthetic", "--no-report")
     assert res.exit_code == 0, res.output
     for name in ("fits.png", "forecasts.png", "compare.png", "summary.txt", "fits.json"):
         assert (tmp_path / "demo" / name).exists(), name
     doc = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert doc["synthetic"] is True
     assert len(doc["fits"]) == len(doc["forecasts_from_half"]) == 5
     assert "Comparison of 5 recipes" in (tmp_path / "demo" / "summary.txt").read_text()
+
+
+def test_demo_on_the_bundled_calibration_runs_with_report(tmp_path):
+    from rlscaling.datasets import calibration_runs
+
+    runs = calibration_runs()
+    recipes = {r.metadata["recipe"] for r in runs}
+    res = invoke("demo", "--out", tmp_path / "demo", "--n", 100)
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert doc["synthetic"] is False and len(doc["fits"]) == len(runs)
+    assert {r["recipe"] for r in doc["comparison"]["recipes"]} == recipes
+    html = (tmp_path / "demo" / "report" / "index.html").read_text()
+    assert html.count("data:image/png;base64,") == len(recipes)
+    assert "carry-last" in (tmp_path / "demo" / "summary.txt").read_text()
 
 
 @pytest.mark.parametrize(

@@ -576,24 +576,31 @@ def demo(
     n: Annotated[
         int, typer.Option("--n", help="Bootstrap draws per recipe in the comparison.")
     ] = 500,
+    synthetic: Annotated[
+        bool,
+        typer.Option("--synthetic", help="Use the synthetic example curves instead of real runs."),
+    ] = False,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Also write the early-fit report.")
+    ] = True,
     seed: SeedOpt = 0,
 ) -> None:
-    """Run the bundled example runs end to end: fit, forecast, compare; write figures and JSON.
+    """Run the bundled runs end to end: fit, forecast, compare, report; write figures and JSON.
 
-    Fits every bundled (synthetic) run, forecasts each run's end from its first half, compares
-    the runs as recipes, and writes fits.png, forecasts.png, compare.png, summary.txt, fits.json
-    and demo.json to OUT.
+    By default the bundled calibration runs (real RL runs of the reference trainer: recipes x
+    seeds, see ``rlscaling.datasets.calibration_runs``): fits every run, forecasts each run's
+    end from its first half, compares the recipes (seeds pooled), and writes fits.png,
+    forecasts.png, compare.png, summary.txt, fits.json, demo.json and the early-fit report
+    (report/index.html) to OUT. ``--synthetic`` uses the synthetic example curves instead.
     """
-    import numpy as np
-    from matplotlib.figure import Figure
-
     from rlscaling.compare import compare
-    from rlscaling.datasets import example_curves
+    from rlscaling.datasets import calibration_runs, example_curves
     from rlscaling.fit import fit_sigmoid
     from rlscaling.forecast import forecast
-    from rlscaling.plot import new_axes
 
-    runs = example_curves()
+    runs = example_curves() if synthetic else calibration_runs()
+    title = "Bundled example curves (synthetic)" if synthetic else "Bundled calibration runs"
+    unit = str(runs[0].metadata.get("compute_unit", "compute"))
     out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -603,7 +610,39 @@ def demo(
             for r in runs
         ]
         cmp = compare(runs, n=n, seed=seed)
-    console.print(fits_table(fits, "Bundled example curves (synthetic)"))
+    console.print(fits_table(fits, title))
+    _demo_forecast_table(runs, forecasts)
+    print_comparison(cmp)
+    _demo_figures(out, runs, fits, forecasts, cmp, unit)
+
+    parts = [f.summary() for f in fits] + [fc.summary() for fc in forecasts] + [cmp.summary()]
+    names = ["fits.png", "forecasts.png", "compare.png", "summary.txt", "fits.json", "demo.json"]
+    if report:
+        from rlscaling.report import early_fit_report
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rep = early_fit_report(runs, n_samples=500, n_boot=n, seed=seed, progress=False)
+        rep.write(out / "report")
+        parts.append("\n".join(rep.verdicts()))
+        for v in rep.verdicts():
+            console.print(f"- {v}", highlight=False)
+        names.append("report/index.html")
+    (out / "summary.txt").write_text("\n\n".join(parts) + "\n")
+    (out / "fits.json").write_text(json.dumps([f.to_dict() for f in fits], indent=2) + "\n")
+    doc = {
+        "synthetic": synthetic,
+        "runs": [{"name": r.name, **r.metadata} for r in runs],
+        "fits": [f.to_dict() for f in fits],
+        "forecasts_from_half": [fc.to_dict() for fc in forecasts],
+        "comparison": cmp.to_dict(),
+    }
+    (out / "demo.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+    console.print("wrote " + ", ".join(str(out / nm) for nm in names))
+
+
+def _demo_forecast_table(runs: list[Run], forecasts: list[Any]) -> None:
+    import numpy as np
 
     table = Table(title="Forecast of each run's end from its first half")
     for col in ("run", "observed to", "budget", "median", "90% interval", "actual (last 3)"):
@@ -619,42 +658,43 @@ def demo(
             f"{np.mean(r.reward[-3:]):.4f}",
         )
     console.print(table)
-    print_comparison(cmp)
+
+
+def _demo_figures(
+    out: Path, runs: list[Run], fits: list[Any], forecasts: list[Any], cmp: Any, unit: str
+) -> None:
+    import math
+
+    from matplotlib.figure import Figure
+
+    from rlscaling.plot import new_axes
 
     ax = new_axes()
     ax.figure.set_size_inches(8, 5)
     for f in fits:
         f.plot(ax=ax, extend=3.0, level=None)
-    ax.set_xlabel("compute (GPU-hours)")
+    ax.set_xlabel(f"compute ({unit})")
     ax.legend(fontsize=6, ncol=2, loc="lower right")
     save_figure(ax, out / "fits.png")
 
-    fig = Figure(figsize=(12, 7), layout="constrained")
-    axes = fig.subplots(2, (len(runs) + 1) // 2).ravel()
+    ncol = min(4, len(runs))
+    nrow = math.ceil(len(runs) / ncol)
+    fig = Figure(figsize=(3.4 * ncol, 2.9 * nrow), layout="constrained")
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
     for axk, r, fc in zip(axes, runs, forecasts, strict=False):
         held = r.compute > fc.observed_compute.max()
         axk.scatter(r.compute[held], r.reward[held], s=8, color="0.6", label="held out")
         fc.plot(ax=axk)
+        axk.set_title(r.name, fontsize=9)
+        axk.set_xlabel(f"compute ({unit})", fontsize=8)
     for axk in axes[len(runs) :]:
         axk.set_visible(False)
     save_figure(axes[0], out / "forecasts.png")
 
     cax = cmp.plot()
     cax.figure.set_size_inches(8, 5)
+    cax.set_xlabel(f"compute ({unit})")
     save_figure(cax, out / "compare.png")
-
-    parts = [f.summary() for f in fits] + [fc.summary() for fc in forecasts] + [cmp.summary()]
-    (out / "summary.txt").write_text("\n\n".join(parts) + "\n")
-    (out / "fits.json").write_text(json.dumps([f.to_dict() for f in fits], indent=2) + "\n")
-    doc = {
-        "synthetic": True,
-        "fits": [f.to_dict() for f in fits],
-        "forecasts_from_half": [fc.to_dict() for fc in forecasts],
-        "comparison": cmp.to_dict(),
-    }
-    (out / "demo.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
-    names = ("fits.png", "forecasts.png", "compare.png", "summary.txt", "fits.json", "demo.json")
-    console.print("wrote " + ", ".join(str(out / nm) for nm in names))
 
 
 # ---------------------------------------------------------------------------- trainer
