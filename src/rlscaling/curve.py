@@ -111,8 +111,8 @@ def sigmoid(
     Examples
     --------
     >>> from rlscaling import sigmoid
-    >>> float(sigmoid(2542.0, A=0.61, B=1.92, C_mid=2542.0, R0=0.1))  # half the gain at C_mid
-    0.355
+    >>> sigmoid([2542.0], A=0.61, B=1.92, C_mid=2542.0, R0=0.1).round(3)  # half the gain at C_mid
+    array([0.355])
     """
     c = np.asarray(compute, dtype=float)
     if np.any(~(c > 0)):

@@ -176,7 +176,7 @@ def fit_prior(
     --------
     >>> from rlscaling import example_curves
     >>> from rlscaling.prior import fit_prior
-    >>> prior = fit_prior(example_curves(), fractions=(0.5,), weight_grid=(0.5, 1.0),
+    >>> prior = fit_prior(example_curves(), fractions=(0.25, 0.5, 0.75), weight_grid=(0.5, 1.0),
     ...                   strength_grid=(2.0,))
     >>> prior.interval_scale > 0
     True
