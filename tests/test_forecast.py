@@ -127,3 +127,18 @@ def test_forecast_never_returns_nan(y):
             assert np.ptp(y) <= 1e-12 * max(1.0, np.abs(y).max())
             return
     assert np.all(np.isfinite(fc.draws))
+
+
+def test_pass_rate_forecasts_stay_in_the_unit_interval():
+    from rlscaling.simulate import simulate_curve
+
+    # A run close to its ceiling of 1 with noisy evaluations: unclipped draws would spill over 1.
+    run = simulate_curve(0.99, 1.5, 1000.0, 0.1, compute=np.geomspace(100, 3000, 12), noise=0.03,
+                         seed=3)  # fmt: skip
+    run = Run(run.compute, np.clip(run.reward, 0, 1), name="near_ceiling")
+    fc = forecast(run, budget=[6000.0, 60000.0], n_samples=2000, seed=1)
+    assert fc.draws.min() >= 0.0 and fc.draws.max() <= 1.0
+    assert np.all(fc.interval(0.9)[1] <= 1.0)
+    # A reward outside [0, 1] (e.g. a score) is not clipped.
+    score = Run(run.compute, run.reward * 10, name="score")
+    assert forecast(score, budget=60000.0, n_samples=2000, seed=1).draws.max() > 9.9

@@ -301,9 +301,17 @@ def predictive_curves(
         raise InputError(
             f"reward is constant ({y[0]!r} at every point, to 12 digits): forecast it as is"
         )
-    return ensemble.draw(
+    draws = ensemble.draw(
         run, c, method=method, n_samples=n_samples, seed=seed, prior=prior, average_of=average_of
     )
+    if np.all((y >= 0) & (y <= 1)):
+        # A reward that stays in [0, 1] is a pass rate (the same rule bounds A in fit_sigmoid):
+        # clipping draws to [0, 1] moves every quantile towards the feasible range, so an
+        # interval that covered a feasible truth still covers it, and it is never wider.
+        draws = replace(
+            draws, curve=np.clip(draws.curve, 0.0, 1.0), observed=np.clip(draws.observed, 0.0, 1.0)
+        )
+    return draws
 
 
 def forecast(
