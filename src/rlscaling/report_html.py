@@ -81,6 +81,8 @@ def _recipes(rep: EarlyFitReport) -> pd.DataFrame | None:
         out[f"{p} {lv:.0%} interval"] = [
             f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(t[f"{p}_lower"], t[f"{p}_upper"], strict=True)
         ]
+    if "identified" in t:
+        out["identified"] = t["identified"].map({True: "yes", False: "no"})
     return out
 
 
@@ -88,7 +90,8 @@ def _pairs(rep: EarlyFitReport) -> pd.DataFrame | None:
     if rep.comparison is None:
         return None
     p = rep.comparison.pairwise
-    cols = [c for c in ("recipe_i", "recipe_j", "P_A", "P_B", "P_reward", "verdict") if c in p]
+    names = ("recipe_i", "recipe_j", "P_A", "P_B", "P_reward", "P_forecast", "verdict")
+    cols = [c for c in names if c in p]
     return p[cols]
 
 
@@ -126,8 +129,10 @@ def render(rep: EarlyFitReport, figures: dict[str, bytes]) -> str:
             "<p>Fitted on the full runs; a recipe's draws mix its seeds in equal shares, so the "
             "spread between seeds is inside these intervals.</p>",
             _table(rec),
-            "<h3>Pairs</h3><p>P_A = P(A_i &gt; A_j), P_B = P(B_i &gt; B_j), P_reward at the "
-            "largest compute.</p>",
+            "<h3>Pairs</h3><p>P_A = P(A_i &gt; A_j), P_B = P(B_i &gt; B_j), P_reward = "
+            "P(reward_i &gt; reward_j) at the largest compute from the fitted curves, P_forecast "
+            "the same from the calibrated forecasts (which are less sure when extrapolating)."
+            "</p>",
             _table(_pairs(rep), floatfmt="{:.2f}"),
         ]
     parts += ["<h2>Seed variance</h2>"]
