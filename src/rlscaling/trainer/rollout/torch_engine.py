@@ -6,6 +6,13 @@ produces an off-policy lag of up to ``k`` steps without an asynchronous generato
 plain ancestral sampling at a temperature (top-k/top-p optional, off by default) with a KV
 cache; the log-probability of each chosen token is recorded from the same (optionally FP32)
 LM head that the trainer uses, so on-policy importance ratios are 1 up to float rounding.
+
+In the generator process of the pipeline the engine owns its model: weights arrive as
+safetensors files (:meth:`TorchEngine.update_weights_from_file`) and groups are streamed
+through ``submit``/``poll``. ``poll`` generates consecutive submissions that share a seed and
+sampling parameters (the trainer submits one step's batch that way) in one ``generate`` call,
+exactly as the in-process loop does, and returns after each such batch so that a weight
+update waiting between two batches is applied before the next one starts.
 """
 
 from __future__ import annotations
@@ -59,6 +66,45 @@ class TorchEngine(RolloutEngine):
         if hold_snapshot:
             self.model.requires_grad_(False)
         self.version = version
+
+    @classmethod
+    def from_config(cls, model: Any, cfg: Any) -> TorchEngine:
+        # in a pipeline mode the engine lives in the generator process and owns its model
+        inline = getattr(cfg.rollout, "mode", "inline") == "inline"
+        return cls(model, hold_snapshot=inline and cfg.off_policy_lag > 0)
+
+    def update_weights_from_file(self, path: str, version: int) -> None:
+        from rlscaling.trainer.pipeline.weights import load_weights_file
+
+        load_weights_file(self.model, path)
+        self.version = version
+
+    def submit(
+        self,
+        prompt_ids: list[int],
+        prompt_index: int,
+        n: int,
+        params: SamplingParams,
+        seed: int,
+    ) -> None:
+        self._queue().append((prompt_ids, prompt_index, n, params, seed))
+
+    def poll(self) -> list[list[Sample]]:
+        queue = self._queue()
+        if not queue:
+            return []
+        _, _, n, params, seed = queue[0]
+        batch = []
+        while queue and queue[0][2:] == (n, params, seed):
+            batch.append(queue.pop(0))
+        samples = self.generate([b[0] for b in batch], [b[1] for b in batch], n, params, seed)
+        return [samples[g * n : (g + 1) * n] for g in range(len(batch))]
+
+    def in_flight(self) -> int:
+        return len(self._queue())
+
+    def _queue(self) -> list[tuple[list[int], int, int, SamplingParams, int]]:
+        return self.__dict__.setdefault("_submitted", [])
 
     def update_weights(self, model: Any, version: int) -> None:
         if self.hold_snapshot:

@@ -1,0 +1,14 @@
+"""Generation in a separate process: modes ``sync``, ``off_policy_k`` and ``pipeline_k``.
+
+- :mod:`.messages`: the typed messages that cross the process boundary;
+- :mod:`.weights`: policy weights as safetensors files (``/dev/shm``);
+- :mod:`.generator`: the generator process (engine, inbox, bounded output queue);
+- :mod:`.client`: the trainer's handle on it (start, send, receive, clean shutdown);
+- :mod:`.orchestrator`: per mode, what to submit, when to push weights, the lag bound;
+- :mod:`.run`: the step loop that ties them to the trainer's shared step code.
+"""
+
+from rlscaling.trainer.pipeline.client import GeneratorClient, GeneratorError
+from rlscaling.trainer.pipeline.run import train_pipeline
+
+__all__ = ["GeneratorClient", "GeneratorError", "train_pipeline"]

@@ -1,0 +1,146 @@
+"""``train_pipeline(run)``: the step loop when generation runs in a separate process.
+
+Per step: take a batch of finished groups from the generator (waiting if none are ready:
+trainer idle time), score them, train one step, push the new weights and submit more prompts
+(as the mode says: :mod:`~rlscaling.trainer.pipeline.orchestrator`), then log, evaluate and
+checkpoint as the in-process loop does. Evaluation stays in the trainer, with the torch
+evaluator on the trainer's model.
+
+``train.jsonl`` gains, per step: ``staleness_hist`` (trained samples by lag ``0 .. max``),
+``dropped_stale`` and ``dropped_stale_total``, ``pushed_version`` (newest weights sent to the
+generator), ``gen_seconds`` (generation time of this step's groups), ``train_seconds``
+(scoring, update and weight push), ``wait_seconds``, ``trainer_idle_frac`` (waiting for
+groups / step time), ``generator_idle_frac`` (over the same window), ``gen_tokens_per_second``
+(while generating) and ``tokens_per_second`` (end to end), the generator's cumulative
+``generator_busy_seconds`` / ``generator_idle_seconds`` (as last reported), and
+``discarded_in_flight``
+(groups lost to a stop and generated again after the resume).
+
+A checkpoint stores the prompts still in flight; the resumed run starts a new generator from
+the checkpointed weights and submits them again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from rlscaling.trainer.compute import DeviceTimer, step_flops
+from rlscaling.trainer.pipeline.client import GeneratorClient
+from rlscaling.trainer.pipeline.messages import GeneratorStats, Start
+from rlscaling.trainer.pipeline.orchestrator import Orchestrator, submit_budget
+from rlscaling.trainer.pipeline.weights import WeightStore
+from rlscaling.trainer.rewards import score_samples
+from rlscaling.trainer.steps import (
+    RunState,
+    due,
+    evaluate_and_log,
+    learn,
+    save_checkpoint,
+    step_record,
+)
+
+READY_TIMEOUT_S = 900.0  # a vLLM engine can take minutes to start on a loaded CPU
+
+
+def train_pipeline(run: RunState) -> None:
+    """Train ``run`` from ``run.start`` to ``cfg.steps`` with a generator process."""
+    cfg = run.cfg
+    store = WeightStore()
+    try:
+        start = Start(
+            config=cfg.model_dump(mode="json"),
+            model_dir=str(_model_dir(run)),
+            weights_path=store.write(run.model, run.start),
+            version=run.start,
+        )
+        queue_size = submit_budget(cfg, Orchestrator.extra_batches)
+        with GeneratorClient(start, queue_size) as client:
+            client.wait_ready(READY_TIMEOUT_S)
+            orch = Orchestrator(run, client, store)
+            if run.resumed is not None and "pipeline" in run.resumed:
+                orch.load_state_dict(run.resumed["pipeline"])
+            orch.plan(run.start)
+            _loop(run, client, orch)
+    finally:
+        store.close()
+
+
+def _loop(run: RunState, client: GeneratorClient, orch: Orchestrator) -> None:
+    cfg = run.cfg
+    bar = tqdm(total=cfg.steps, initial=run.start, disable=not cfg.progress, desc="train")
+    for step in range(run.start, cfg.steps):
+        t_step, waited, push0 = time.perf_counter(), client.wait_seconds, orch.push_seconds
+        gen_before = client.stats
+        # ---- 1-2. a batch of finished groups (too-stale ones dropped and resubmitted) -----
+        groups, dropped = orch.take(step)
+        samples = [smp for g in groups for smp in g.to_samples()]
+        t_train = time.perf_counter()
+
+        # ---- 3. reward; 4-5. filter, advantages, update ---------------------------------
+        timer = DeviceTimer(run.device)
+        marker = cfg.task.answer_marker
+        rewards = score_samples(samples, run.train_set, run.task, run.tokenizer, marker)
+        kept, metrics = learn(run, samples, rewards, [g.prompt_index for g in groups], timer)
+
+        # ---- 6. push the new weights (the generator applies them in flight), submit more --
+        orch.after_update(step + 1)
+        now = time.perf_counter()
+
+        # ---- 7. compute, log and evaluate -------------------------------------------------
+        generated = groups + dropped  # dropped groups were generated too: their compute counts
+        p_tok = sum(len(s.prompt_ids) for g in generated for s in g.samples)
+        g_tok = sum(g.gen_tokens for g in generated)
+        t_tok = sum(len(smp.prompt_ids) + len(smp.response_ids) for smp in kept)
+        gen_seconds = sum(g.gen_seconds for g in generated)
+        flops = step_flops(run.n_flops_params, p_tok, g_tok, t_tok)
+        run.ledger.add(flops, gen_seconds + timer.seconds, g_tok)
+        record = step_record(run, step, samples, kept, rewards, len(groups))
+        wait = client.wait_seconds - waited
+        record.update(
+            {
+                "staleness_hist": orch.staleness_hist(step, groups),
+                "dropped_stale": len(dropped),
+                "dropped_stale_total": orch.dropped_total,
+                "discarded_in_flight": orch.discarded,
+                "pushed_version": orch.pushed,
+                "gen_seconds": gen_seconds,
+                "train_seconds": now - t_train,
+                "push_seconds": orch.push_seconds - push0,
+                "wait_seconds": wait,
+                "step_seconds": now - t_step,
+                "trainer_idle_frac": wait / max(now - t_step, 1e-9),
+                "generator_idle_frac": _idle_frac(gen_before, client.stats),
+                "generator_busy_seconds": client.stats.busy_seconds if client.stats else 0.0,
+                "generator_idle_seconds": client.stats.idle_seconds if client.stats else 0.0,
+                "gen_tokens_per_second": g_tok / max(gen_seconds, 1e-9),
+                "tokens_per_second": g_tok / max(now - t_step, 1e-9),
+            }
+        )
+        run.writer.append_train({**record, **metrics})
+        if due(cfg.eval_every, step, cfg.steps):
+            last = evaluate_and_log(run, step + 1)
+            bar.set_postfix(reward=f"{last:.3f}")
+
+        # ---- 8. checkpoint (the prompts in flight are resubmitted on resume) --------------
+        if due(cfg.checkpoint_every, step, cfg.steps):
+            save_checkpoint(run, step, engine={"version": step + 1}, pipeline=orch.state_dict())
+        bar.update(1)
+    bar.close()
+
+
+def _idle_frac(before: GeneratorStats | None, after: GeneratorStats | None) -> float | None:
+    """Generator idle share between two stats reports (None until it has reported twice)."""
+    if before is None or after is None:
+        return None
+    busy = after.busy_seconds - before.busy_seconds
+    idle = after.idle_seconds - before.idle_seconds
+    return idle / (busy + idle) if busy + idle > 0 else None
+
+
+def _model_dir(run: RunState) -> Path:
+    """Architecture and tokenizer for the generator: the run's saved base model."""
+    base = run.out / "base_model"
+    return base if (base / "config.json").exists() else run.out / "checkpoints" / "latest" / "model"

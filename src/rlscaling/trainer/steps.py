@@ -1,0 +1,268 @@
+"""The trainer-side parts of a step, shared by the in-process loop and the pipeline.
+
+:func:`setup` builds (or restores from ``checkpoints/latest``) everything the trainer owns:
+model, optimiser, prompt sampler, compute ledger, evaluator, run directory. Per step,
+:func:`learn` turns scored samples into one optimiser step (no-positive-resampling update,
+zero-variance filter, advantages, policy update); :func:`step_record` is the common part of the
+``train.jsonl`` row; :func:`evaluate_and_log` and :func:`save_checkpoint` finish the step.
+Generation is not here: the in-process loop calls an engine, the pipeline a generator process.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlscaling.trainer import checkpoint as ckpt
+from rlscaling.trainer.advantages import get_advantage, zero_variance_keep
+from rlscaling.trainer.compute import ComputeLedger, DeviceTimer
+from rlscaling.trainer.config import TrainConfig
+from rlscaling.trainer.evaluate import evaluate
+from rlscaling.trainer.model import count_params, load_model, matmul_params
+from rlscaling.trainer.policy import collate
+from rlscaling.trainer.rollout import get_engine
+from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams
+from rlscaling.trainer.runlog import RunWriter
+from rlscaling.trainer.sampler import PromptSampler
+from rlscaling.trainer.setup import base_model, pick_device, run_meta, sampling_params
+from rlscaling.trainer.tasks import Problem, Task, make_splits
+from rlscaling.trainer.update import make_optimizer, policy_update
+
+RESUME_FREE = {"steps", "progress", "threads", "checkpoint_every"}
+
+
+def step_seed(*parts: int) -> int:
+    """A 32-bit seed derived from ``parts`` (e.g. run seed, step, purpose)."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+@dataclass
+class RunState:
+    """What the trainer holds for a run; ``start`` is the first step to train."""
+
+    cfg: TrainConfig
+    device: torch.device
+    out: Path
+    writer: RunWriter
+    task: Task
+    train_set: list[Problem]
+    val_set: list[Problem]
+    model: Any
+    tokenizer: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    sampler: PromptSampler
+    ledger: ComputeLedger
+    evaluator: RolloutEngine
+    params: SamplingParams
+    prompt_ids: list[list[int]]
+    n_flops_params: int
+    start: int = 0
+    resumed: dict[str, Any] | None = field(default=None, repr=False)
+
+
+def setup(cfg: TrainConfig) -> RunState:
+    """Build the trainer's state; restore it from the latest checkpoint if there is one.
+
+    A fresh run writes ``run.json`` and the step-0 evaluation; a resumed run cuts its logs
+    back to the checkpoint's step. ``RunState.resumed`` is the checkpoint's state dict (the
+    caller restores what it owns from it, e.g. the engine or the pipeline).
+    """
+    device, out = pick_device(cfg.device), Path(cfg.out_dir)
+    writer = RunWriter(out)
+    task, train_set, val_set = make_splits(cfg.task)
+    resume = ckpt.latest(out)
+    if resume is not None:
+        check_same_run(cfg, writer)
+        model, tokenizer = load_model(
+            resume / "model", cfg.model.dtype, cfg.model.attn_implementation
+        )
+        model.to(device)
+    else:
+        writer.reset()
+        model, tokenizer, base_info = base_model(cfg, task, train_set, val_set, device)
+    optimizer, scheduler = make_optimizer(model, cfg.optim)
+    s = cfg.sampler
+    run = RunState(
+        cfg=cfg,
+        device=device,
+        out=out,
+        writer=writer,
+        task=task,
+        train_set=train_set,
+        val_set=val_set,
+        model=model,
+        tokenizer=tokenizer,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        sampler=PromptSampler(len(train_set), cfg.seed, s.npr, s.npr_threshold, s.npr_min_groups),
+        ledger=ComputeLedger(),
+        evaluator=get_engine("torch")(model, hold_snapshot=False),
+        params=sampling_params(cfg, tokenizer),
+        prompt_ids=[tokenizer(p.prompt)["input_ids"] for p in train_set],
+        n_flops_params=matmul_params(model),
+    )
+    if resume is not None:
+        state = ckpt.load_state(resume)
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        run.sampler.load_state_dict(state["sampler"])
+        run.ledger.load_state_dict(state["ledger"])
+        ckpt.set_rng_state(state["rng"])
+        run.start, run.resumed = int(state["step"]), state
+        writer.truncate_after(run.start)
+    else:
+        meta = run_meta(cfg, task.name, run.n_flops_params, count_params(model), base_info)
+        writer.write_run(meta)
+        evaluate_and_log(run, 0)
+    return run
+
+
+def learn(
+    run: RunState,
+    samples: list[Sample],
+    rewards: list[float],
+    prompts: list[int],
+    timer: DeviceTimer,
+) -> tuple[list[Sample], dict[str, Any]]:
+    """One optimiser step on scored samples (``n`` consecutive samples per prompt).
+
+    Records each group's pass count in the prompt sampler, drops zero-variance groups (if
+    configured), computes advantages over what is kept and updates the policy (timed by
+    ``timer``). Returns the kept samples and the update's metrics (empty if nothing was kept).
+    """
+    cfg = run.cfg
+    reward = torch.tensor(rewards)
+    groups = torch.tensor([smp.prompt_index for smp in samples])
+    n = cfg.rollout.n_samples
+    for g, i in enumerate(prompts):
+        run.sampler.update(i, int(reward[g * n : (g + 1) * n].sum()), n)
+
+    keep = (
+        zero_variance_keep(reward, groups)
+        if cfg.advantage.zero_variance_filter
+        else torch.ones_like(reward, dtype=torch.bool)
+    )
+    kept = [smp for smp, k in zip(samples, keep.tolist(), strict=True) if k]
+    if not kept:
+        return kept, {}
+    adv = get_advantage(cfg.advantage.name)(reward[keep], groups[keep], cfg.advantage)
+    batch = collate(
+        [smp.prompt_ids for smp in kept],
+        [smp.response_ids for smp in kept],
+        run.tokenizer.pad_token_id,
+        [smp.loss_mask for smp in kept],
+        [smp.logprobs for smp in kept],
+    ).to(run.device)
+    with timer:
+        metrics = policy_update(
+            run.model,
+            run.optimizer,
+            run.scheduler,
+            batch,
+            adv.to(run.device),
+            groups[keep].to(run.device),
+            cfg,
+        )
+    return kept, metrics
+
+
+def step_record(
+    run: RunState,
+    step: int,
+    samples: list[Sample],
+    kept: list[Sample],
+    rewards: list[float],
+    n_prompts: int,
+) -> dict[str, Any]:
+    """The ``train.jsonl`` columns every mode writes for ``step`` (0-based) after the ledger
+    has been updated; staleness is ``step - version`` of each sample's oldest token."""
+    g_tok = sum(len(smp.response_ids) for smp in samples)
+    kept_prompts = len({smp.prompt_index for smp in kept})
+    stale = [step - smp.version for smp in samples]
+    return {
+        "step": step + 1,
+        "compute": run.ledger.flops,
+        "device_seconds": run.ledger.device_seconds,
+        "tokens": run.ledger.tokens,
+        "reward": float(torch.tensor(rewards).mean()),
+        "kept_prompts": kept_prompts,
+        "filtered_prompts": n_prompts - kept_prompts,
+        "active_prompts": run.sampler.n_active,
+        "retired_prompts": run.sampler.n_retired,
+        "truncated_frac": sum(smp.truncated for smp in samples) / len(samples),
+        "interrupted_frac": sum(smp.interrupted for smp in samples) / len(samples),
+        "mean_response_len": g_tok / len(samples),
+        "staleness_mean": sum(stale) / len(stale),
+        "staleness_max": max(stale),
+    }
+
+
+def evaluate_and_log(run: RunState, step: int) -> float:
+    """Evaluate the trainer's current model on the validation split; append to eval.jsonl."""
+    cfg = run.cfg
+    run.evaluator.version = step
+    res = evaluate(
+        run.evaluator,
+        run.tokenizer,
+        run.task,
+        run.val_set,
+        run.params,
+        cfg.eval_samples,
+        step_seed(cfg.seed, step, 2),
+        cfg.task.answer_marker,
+    )
+    run.writer.append_eval(
+        {
+            "step": step,
+            "compute": run.ledger.flops,
+            "device_seconds": run.ledger.device_seconds,
+            "reward": res["reward"],
+            "n_prompts": res["n_prompts"],
+            "n_samples": res["n_samples"],
+            "tokens": run.ledger.tokens,
+            "truncated_frac": res["truncated_frac"],
+            "mean_len": res["mean_len"],
+        }
+    )
+    return res["reward"]
+
+
+def due(every: int, step: int, last: int) -> bool:
+    """Whether something done every ``every`` steps is due after 0-based ``step``."""
+    return (step + 1) % every == 0 or step + 1 == last
+
+
+def save_checkpoint(run: RunState, step: int, **extra: Any) -> None:
+    """Checkpoint after 0-based ``step``; ``extra`` holds the generation side's state."""
+    state = {
+        "step": step + 1,
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "sampler": run.sampler.state_dict(),
+        "ledger": run.ledger.state_dict(),
+        "config": run.cfg.model_dump(mode="json"),
+        **extra,
+    }
+    ckpt.save(run.out, run.model, run.tokenizer, state)
+
+
+def check_same_run(cfg: TrainConfig, writer: RunWriter) -> None:
+    """Refuse to resume a run directory with a different configuration."""
+    if not writer.run_path.exists():
+        return
+    old = json.loads(writer.run_path.read_text())["config"]
+    new = cfg.model_dump(mode="json")
+    diff = sorted(
+        k for k in set(old) | set(new) if k not in RESUME_FREE and old.get(k) != new.get(k)
+    )
+    if diff:
+        raise ValueError(
+            f"{writer.dir} holds a run with a different config (differs in: {', '.join(diff)}); "
+            "use a new out_dir, or delete the directory to start over"
+        )
