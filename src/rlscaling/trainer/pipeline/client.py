@@ -124,8 +124,16 @@ class GeneratorClient:
             time.sleep(POLL_S)
             if not self.events.empty():
                 return self._check()
+            hint = ""
+            if self.ready is None:
+                hint = (
+                    "; it died while starting: if train() is called from a script, put the "
+                    "call under `if __name__ == '__main__':` (the generator process re-imports "
+                    "the main module)"
+                )
             raise GeneratorError(
-                f"the generator process exited (code {self.process.exitcode}) without a message"
+                f"the generator process exited (code {self.process.exitcode}) without a "
+                f"message{hint}"
             )
 
     # ---- stopping -----------------------------------------------------------------------------
