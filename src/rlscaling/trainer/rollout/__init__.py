@@ -2,6 +2,8 @@
 
 The trainer talks to an engine only through :class:`RolloutEngine` (``generate`` and
 ``update_weights``), so a vLLM engine can replace the torch engine without touching the loop.
+Importing this package registers ``"torch"`` and ``"vllm"``; vLLM itself is imported only when
+a :class:`VLLMEngine` is constructed.
 """
 
 from rlscaling.trainer.rollout.base import (
@@ -13,6 +15,7 @@ from rlscaling.trainer.rollout.base import (
     register_engine,
 )
 from rlscaling.trainer.rollout.torch_engine import TorchEngine
+from rlscaling.trainer.rollout.vllm_engine import VLLMEngine
 
 __all__ = [
     "ENGINES",
@@ -20,6 +23,7 @@ __all__ = [
     "Sample",
     "SamplingParams",
     "TorchEngine",
+    "VLLMEngine",
     "get_engine",
     "register_engine",
 ]

