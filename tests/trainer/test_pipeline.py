@@ -159,6 +159,9 @@ def test_weight_files_round_trip_with_tied_embeddings(tmp_path):
     a, b = build_tiny_model(cfg, tok, seed=1), build_tiny_model(cfg, tok, seed=2)
     store = WeightStore(root=tmp_path)
     path = store.write(a, 5)
+    from safetensors.torch import load_file
+
+    assert {"model.embed_tokens.weight", "lm_head.weight"} <= set(load_file(path))  # both names
     load_weights_file(b, path)
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), name

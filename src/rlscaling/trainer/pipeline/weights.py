@@ -1,11 +1,13 @@
 """Policy weights as safetensors files: how the trainer hands a new version to the generator.
 
-The file holds the model's ``state_dict`` under its Hugging Face parameter names, with tied
-duplicates removed as ``save_pretrained`` does (the first name of a shared tensor is kept:
-``model.embed_tokens.weight``, not ``lm_head.weight``), so any loader that reads HF
-checkpoints reads it. Files go to ``/dev/shm`` (memory, no disk I/O) when it is writable,
-else to a temporary directory; each is written to a temporary name and renamed, so a reader
-never sees half a file. The trainer deletes a file once the generator has loaded a newer one.
+The file holds the model's ``state_dict`` under its Hugging Face parameter names. Tied
+weights (an LM head sharing the input embedding) are written under both names, as separate
+copies (safetensors refuses tensors that share memory): an engine may keep its own processed
+copy of the LM head that a reload refreshes only when ``lm_head.weight`` is in the file
+(vLLM's CPU backend does). Files go to ``/dev/shm`` (memory, no disk I/O) when it is
+writable, else to a temporary directory; each is written to a temporary name and renamed, so
+a reader never sees half a file. The trainer deletes a file once the generator has loaded a
+newer one.
 """
 
 from __future__ import annotations
@@ -19,24 +21,19 @@ from typing import Any
 import torch
 
 
-def shared_free_state(model: Any) -> dict[str, torch.Tensor]:
-    """``state_dict`` on the CPU with tied duplicates dropped (first name kept)."""
-    seen: set[int] = set()
-    out: dict[str, torch.Tensor] = {}
-    for name, t in model.state_dict().items():
-        ptr = t.data_ptr()
-        if ptr in seen:
-            continue
-        seen.add(ptr)
-        out[name] = t.detach().to("cpu", copy=True).contiguous()
-    return out
+def cpu_state(model: Any) -> dict[str, torch.Tensor]:
+    """``state_dict`` as contiguous CPU copies (so tied tensors no longer share memory)."""
+    return {
+        name: t.detach().to("cpu", copy=True).contiguous() for name, t in model.state_dict().items()
+    }
 
 
 def load_weights_file(model: Any, path: str | Path) -> None:
     """Load a file written by :class:`WeightStore` into ``model`` in place.
 
-    Names missing from the file must be tied to a name that is in it; anything else missing
-    or unexpected raises, so a wrong file cannot half-load silently.
+    Names missing from the file must be tied to a name that is in it (a file written without
+    the duplicates); anything else missing or unexpected raises, so a wrong file cannot
+    half-load silently.
     """
     from safetensors.torch import load_file
 
@@ -80,7 +77,7 @@ class WeightStore:
 
         final = self.path(version)
         tmp = final.with_suffix(".tmp")
-        save_file(shared_free_state(model), str(tmp))
+        save_file(cpu_state(model), str(tmp))
         os.replace(tmp, final)
         if version not in self.versions:
             self.versions.append(version)
