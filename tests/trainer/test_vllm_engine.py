@@ -224,6 +224,36 @@ def test_in_flight_update_switches_mid_sequence(engine, model, tok, restore, tmp
     assert after.count(x) == len(after)
 
 
+def test_state_dict_restores_a_lagging_engine(engine, model, tok, restore):
+    new = copy.deepcopy(model)
+    with torch.no_grad():
+        new.model.norm.weight.mul_(1.5)
+    engine.hold_snapshot = True
+    try:
+        engine.update_weights(new, 4)
+        state = engine.state_dict()
+        engine.update_weights(model, 5)
+        engine.load_state_dict(state)
+    finally:
+        engine.hold_snapshot = False
+    assert engine.version == 4
+    samples = engine.generate(_prompts(tok), [0, 1, 2, 3], 2, _params(tok), 4)
+    assert all(s.version == 4 for s in samples)
+    assert _gap(new, samples, tok) < 1e-5
+
+
+def test_streamed_groups_with_one_seed_differ(engine, tok):
+    # the pipeline submits a step's groups with one seed; they must not share random draws
+    p = tok("5+5=")["input_ids"]
+    for _ in range(2):
+        engine.submit(p, 0, 2, _params(tok), 9)
+    done = []
+    while engine.in_flight():
+        done += engine.poll()
+    assert len(done) == 2
+    assert [s.response_ids for s in done[0]] != [s.response_ids for s in done[1]]
+
+
 def test_close_is_clean(engine, tok):
     import psutil
 
@@ -237,3 +267,23 @@ def test_close_is_clean(engine, tok):
     torch.set_num_threads(1)  # the real function again, not vLLM's no-op replacement
     assert torch.get_num_threads() == 1
     assert os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
+
+
+def test_train_runs_with_the_vllm_engine(tmp_path, tiny_config):
+    from rlscaling.trainer.loop import train
+    from rlscaling.trainer.runlog import read_jsonl
+
+    cfg = tiny_config(
+        tmp_path,
+        steps=2,
+        eval_every=2,
+        warmup={"steps": 10},
+        rollout={"engine": "vllm"},
+        off_policy_lag=0,
+        advantage={"zero_variance_filter": False},  # every step updates and logs the gap
+    )
+    result = train(cfg)
+    rows = read_jsonl(tmp_path / "train.jsonl")
+    assert [r["step"] for r in rows] == [1, 2] and len(result.evals) == 2
+    # weights pushed after every step: on-policy ratios of 1 up to rounding
+    assert all(r["logprob_gap"] < 1e-5 and r["staleness_max"] == 0 for r in rows)

@@ -114,6 +114,7 @@ def _train_inline(run: RunState) -> None:
             save_checkpoint(run, step, engine=engine.state_dict())
         bar.update(1)
     bar.close()
+    engine.close()  # a vLLM engine runs in this process: free it before returning
 
 
 def _as_config(config: dict | str | Path) -> TrainConfig:

@@ -258,6 +258,7 @@ class VLLMEngine(RolloutEngine):
         self._groups: dict[str, _Seq] = {}  # request id -> sequence
         self._ready: list[list[Sample]] = []
         self._streamed = 0
+        self._submitted: dict[tuple[int, int], int] = {}
         self._ids = itertools.count()
         self.poll_steps = max(1, int(poll_steps))
         self.hold_snapshot = hold_snapshot
@@ -317,14 +318,21 @@ class VLLMEngine(RolloutEngine):
 
     @classmethod
     def from_config(cls, model: Any, cfg: Any) -> VLLMEngine:
-        """Engine for a run: the model's dtype, one batch of ``prompts_per_step x n`` sequences."""
+        """Engine for a run: the model's dtype, room for the sequences a run keeps in flight.
+
+        Inline, that is one batch (``prompts_per_step x n_samples``); in a pipeline mode the
+        generator keeps up to ``off_policy_lag + 1`` batches in flight.
+        """
+        inline = getattr(cfg.rollout, "mode", "inline") == "inline"
         seqs = cfg.prompts_per_step * cfg.rollout.n_samples
+        if not inline:
+            seqs *= cfg.off_policy_lag + 1
         return cls(
             model,
             dtype=cfg.model.dtype,
             max_num_seqs=max(seqs, 1),
             seed=cfg.seed,
-            hold_snapshot=cfg.off_policy_lag > 0,
+            hold_snapshot=inline and cfg.off_policy_lag > 0,
         )
 
     # ---- weights -----------------------------------------------------------------------------
@@ -376,7 +384,7 @@ class VLLMEngine(RolloutEngine):
         seed: int,
     ) -> list[Sample]:
         groups = [
-            self._start(p, idx, n, params, seed, position=i, streamed=False)
+            self._start(p, idx, n, params, (seed, i), streamed=False)
             for i, (p, idx) in enumerate(zip(prompts, prompt_indices, strict=True))
         ]
         while any(g.left for g in groups):
@@ -393,7 +401,12 @@ class VLLMEngine(RolloutEngine):
         params: SamplingParams,
         seed: int,
     ) -> None:
-        self._start(prompt_ids, prompt_index, n, params, seed, position=0, streamed=True)
+        # The pipeline submits a step's groups with one seed: mix in the prompt and how often
+        # this (seed, prompt) pair came before, so that no two groups share a random stream.
+        key = (seed, prompt_index)
+        repeat = self._submitted.get(key, 0)
+        self._submitted[key] = repeat + 1
+        self._start(prompt_ids, prompt_index, n, params, (seed, -1, prompt_index, repeat), True)
         self._streamed += 1
 
     def poll(self) -> list[list[Sample]]:
@@ -452,8 +465,7 @@ class VLLMEngine(RolloutEngine):
         index: int,
         n: int,
         params: SamplingParams,
-        seed: int,
-        position: int,
+        key: tuple[int, ...],
         streamed: bool,
     ) -> _Group:
         self._check_open()
@@ -463,11 +475,9 @@ class VLLMEngine(RolloutEngine):
             )
         group = _Group(index, params, streamed)
         for j in range(n):
-            rng = np.random.default_rng([seed & 0xFFFFFFFF, position, j])
-            jitter = int(rng.integers(0, params.think_budget_jitter + 1))
-            seq = _Seq(
-                group, j, list(prompt), _sub_seed(seed, position, j), params.think_budget + jitter
-            )
+            seed = _sub_seed(*key, j)
+            jitter = int(np.random.default_rng(seed).integers(0, params.think_budget_jitter + 1))
+            seq = _Seq(group, j, list(prompt), seed, params.think_budget + jitter)
             seq.in_answer = not params.marker_ids
             group.seqs.append(seq)
             group.left += 1
