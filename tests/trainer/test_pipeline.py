@@ -334,3 +334,22 @@ def test_pipeline_stops_cleanly_and_resumes_the_same_curve(tmp_path, tiny_config
     # resumed run generated them again from the checkpoint's weights and counts them (the
     # 4-step run ended with nothing in flight)
     assert [r["discarded_in_flight"] for r in rows] == [0] * 6 + [8, 8]
+
+
+# ---- with the vLLM engine (continuous batching, in-flight updates) ------------------------
+@pytest.mark.vllm
+@pytest.mark.parametrize("mode", ["sync", "pipeline_k"])
+def test_pipeline_with_the_vllm_engine(tmp_path, tiny_config, mode):
+    pytest.importorskip("vllm")
+    out = tmp_path / mode
+    cfg = tiny_config(out, steps=4, off_policy_lag=1, rollout={"mode": mode, "engine": "vllm"})
+    train(cfg)
+    _no_children()
+    rows = read_jsonl(out / "train.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert max(r["staleness_max"] for r in rows) <= (0 if mode == "sync" else 1)
+    if mode == "sync":
+        # on-policy: the generator's behaviour log-probs are the trainer's own, so every
+        # pushed update reached vLLM (a stale LM head or layer would show up here)
+        gaps = [r["logprob_gap"] for r in rows if r.get("logprob_gap") is not None]
+        assert gaps and max(gaps) < 1e-4
