@@ -8,7 +8,7 @@ the run's saved model directory and the starting weights file, then loops:
    batching applies it to the sequences in flight), :class:`Shutdown` ends the loop;
 2. ``poll()`` the engine and push each finished group to the bounded output queue (time
    blocked on a full queue counts as idle);
-3. report counters (:class:`GeneratorStats`) after each poll.
+3. report counters (:class:`GeneratorStats`) after each poll that finished groups.
 
 Any exception is sent to the trainer as :class:`GeneratorFailed` with its traceback before the
 process exits. SIGINT is ignored (the trainer decides when to stop: Ctrl-C in a terminal
@@ -44,6 +44,7 @@ from rlscaling.trainer.pipeline.messages import (
 )
 
 WAIT_S = 0.05  # how long one idle wait on the inbox lasts before liveness is rechecked
+STATS_EVERY_S = 0.5  # counters are also reported after every poll that finished a group
 
 
 class _Stop(Exception):
@@ -96,6 +97,7 @@ class Generator:
         self.busy = self.idle = self.blocked = 0.0
         self.n_groups = self.n_tokens = 0
         self.parent = mp.parent_process()
+        self.last_stats = 0.0
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -112,9 +114,12 @@ class Generator:
                 if self.engine.in_flight():
                     t0 = time.perf_counter()
                     finished = self.engine.poll()
-                    self.busy += time.perf_counter() - t0
-                    self._emit(finished, time.perf_counter() - t0)
-                    self._event(self._stats())
+                    seconds = time.perf_counter() - t0
+                    self.busy += seconds
+                    self._emit(finished, seconds)
+                    # an engine that polls in small steps would flood the trainer with stats
+                    if finished or time.perf_counter() - self.last_stats > STATS_EVERY_S:
+                        self._event(self._stats())
         finally:
             self.engine.close()
 
@@ -200,6 +205,8 @@ class Generator:
         )
 
     def _event(self, msg: Any) -> None:
+        if isinstance(msg, GeneratorStats):
+            self.last_stats = time.perf_counter()
         self.events_out.put(encode(msg))
 
     def _check_parent(self) -> None:
