@@ -230,8 +230,9 @@ class VLLMEngine(RolloutEngine):
     max_model_len : longest prompt + response; default the model's ``max_position_embeddings``.
     max_num_seqs : sequences decoded together (vLLM's batch).
     kv_cache_memory_bytes : KV cache size; default enough for ``max_num_seqs`` sequences of
-        ``max_model_len`` tokens (at least 32 MiB). Sized explicitly because vLLM's CPU backend
-        otherwise reserves a fraction of the whole memory node.
+        ``max_model_len`` tokens (at least 32 MiB); with less, vLLM queues or preempts
+        sequences (recomputing them later) instead of failing. Sized explicitly because
+        vLLM's CPU backend otherwise reserves a fraction of the whole memory node.
     seed : vLLM's global seed (each request also gets its own).
     version : policy version of the starting weights.
     hold_snapshot : keep a CPU copy of the last pushed weights so :meth:`state_dict` can
@@ -301,6 +302,11 @@ class VLLMEngine(RolloutEngine):
                 max_num_seqs=max_num_seqs,
                 kv_cache_memory_bytes=int(kv_cache_memory_bytes),
                 enable_prefix_caching=enable_prefix_caching,
+                # A prompt split across steps rewinds its seeded generator, which vLLM does
+                # with a CUDA-only call ("CPU Generator does not use offset"): schedule whole
+                # prompts only.
+                enable_chunked_prefill=False,
+                max_num_batched_tokens=max(self.max_model_len, 4096),
                 # log-probs of the distribution actually sampled from (temperature, top-k/p
                 # applied), as the torch engine records them
                 logprobs_mode="processed_logprobs",
@@ -603,11 +609,12 @@ def _snapshot(model: Any) -> dict[str, torch.Tensor]:
 
 
 def _kv_bytes(hf_config: Any, dtype: str, seqs: int, max_len: int) -> int:
-    """KV cache for ``seqs`` full-length sequences, twice over for block rounding, >= 32 MiB."""
+    """KV cache for ``seqs`` sequences of ``max_len`` tokens plus one 16-token block each
+    (rounding), at least 32 MiB."""
     text = getattr(hf_config, "text_config", hf_config)
     heads = text.num_attention_heads
     kv_heads = getattr(text, "num_key_value_heads", None) or heads
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
     itemsize = 4 if dtype == "float32" else 2
     per_token = 2 * text.num_hidden_layers * kv_heads * head_dim * itemsize
-    return max(32 << 20, 2 * seqs * max_len * per_token)
+    return max(32 << 20, seqs * (max_len + 16) * per_token)
