@@ -23,7 +23,8 @@ def _tiny_config(out_dir, **over):
         "task": {"name": "sorting", "difficulty": 3, "n_train": 64, "n_val": 8},
         "warmup": {"steps": 80, "batch_size": 16},
         "model": {"hidden_size": 64, "num_layers": 1, "num_heads": 2},
-        "rollout": {"n_samples": 4, "think_budget": 6, "answer_budget": 6},
+        # the in-process loop: the pipeline modes have their own tests (test_pipeline.py)
+        "rollout": {"n_samples": 4, "think_budget": 6, "answer_budget": 6, "mode": "inline"},
         "off_policy_lag": 1,
     }
     return TrainConfig(**deep_merge(base, over))

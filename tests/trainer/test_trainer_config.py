@@ -22,7 +22,7 @@ def test_defaults_are_scalerl():
     assert cfg.advantage.name == "batch_std" and cfg.advantage.zero_variance_filter
     assert cfg.sampler.npr and cfg.sampler.npr_threshold == 0.9
     assert cfg.model.fp32_lm_head and cfg.rollout.length_control == "interruption"
-    assert cfg.off_policy_lag == 8
+    assert cfg.off_policy_lag == 8 and cfg.rollout.mode == "pipeline_k"
     assert cfg.rollout.temperature == 1.0 and cfg.rollout.top_p == 1.0 and cfg.rollout.top_k == 0
 
 
@@ -40,6 +40,7 @@ def test_grpo_and_dapo_presets():
     d = TrainConfig(recipe="dapo")
     assert (d.loss.name, d.loss.clip_low, d.loss.clip_high) == ("ppo", 0.2, 0.28)
     assert d.loss.aggregation == "token" and d.advantage.zero_variance_filter
+    assert g.rollout.mode == d.rollout.mode == "inline"
 
 
 def test_explicit_values_win_over_preset():

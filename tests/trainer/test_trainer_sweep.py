@@ -16,7 +16,7 @@ BASE = {
     "task": {"name": "sorting", "difficulty": 3, "n_train": 64, "n_val": 8},
     "warmup": {"steps": 40, "batch_size": 16},
     "model": {"hidden_size": 64, "num_layers": 1, "num_heads": 2},
-    "rollout": {"n_samples": 4, "think_budget": 6, "answer_budget": 6},
+    "rollout": {"n_samples": 4, "think_budget": 6, "answer_budget": 6, "mode": "inline"},
     "off_policy_lag": 1,
 }
 

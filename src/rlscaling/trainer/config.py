@@ -4,7 +4,8 @@ Every part of the ScaleRL recipe is a switch here. The defaults are the ScaleRL 
 (Khatri et al. 2025): CISPO loss with ``eps_max = 5``, prompt-level loss aggregation,
 group-centred advantages scaled by the batch standard deviation, zero-variance filtering,
 no-positive-resampling at a 0.9 pass rate, an FP32 LM head, interruption-based length control,
-and generations lagging the trained policy by up to ``off_policy_lag = 8`` steps.
+and generations lagging the trained policy by up to ``off_policy_lag = 8`` steps, produced by a
+separate generator process that never stops (``rollout.mode = "pipeline_k"``, PipelineRL-style).
 
 ``recipe`` picks a named preset that is applied *under* the explicitly given values:
 
@@ -205,7 +206,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "advantage": {"name": "batch_std", "zero_variance_filter": True},
         "sampler": {"npr": True},
         "model": {"fp32_lm_head": True},
-        "rollout": {"length_control": "interruption"},
+        "rollout": {"length_control": "interruption", "mode": "pipeline_k"},
         "off_policy_lag": 8,
     },
     "grpo": {
