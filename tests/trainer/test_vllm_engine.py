@@ -162,6 +162,16 @@ def test_truncation_caps_length(engine, tok):
     assert all(s.response_ids[-1] == tok.eos_token_id for s in samples if not s.truncated)
 
 
+def test_prompts_beyond_one_step_token_budget(engine, model, tok):
+    # 64 prompts of ~100 tokens exceed vLLM's 4096-token step budget; a prompt split across
+    # steps used to crash seeded sampling on CPU ("CPU Generator does not use offset")
+    prompts = [tok("sort:" + "0123456789"[i % 10] * 95 + "=")["input_ids"] for i in range(16)]
+    params = _params(tok, think_budget=3, answer_budget=2, length_control="truncation")
+    samples = engine.generate(prompts, list(range(16)), 4, params, 0)
+    assert len(samples) == 64 and all(1 <= len(s.response_ids) <= 5 for s in samples)
+    assert _gap(model, samples[::8], tok) < 1e-5
+
+
 def test_seeds(engine, tok):
     p = [tok("12+3=")["input_ids"]]
     a = engine.generate(p, [0], 4, _params(tok), 11)
