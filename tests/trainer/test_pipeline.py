@@ -353,3 +353,86 @@ def test_pipeline_with_the_vllm_engine(tmp_path, tiny_config, mode):
         # pushed update reached vLLM (a stale LM head or layer would show up here)
         gaps = [r["logprob_gap"] for r in rows if r.get("logprob_gap") is not None]
         assert gaps and max(gaps) < 1e-4
+
+
+# ---- the schedule of each mode, without a process ----------------------------------------
+class _FakeClient:
+    """Records what the orchestrator sends; hands back groups at chosen versions."""
+
+    loaded_version = 0
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, msg):
+        self.sent.append(msg)
+
+
+def _orchestrator(tmp_path, mode, k, steps, start=0):
+    from types import SimpleNamespace
+
+    from rlscaling.trainer.config import TrainConfig
+    from rlscaling.trainer.sampler import PromptSampler
+
+    tok = build_tokenizer()
+    cfg = TrainConfig(
+        steps=steps, prompts_per_step=2, off_policy_lag=k, rollout={"mode": mode, "n_samples": 2}
+    )
+    run = SimpleNamespace(
+        cfg=cfg,
+        start=start,
+        model=torch.nn.Linear(2, 2),
+        params=_params(tok),
+        prompt_ids=[[1, 5 + i] for i in range(10)],
+        sampler=PromptSampler(10, seed=0, npr=False),
+    )
+    client = _FakeClient()
+    return Orchestrator(run, client, WeightStore(root=tmp_path)), client
+
+
+def _schedule(orch, client, first_step, steps):
+    """Per step: what was sent before it was trained ("g<seed batch>" / "w<version>")."""
+    from rlscaling.trainer.steps import step_seed
+
+    seeds = {step_seed(0, j, 1): j for j in range(orch.steps)}
+    out = []
+    orch.plan(first_step)
+    for step in range(first_step, steps):
+        out.append(
+            [
+                f"w{m.version}" if isinstance(m, UpdateWeights) else f"g{seeds[m.seed]}"
+                for m in client.sent
+            ]
+        )
+        client.sent.clear()
+        for rid in list(orch.pending)[: orch.batch]:  # the step trains one batch
+            del orch.pending[rid]
+        orch.after_update(step + 1)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("sync", [["g0"], ["w1", "g1"], ["w2", "g2"], ["w3", "g3"], ["w4", "g4"]]),
+        ("off_policy_k", [["g0", "g1"], [], ["w2", "g2", "g3"], [], ["w4", "g4"]]),
+        ("pipeline_k", [["g0", "g1", "g2"], ["w1", "g3"], ["w2", "g4"], ["w3"], ["w4"]]),
+    ],
+)
+def test_each_mode_submits_and_pushes_on_its_schedule(tmp_path, mode, expected):
+    orch, client = _orchestrator(tmp_path, mode, k=2, steps=5)
+    assert _schedule(orch, client, 0, 5) == expected
+    assert orch.max_lag == {"sync": 0, "off_policy_k": 1, "pipeline_k": 2}[mode]
+
+
+def test_off_policy_k_resumed_mid_cycle_resubmits_the_rest_of_the_cycle(tmp_path):
+    orch, client = _orchestrator(tmp_path, "off_policy_k", k=3, steps=7)
+    _schedule(orch, client, 0, 4)  # steps 0-3 trained: batches 4 and 5 are in flight
+    state = orch.state_dict()
+    assert len(state["pending"]) == 4 and state["batches"] == 6
+
+    again, client = _orchestrator(tmp_path, "off_policy_k", k=3, steps=7, start=4)
+    again.load_state_dict(state)
+    assert again.discarded == 4
+    # the two batches go out again with their own seeds; the next push is at step 6
+    assert _schedule(again, client, 4, 7) == [["g4", "g5"], [], ["w6", "g6"]]
