@@ -3,7 +3,7 @@
 Runs ``examples/configs/tiny_scalerl.yaml`` (k = off_policy_lag = 2) for each mode and seed
 into ``<out>/<mode>_seed<k>`` (a finished run is kept, a killed one resumes), then draws eval
 reward against training compute for every run and prints each run's plateau (mean of its last
-5 evaluations), wall time and lag.
+5 evaluations), the compute at which its evaluation first reaches 0.8, loop time and lag.
 
     python benchmarks/pipeline_vs_sync.py [--steps 1200] [--seeds 0 1] \
         [--out runs/pipeline_vs_sync] [--figure docs/figures/pipeline_vs_sync.png]
@@ -45,15 +45,17 @@ def run_all(out: Path, steps: int, seeds: list[int]) -> dict[tuple[str, int], Pa
 
 
 def summarise(dirs: dict[tuple[str, int], Path], figure: Path | None) -> None:
-    print(f"{'run':<18}{'plateau':>9}{'final step':>12}{'loop s':>9}{'lag mean':>10}{'drops':>7}")
+    head = f"{'run':<18}{'plateau':>9}{'C(0.8)':>10}{'final step':>12}{'loop s':>9}"
+    print(head + f"{'lag mean':>10}{'drops':>7}")
     for (mode, seed), d in dirs.items():
         evals, rows = read_jsonl(d / "eval.jsonl"), read_jsonl(d / "train.jsonl")
         plateau = np.mean([e["reward"] for e in evals[-5:]])
         loop_s = sum(r["step_seconds"] for r in rows)
         lag = np.mean([r["staleness_mean"] for r in rows])
         drops = rows[-1].get("dropped_stale_total", 0)
+        reach = next((e["compute"] for e in evals if e["reward"] >= 0.8), float("nan"))
         print(
-            f"{mode + '_seed' + str(seed):<18}{plateau:>9.3f}{rows[-1]['step']:>12}"
+            f"{mode + '_seed' + str(seed):<18}{plateau:>9.3f}{reach:>10.2e}{rows[-1]['step']:>12}"
             f"{loop_s:>9.0f}{lag:>10.2f}{drops:>7}"
         )
     if figure is None:
