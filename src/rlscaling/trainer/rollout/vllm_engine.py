@@ -222,6 +222,9 @@ class _DropWarmupNoise(logging.Filter):
 class VLLMEngine(RolloutEngine):
     """Rollouts with vLLM in this process; weights are pushed from the trainer.
 
+    Not thread-safe: one thread calls ``generate``/``submit``/``poll`` and the weight
+    updates, which is what puts every update between two engine steps.
+
     Parameters
     ----------
     model : a ``transformers`` causal LM (saved to a temporary directory) or the path of a
