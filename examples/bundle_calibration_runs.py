@@ -51,6 +51,72 @@ def summarise(train: list[dict], eval_steps: list[int]) -> list[dict]:
     return out
 
 
+def readme(doc: dict, sweep_dir: Path) -> str:
+    """The dataset's documentation: configs, versions, machine, wall time, how to regenerate."""
+    import yaml
+
+    sw = doc["sweep"]
+    base = sw["base"]
+    if isinstance(base, str):
+        base = yaml.safe_load(Path(base).read_text())
+    rows = doc["runs"]
+    recipes = list(dict.fromkeys(r["recipe"] for r in rows))
+    seeds = sorted({r["seed"] for r in rows})
+    secs = [r["seconds"] for r in rows if r.get("seconds")]
+    lines = [
+        "# Calibration runs (real training runs of the reference trainer)",
+        "",
+        f"{len(rows)} runs: recipes {', '.join(recipes)} x seeds {', '.join(map(str, seeds))}, "
+        "each a full RL run of the bundled reference trainer to its plateau. Compute is "
+        "training FLOPs (see `rlscaling.trainer.compute`); the reward is the pass rate on 128 "
+        "held-out prompts x 4 samples. Load them with `rlscaling.datasets.calibration_runs()`.",
+        "",
+        "Per run (`<recipe>/seed<k>/`): `run.json` (the full resolved config, package versions, "
+        "parameter counts, tags), `eval.jsonl` (the curve: one line per evaluation), "
+        "`train_summary.jsonl` (train.jsonl averaged over each evaluation interval). "
+        "`manifest.json` holds the sweep config, versions, machine and per-run wall time.",
+        "",
+        "## Setting",
+        "",
+        "Shared config (`examples/configs/calibration_base.yaml`):",
+        "",
+        "```yaml",
+        yaml.safe_dump(base, sort_keys=False).strip(),
+        "```",
+        "",
+        "Recipes (preset + overrides, `examples/configs/calibration_sweep.yaml`):",
+        "",
+    ]
+    lines += [f"- `{name}`: `{json.dumps(sw['recipes'][name])}`" for name in recipes]
+    v, m = doc["versions"], doc["machine"]
+    lines += [
+        "",
+        "## Where and how long",
+        "",
+        f"- Package versions: rlscaling {v.get('rlscaling')}, torch {v.get('torch')}, "
+        f"transformers {v.get('transformers')}, Python {v.get('python')}.",
+        f"- Machine: {m.get('platform')}, {m.get('cpu_count')} CPU cores, no GPU; "
+        "two runs at a time (one per core, one torch thread each), sharing the machine with "
+        "other jobs, so wall times are upper bounds.",
+        f"- Wall time per run: median {np.median(secs) / 60:.1f} min "
+        f"(range {min(secs) / 60:.1f}-{max(secs) / 60:.1f}); all {len(secs)} runs "
+        f"{sum(secs) / 3600:.2f} run-hours.",
+        "",
+        "## Regenerate",
+        "",
+        "```bash",
+        "rlscaling sweep --config examples/configs/calibration_sweep.yaml \\",
+        f"    --recipes {','.join(recipes)}",
+        f"python examples/bundle_calibration_runs.py {sweep_dir}",
+        "```",
+        "",
+        "Runs are deterministic given the seed on one machine and library versions (the "
+        "inline loop with the torch engine); other hardware or versions give curves that differ "
+        "within seed noise.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sweep_dir", type=Path, help="out_dir of the sweep (holds sweep.json)")
@@ -81,6 +147,7 @@ def main() -> None:
     doc = {k: v for k, v in manifest.items() if k != "runs"}
     doc["runs"] = runs
     (dest / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (dest / "README.md").write_text(readme(doc, args.sweep_dir))
     size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     print(f"wrote {len(runs)} runs to {dest} ({size / 1024:.0f} KiB)")
 

@@ -98,11 +98,18 @@ def calibration_runs(recipes: list[str] | None = None) -> list[Run]:
     >>> runs[0].metadata["compute_unit"]
     'FLOPs'
     """
+    return load_sweep_dir(calibration_dir(), recipes)
+
+
+def load_sweep_dir(root: str | Path, recipes: list[str] | None = None) -> list[Run]:
+    """Runs of a bundled sweep directory (``manifest.json`` + ``<recipe>/seed<k>/``)."""
     import warnings
 
     from rlscaling.loaders import LoaderWarning, load_run
 
-    root = calibration_dir()
+    root = Path(root)
+    if not (root / "manifest.json").is_file():
+        raise InputError(f"{root} has no manifest.json: not a bundled sweep directory")
     manifest = json.loads((root / "manifest.json").read_text())
     known = list(dict.fromkeys(r["recipe"] for r in manifest["runs"]))
     if recipes is not None:

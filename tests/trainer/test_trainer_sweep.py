@@ -137,3 +137,30 @@ def test_sweep_cli_dry_run_lists_runs_and_reports_bad_files(tmp_path):
     assert "seed 0" in res.output and "seed 1" in res.output and "step 0/4" in res.output
     res = runner.invoke(train_app, ["sweep", "--config", str(tmp_path / "none.yaml")])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_bundled_sweep_round_trip(tmp_path):
+    """A finished sweep, bundled the documented way, loads back with its labels."""
+    import runpy
+    import sys
+
+    from rlscaling.datasets import load_sweep_dir
+
+    sw = _sweep(tmp_path, seeds=[0, 1], recipes={"grpo": {"recipe": "grpo"}})
+    sweep(sw, workers=2, progress=False)
+    root = Path(__file__).resolve().parents[2]
+    argv = sys.argv
+    sys.argv = ["bundle", str(tmp_path / "sw"), "--dest", str(tmp_path / "bundle")]
+    try:
+        runpy.run_path(str(root / "examples/bundle_calibration_runs.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    runs = load_sweep_dir(tmp_path / "bundle")
+    assert [(r.metadata["recipe"], r.metadata["seed"]) for r in runs] == [("grpo", 0), ("grpo", 1)]
+    original = (tmp_path / "sw/grpo/seed1/eval.jsonl").read_text().splitlines()
+    assert len(runs[1]) == len(original)
+    summary = (tmp_path / "bundle/grpo/seed0/train_summary.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in summary] == [2, 4]
+    readme = (tmp_path / "bundle/README.md").read_text()
+    assert "--recipes grpo" in readme and "Wall time per run" in readme
+    assert not list((tmp_path / "bundle").rglob("checkpoints"))
