@@ -100,7 +100,8 @@ def readme(doc: dict, sweep_dir: Path) -> str:
         "other jobs, so wall times are upper bounds.",
         f"- Wall time per run: median {np.median(secs) / 60:.1f} min "
         f"(range {min(secs) / 60:.1f}-{max(secs) / 60:.1f}); all {len(secs)} runs "
-        f"{sum(secs) / 3600:.2f} run-hours.",
+        f"{sum(secs) / 3600:.2f} run-hours; the sweep took "
+        f"{doc.get('wall_seconds_last_invocation', float('nan')) / 60:.0f} min of wall time.",
         "",
         "## Regenerate",
         "",

@@ -113,10 +113,35 @@ print(cmp.summary())
 cmp.table[["recipe", "A", "A_lower", "A_upper", "B", "C_mid"]]"""),
     ("code", """ax = cmp.plot()
 ax.figure"""),
+    ("md", """## Real runs: the calibration sweep
+
+The package also ships real RL runs of its reference trainer: a sweep of recipes x seeds on a
+tiny model and a toy task, each run to its plateau, with compute in training FLOPs. A run that
+is a third done: where does it end, and how sure are we?"""),
+    ("code", """from rlscaling.datasets import calibration_runs
+from rlscaling.seeds import seed_spread
+
+runs = calibration_runs()
+print(len(runs), "runs:", sorted({r.metadata["recipe"] for r in runs}))
+real = next(r for r in runs if r.metadata["recipe"] == "scalerl" and r.metadata["seed"] == 0)
+third = real.truncate(1 / 3)
+fc_real = forecast(third, budget=float(real.compute.max()), average_of=3, seed=0)
+print(fc_real.summary())
+print(f"actual mean of the last 3 evaluations: {real.reward[-3:].mean():.4f}")"""),
+    ("md", """Which recipe should get the big budget? `compare` pools the seeds of each recipe, so the
+spread between seeds is inside its intervals. A forecast is about one run; the next run of a
+recipe has its own seed, and `seed_spread(...).inflate(forecast)` widens a forecast by the
+spread measured between seeds."""),
+    ("code", """cmp_real = compare(runs, n=300, seed=0)
+print(cmp_real.table[["recipe", "n_runs", "A", "A_lower", "A_upper", "B"]].round(3))
+spread = seed_spread(runs)
+print(spread.summary())
+print(spread.inflate(fc_real).summary())"""),
     ("md", """## Next steps
 
 - `rlscaling.backtest(runs)` checks forecasts made from 25/50/75% of finished runs against their
-  ends, beside naive baselines.
+  ends, beside naive baselines; `rlscaling.report.early_fit_report(runs).write("report")` (or
+  `rlscaling report calibration --out report`) lays the evidence out as an HTML page.
 - Several seeds of one recipe (same `metadata["recipe"]`) are pooled by `compare`, so the spread
   between seeds shows in the intervals.
 - The same is available from the shell: `rlscaling fit`, `forecast`, `compare`, `backtest` and

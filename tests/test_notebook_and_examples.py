@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
 # tiny_scalerl trains a model; make_example_data rewrites the bundled data (tested below with
 # an output folder of its own).
-SKIP = {"tiny_scalerl.py", "make_example_data.py"}
+# Tested elsewhere: tiny_scalerl (trainer tests, --quick), make_example_data (below),
+# bundle_calibration_runs (tests/trainer/test_trainer_sweep.py, on a finished sweep).
+SKIP = {"tiny_scalerl.py", "make_example_data.py", "bundle_calibration_runs.py"}
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if p.name not in SKIP)
 
 
