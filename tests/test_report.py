@@ -110,3 +110,13 @@ def test_seed_spread_refuses_what_it_cannot_estimate():
         forecast(runs[0].truncate(0.5), n_samples=100).with_spread(float("nan"))
     with pytest.raises(InputError, match="runs is empty"):
         early_fit_report([])
+
+
+def test_report_says_when_recipes_differ_by_less_than_seed_noise(report):
+    # The fixture's recipes end 0.15 apart with a between-seed sd near 0.07: rankable.
+    assert not any("no ranking" in v for v in report.verdicts())
+    same = _recipe_runs("x", [0.60, 0.66, 0.63], noise=0.01) + _recipe_runs(
+        "y", [0.62, 0.65, 0.61], noise=0.01
+    )
+    rep = early_fit_report(same, fractions=(0.5,), n_samples=200, n_boot=100, progress=False)
+    assert any("no ranking of these recipes" in v for v in rep.verdicts())

@@ -111,6 +111,27 @@ class EarlyFitReport:
                         f"{r['predicted_order']}; final: {r['true_order']}; Kendall tau "
                         f"{r['kendall_tau']:.2f})."
                     )
+        if self.seeds is not None and len(self.seeds.table) >= 2:
+            means = self.seeds.table["final_mean"]
+            n = float(self.seeds.table["n_seeds"].min())
+            # Standard error of a difference of two recipe means, each over n seeds.
+            se_diff = self.seeds.sd * np.sqrt(2.0 / n)
+            spread = float(means.max() - means.min())
+            if spread < 2 * se_diff:
+                out.append(
+                    f"The recipes' final rewards differ by at most {spread:.3f}, less than two "
+                    f"standard errors of a difference between recipes ({2 * se_diff:.3f}, from "
+                    f"the between-seed sd {self.seeds.sd:.3f}): no ranking of these recipes can "
+                    "be read from these runs, early or late."
+                )
+        if "identified" in self.per_run and len(self.per_run):
+            n_bad = int((~self.per_run["identified"].astype(bool)).sum())
+            if n_bad > len(self.per_run) / 2:
+                out.append(
+                    f"A is not identified in {n_bad} of {len(self.per_run)} full runs (on its "
+                    "bound, or a curve with a larger gain fits as well): A and its spread across "
+                    "seeds say little here; compare B and the reward at the budget instead."
+                )
         if not self.seed_table.empty:
             wider = self.seed_table[self.seed_table["seed_wider"]]
             if len(wider):
