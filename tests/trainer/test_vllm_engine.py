@@ -52,6 +52,12 @@ def _children() -> set[int]:
 @pytest.fixture(scope="module")
 def engine(model):
     before = _children()  # e.g. multiprocessing's resource tracker from earlier tests
+    # With numba loaded (arviz loads it elsewhere in the suite), llvmlite's ffi.lib sits in
+    # sys.modules and once made vLLM's start-up scan of modules fail: start with it loaded.
+    try:
+        import llvmlite.binding  # noqa: F401
+    except ImportError:
+        pass
     eng = VLLMEngine(model, max_num_seqs=64, seed=0)
     eng.children_before = before
     yield eng

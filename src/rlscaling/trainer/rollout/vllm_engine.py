@@ -25,12 +25,15 @@ vLLM is imported only when an engine is constructed; ``pip install 'rlscaling[vl
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import logging
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,28 +298,29 @@ class VLLMEngine(RolloutEngine):
         # hosts it, which here is the trainer's; put the real one back afterwards.
         set_threads = torch.set_num_threads
         try:
-            self._llm = LLM(
-                model=str(path),
-                skip_tokenizer_init=True,
-                dtype=dtype,
-                seed=seed,
-                enforce_eager=True,
-                max_model_len=self.max_model_len,
-                max_num_seqs=max_num_seqs,
-                kv_cache_memory_bytes=int(kv_cache_memory_bytes),
-                enable_prefix_caching=enable_prefix_caching,
-                # A prompt split across steps rewinds its seeded generator, which vLLM does
-                # with a CUDA-only call ("CPU Generator does not use offset"): schedule whole
-                # prompts only.
-                enable_chunked_prefill=False,
-                max_num_batched_tokens=max(self.max_model_len, 4096),
-                # log-probs of the distribution actually sampled from (temperature, top-k/p
-                # applied), as the torch engine records them
-                logprobs_mode="processed_logprobs",
-                # sampling defaults come from our SamplingParams, never generation_config.json
-                generation_config="vllm",
-                worker_extension_cls=WORKER_EXTENSION,
-            )
+            with _hidden_from_vllm_scan():
+                self._llm = LLM(
+                    model=str(path),
+                    skip_tokenizer_init=True,
+                    dtype=dtype,
+                    seed=seed,
+                    enforce_eager=True,
+                    max_model_len=self.max_model_len,
+                    max_num_seqs=max_num_seqs,
+                    kv_cache_memory_bytes=int(kv_cache_memory_bytes),
+                    enable_prefix_caching=enable_prefix_caching,
+                    # A prompt split across steps rewinds its seeded generator, which vLLM does
+                    # with a CUDA-only call ("CPU Generator does not use offset"): schedule whole
+                    # prompts only.
+                    enable_chunked_prefill=False,
+                    max_num_batched_tokens=max(self.max_model_len, 4096),
+                    # log-probs of the distribution actually sampled from (temperature, top-k/p
+                    # applied), as the torch engine records them
+                    logprobs_mode="processed_logprobs",
+                    # sampling defaults come from our SamplingParams, never generation_config.json
+                    generation_config="vllm",
+                    worker_extension_cls=WORKER_EXTENSION,
+                )
         except BaseException:
             self._cleanup_files()
             raise
@@ -621,3 +625,45 @@ def _kv_bytes(hf_config: Any, dtype: str, seqs: int, max_len: int) -> int:
     itemsize = 4 if dtype == "float32" else 2
     per_token = 2 * text.num_hidden_layers * kv_heads * head_dim * itemsize
     return max(32 << 20, seqs * (max_len + 16) * per_token)
+
+
+@contextlib.contextmanager
+def _hidden_from_vllm_scan() -> Iterator[None]:
+    """Hide modules whose attributes break vLLM's start-up scan of ``sys.modules``.
+
+    At engine construction vLLM walks every loaded module and reads ``vars(value)["kernel"]``
+    of each attribute that has a ``__dict__``. Objects that answer every attribute lookup
+    (llvmlite's ``ffi.lib``, loaded whenever numba is, e.g. by arviz) return a non-dict for
+    ``__dict__`` and the scan fails with AttributeError. Such modules are taken out of
+    ``sys.modules`` for the construction only and put back afterwards.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        # reading attributes may touch deprecated aliases (torch.distributed.reduce_op)
+        warnings.simplefilter("ignore")
+        hidden = _modules_breaking_vllm_scan()
+    for name in hidden:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
+
+
+def _modules_breaking_vllm_scan() -> dict[str, Any]:
+    hidden = {}
+    for name, module in list(sys.modules.items()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for value in list(namespace.values()):
+            try:
+                # vLLM calls vars(value).get(...): dicts and classes' mappingproxies have it
+                bad = hasattr(value, "__dict__") and not hasattr(vars(value), "get")
+            except Exception:  # an attribute that fails to answer is not our concern
+                bad = False
+            if bad:
+                hidden[name] = module
+                break
+    return hidden
