@@ -104,9 +104,10 @@ class RolloutEngine(ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot load weights from a file")
 
     # ---- streaming: the generator process of the pipeline drives engines through these ----
-    # The default implementation generates everything submitted at the next ``poll`` in one
-    # ``generate`` call per submission, i.e. at batch granularity; an engine with continuous
-    # batching (vLLM) overrides all three to keep requests in flight across weight updates.
+    # The default implementation generates, at each ``poll``, the oldest run of submitted
+    # groups that share sampling parameters and seed, in one ``generate`` call: batch
+    # granularity. An engine with continuous batching (vLLM) overrides all three to keep
+    # requests in flight across weight updates.
 
     def submit(
         self,
@@ -117,21 +118,26 @@ class RolloutEngine(ABC):
         seed: int,
     ) -> None:
         """Queue one group: ``n`` samples of one prompt."""
-        pending = self.__dict__.setdefault("_pending", [])
-        pending.append((prompt_ids, prompt_index, n, params, seed))
+        self._pending().append((prompt_ids, prompt_index, n, params, seed))
 
     def poll(self) -> list[list[Sample]]:
         """Advance generation; return the groups that finished (each ``n`` samples)."""
-        pending = self.__dict__.setdefault("_pending", [])
-        done = []
-        while pending:
-            prompt_ids, index, n, params, seed = pending.pop(0)
-            done.append(self.generate([prompt_ids], [index], n, params, seed))
-        return done
+        queue = self._pending()
+        if not queue:
+            return []
+        _, _, n, params, seed = queue[0]
+        batch = []
+        while queue and queue[0][2:] == (n, params, seed):
+            batch.append(queue.pop(0))
+        samples = self.generate([b[0] for b in batch], [b[1] for b in batch], n, params, seed)
+        return [samples[g * n : (g + 1) * n] for g in range(len(batch))]
 
     def in_flight(self) -> int:
         """Groups submitted and not yet returned by :meth:`poll`."""
-        return len(self.__dict__.get("_pending", []))
+        return len(self._pending())
+
+    def _pending(self) -> list[tuple[list[int], int, int, SamplingParams, int]]:
+        return self.__dict__.setdefault("_pending_groups", [])
 
     def close(self) -> None:
         """Release engine resources (processes, memory); idempotent."""

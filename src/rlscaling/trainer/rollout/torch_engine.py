@@ -79,33 +79,6 @@ class TorchEngine(RolloutEngine):
         load_weights_file(self.model, path)
         self.version = version
 
-    def submit(
-        self,
-        prompt_ids: list[int],
-        prompt_index: int,
-        n: int,
-        params: SamplingParams,
-        seed: int,
-    ) -> None:
-        self._queue().append((prompt_ids, prompt_index, n, params, seed))
-
-    def poll(self) -> list[list[Sample]]:
-        queue = self._queue()
-        if not queue:
-            return []
-        _, _, n, params, seed = queue[0]
-        batch = []
-        while queue and queue[0][2:] == (n, params, seed):
-            batch.append(queue.pop(0))
-        samples = self.generate([b[0] for b in batch], [b[1] for b in batch], n, params, seed)
-        return [samples[g * n : (g + 1) * n] for g in range(len(batch))]
-
-    def in_flight(self) -> int:
-        return len(self._queue())
-
-    def _queue(self) -> list[tuple[list[int], int, int, SamplingParams, int]]:
-        return self.__dict__.setdefault("_submitted", [])
-
     def update_weights(self, model: Any, version: int) -> None:
         if self.hold_snapshot:
             self.model.load_state_dict(model.state_dict())
