@@ -108,6 +108,17 @@ CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write the results ta
 FigureOpt = Annotated[Path | None, typer.Option("--figure", help="Write a figure (PNG) here.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")]
 LevelOpt = Annotated[float, typer.Option("--level", help="Interval level, e.g. 0.9.")]
+FractionsOpt = Annotated[
+    str, typer.Option("--fractions", help="Observed fractions of compute, comma-separated.")
+]
+LevelsOpt = Annotated[str, typer.Option("--levels", help="Interval levels, comma-separated.")]
+ForecastMethodOpt = Annotated[
+    str, typer.Option("--method", help="Forecast method: auto, sigmoid, plateau or mcmc.")
+]
+NSamplesOpt = Annotated[int, typer.Option("--n-samples", help="Draws per forecast.")]
+ProgressOpt = Annotated[
+    bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
+]
 
 
 def _load(
@@ -431,22 +442,14 @@ def comparison_tables(cmp: Any) -> Table:
 @clean_errors
 def backtest_command(
     files: FilesArg,
-    fractions: Annotated[
-        str, typer.Option("--fractions", help="Observed fractions of compute, comma-separated.")
-    ] = "0.25,0.5,0.75",
-    levels: Annotated[
-        str, typer.Option("--levels", help="Interval levels, comma-separated.")
-    ] = "0.8,0.9",
-    method: Annotated[
-        str, typer.Option("--method", help="Forecast method: auto, sigmoid, plateau or mcmc.")
-    ] = "auto",
+    fractions: FractionsOpt = "0.25,0.5,0.75",
+    levels: LevelsOpt = "0.8,0.9",
+    method: ForecastMethodOpt = "auto",
     target: Annotated[
         str, typer.Option("--target", help="last3 (mean of the last 3 evaluations) or last.")
     ] = "last3",
-    n_samples: Annotated[int, typer.Option("--n-samples", help="Draws per forecast.")] = 1000,
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bar.")
-    ] = None,
+    n_samples: NSamplesOpt = 1000,
+    progress: ProgressOpt = None,
     compute: ComputeOpt = None,
     reward: RewardOpt = None,
     compute_per_step: PerStepOpt = None,
@@ -502,19 +505,11 @@ def report_command(
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the report.")],
-    fractions: Annotated[
-        str, typer.Option("--fractions", help="Observed fractions of compute, comma-separated.")
-    ] = "0.25,0.5,0.75",
-    levels: Annotated[
-        str, typer.Option("--levels", help="Interval levels, comma-separated.")
-    ] = "0.8,0.9",
-    method: Annotated[
-        str, typer.Option("--method", help="Forecast method: auto, sigmoid, plateau or mcmc.")
-    ] = "auto",
-    n_samples: Annotated[int, typer.Option("--n-samples", help="Draws per forecast.")] = 1000,
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
-    ] = None,
+    fractions: FractionsOpt = "0.25,0.5,0.75",
+    levels: LevelsOpt = "0.8,0.9",
+    method: ForecastMethodOpt = "auto",
+    n_samples: NSamplesOpt = 1000,
+    progress: ProgressOpt = None,
     compute: ComputeOpt = None,
     reward: RewardOpt = None,
     compute_per_step: PerStepOpt = None,
