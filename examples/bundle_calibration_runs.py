@@ -21,16 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from rlscaling.trainer.runlog import read_jsonl
+
 DEST = Path(__file__).resolve().parents[1] / "src" / "rlscaling" / "data" / "calibration_runs"
 SUMMARY = (
     "reward", "kept_prompts", "filtered_prompts", "active_prompts", "truncated_frac",
     "interrupted_frac", "mean_response_len", "staleness_mean", "staleness_max", "entropy",
     "clip_frac", "ratio_mean", "logprob_gap", "grad_norm", "step_seconds", "tokens_per_second",
 )  # fmt: skip
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def summarise(train: list[dict], eval_steps: list[int]) -> list[dict]:
