@@ -291,6 +291,41 @@ def test_close_is_clean(engine, tok):
     assert os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
 
 
+def test_default_kv_cache_holds_every_sequence_at_once(model, tok, caplog):
+    # vLLM's CPU cache comes in blocks of 128 tokens: sized per token, 512 sequences of at
+    # most 64 tokens got room for 320 and ran in two waves. 512 one-token samples must be
+    # scheduled in a single step.
+    eng = VLLMEngine(model, max_num_seqs=512, max_model_len=64, seed=0)
+    try:
+        assert eng.max_concurrent >= 512
+        scheduler = eng._engine.engine_core.engine_core.scheduler
+        schedule, sizes = scheduler.schedule, []
+
+        def counting(*args, **kwargs):
+            out = schedule(*args, **kwargs)
+            sizes.append(len(out.num_scheduled_tokens))
+            return out
+
+        scheduler.schedule = counting
+        prompts = [tok(f"{i}+{i}=")["input_ids"] for i in range(64)]
+        params = _params(tok, answer_budget=1, marker_ids=(), length_control="truncation")
+        samples = eng.generate(prompts, list(range(64)), 8, params, 0)
+        assert len(samples) == 512 and all(len(s.response_ids) == 1 for s in samples)
+        assert sizes[0] == 512
+    finally:
+        eng.close()
+    # too small a cache on purpose: the engine says how many sequences fit
+    with caplog.at_level("WARNING", logger="rlscaling.trainer.rollout.vllm_engine"):
+        small = VLLMEngine(
+            model, max_num_seqs=512, max_model_len=64, kv_cache_memory_bytes=32 << 20
+        )
+    try:
+        assert small.max_concurrent < 512
+        assert f"holds {small.max_concurrent} sequences" in caplog.text
+    finally:
+        small.close()
+
+
 def test_train_runs_with_the_vllm_engine(tmp_path, tiny_config):
     from rlscaling.trainer.loop import train
     from rlscaling.trainer.runlog import read_jsonl

@@ -43,6 +43,11 @@ import torch
 
 from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams, register_engine
 
+logger = logging.getLogger(__name__)
+
+# tokens per KV-cache block in vLLM's CPU backend (GPU backends use 16, which divides it)
+_KV_BLOCK = 128
+
 WORKER_EXTENSION = "rlscaling.trainer.rollout.vllm_worker.WeightSync"
 _MISSING = (
     "the vllm rollout engine needs vLLM: pip install 'rlscaling[vllm]' on an x86-64 CPU "
@@ -236,9 +241,10 @@ class VLLMEngine(RolloutEngine):
     max_model_len : longest prompt + response; default the model's ``max_position_embeddings``.
     max_num_seqs : sequences decoded together (vLLM's batch).
     kv_cache_memory_bytes : KV cache size; default enough for ``max_num_seqs`` sequences of
-        ``max_model_len`` tokens (at least 32 MiB); with less, vLLM queues or preempts
-        sequences (recomputing them later) instead of failing. Sized explicitly because
-        vLLM's CPU backend otherwise reserves a fraction of the whole memory node.
+        ``max_model_len`` tokens in vLLM's whole blocks (at least 32 MiB); with less, vLLM
+        queues or preempts sequences (recomputing them later) instead of failing, and a
+        warning says how many fit (``max_concurrent``). Sized explicitly because vLLM's CPU
+        backend otherwise reserves a fraction of the whole memory node.
     seed : vLLM's global seed (each request also gets its own).
     version : policy version of the starting weights.
     hold_snapshot : keep a CPU copy of the last pushed weights so :meth:`state_dict` can
@@ -328,6 +334,15 @@ class VLLMEngine(RolloutEngine):
             torch.set_num_threads = set_threads
         self._engine = self._llm.llm_engine
         self._engine.set_weight_version(str(version))
+        self.max_concurrent = _max_concurrent(self._engine, self.max_model_len)
+        if self.max_concurrent < max_num_seqs:
+            logger.warning(
+                "vLLM's KV cache holds %d sequences of max_model_len=%d tokens, fewer than "
+                "max_num_seqs=%d: larger batches run in waves; raise kv_cache_memory_bytes",
+                self.max_concurrent,
+                self.max_model_len,
+                max_num_seqs,
+            )
 
     @classmethod
     def from_config(cls, model: Any, cfg: Any) -> VLLMEngine:
@@ -586,6 +601,13 @@ def _expand_versions(spans: Any, n: int, default: int) -> list[int]:
     return out
 
 
+def _max_concurrent(engine: Any, max_len: int) -> int:
+    """Sequences of ``max_len`` tokens the engine's KV cache holds at once (whole blocks)."""
+    cache = engine.vllm_config.cache_config
+    per_seq = -(-max_len // int(cache.block_size))
+    return (int(cache.num_gpu_blocks) - 1) // per_seq  # one block is vLLM's reserved null block
+
+
 def _read_config(path: Path) -> Any:
     from transformers import AutoConfig
 
@@ -616,15 +638,21 @@ def _snapshot(model: Any) -> dict[str, torch.Tensor]:
 
 
 def _kv_bytes(hf_config: Any, dtype: str, seqs: int, max_len: int) -> int:
-    """KV cache for ``seqs`` sequences of ``max_len`` tokens plus one 16-token block each
-    (rounding), at least 32 MiB."""
+    """KV cache for ``seqs`` sequences of ``max_len`` tokens each, at least 32 MiB.
+
+    vLLM hands the cache out in whole blocks: a sequence holds ``ceil(len / block)`` of them,
+    and vLLM's CPU backend uses blocks of ``_KV_BLOCK`` tokens (GPU backends use 16, which
+    divides it). Sized per token, a 64-token limit got half the blocks it needed: vLLM then ran
+    the batch in two waves, a third slower.
+    """
     text = getattr(hf_config, "text_config", hf_config)
     heads = text.num_attention_heads
     kv_heads = getattr(text, "num_key_value_heads", None) or heads
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
     itemsize = 4 if dtype == "float32" else 2
     per_token = 2 * text.num_hidden_layers * kv_heads * head_dim * itemsize
-    return max(32 << 20, seqs * (max_len + 16) * per_token)
+    blocks = seqs * -(-max_len // _KV_BLOCK) + 2  # + vLLM's reserved null block, + 1 spare
+    return max(32 << 20, blocks * _KV_BLOCK * per_token)
 
 
 @contextlib.contextmanager
