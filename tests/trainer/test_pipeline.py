@@ -11,6 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from rollout_helpers import trainer_logprobs  # noqa: E402
+
 from rlscaling.trainer.config import ModelConfig  # noqa: E402
 from rlscaling.trainer.loop import train  # noqa: E402
 from rlscaling.trainer.model import build_tiny_model, build_tokenizer, save_model  # noqa: E402
@@ -37,7 +39,6 @@ from rlscaling.trainer.pipeline.messages import (  # noqa: E402
 )
 from rlscaling.trainer.pipeline.orchestrator import Orchestrator  # noqa: E402
 from rlscaling.trainer.pipeline.weights import WeightStore, load_weights_file  # noqa: E402
-from rlscaling.trainer.policy import collate, response_logprobs  # noqa: E402
 from rlscaling.trainer.rollout import SamplingParams  # noqa: E402
 from rlscaling.trainer.runlog import read_jsonl  # noqa: E402
 
@@ -206,15 +207,7 @@ def test_generator_uses_the_pushed_weights_and_reports_errors(tmp_path):
         return [s for g in groups for s in g.to_samples()]
 
     def max_gap(samples):
-        batch = collate(
-            [s.prompt_ids for s in samples],
-            [s.response_ids for s in samples],
-            tok.pad_token_id,
-            [s.loss_mask for s in samples],
-            [s.logprobs for s in samples],
-        )
-        with torch.no_grad():
-            logp, _ = response_logprobs(model, batch, 1.0, True)
+        logp, batch = trainer_logprobs(model, samples, tok.pad_token_id)
         return float(((logp - batch.old_logp).abs() * batch.loss_mask).max())
 
     with GeneratorClient(start, queue_size=8) as client:

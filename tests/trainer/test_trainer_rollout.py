@@ -4,6 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from rollout_helpers import interruption_params as _params  # noqa: E402
+from rollout_helpers import trainer_logprobs  # noqa: E402
+
 from rlscaling.trainer.config import ModelConfig  # noqa: E402
 from rlscaling.trainer.model import (  # noqa: E402
     build_tiny_model,
@@ -11,10 +14,8 @@ from rlscaling.trainer.model import (  # noqa: E402
     load_model,
     save_model,
 )
-from rlscaling.trainer.policy import collate, response_logprobs  # noqa: E402
 from rlscaling.trainer.rollout import (  # noqa: E402
     ENGINES,
-    SamplingParams,
     TorchEngine,
     register_engine,
 )
@@ -31,35 +32,6 @@ def model(tok):
     return build_tiny_model(ModelConfig(hidden_size=64, num_layers=2, num_heads=2), tok, seed=3)
 
 
-def _params(tok, **kw):
-    enc = lambda s: tuple(tok(s, add_special_tokens=False)["input_ids"])  # noqa: E731
-    base = dict(
-        think_budget=6,
-        answer_budget=5,
-        length_control="interruption",
-        marker_ids=enc("</think>"),
-        interruption_ids=enc("ok</think>"),
-        eos_id=tok.eos_token_id,
-        pad_id=tok.pad_token_id,
-        fp32_lm_head=True,
-    )
-    base.update(kw)
-    return SamplingParams(**base)
-
-
-def _trainer_logp(model, samples, tok, fp32=True, temperature=1.0):
-    b = collate(
-        [s.prompt_ids for s in samples],
-        [s.response_ids for s in samples],
-        tok.pad_token_id,
-        [s.loss_mask for s in samples],
-        [s.logprobs for s in samples],
-    )
-    with torch.no_grad():
-        logp, _ = response_logprobs(model, b, temperature, fp32)
-    return logp, b
-
-
 PROMPTS = ["1+2=", "123+456=", "sort:98765=", "7="]
 
 
@@ -68,7 +40,7 @@ def test_sampling_and_training_logprobs_agree_fp32(model, tok, length_control):
     eng = TorchEngine(model)
     prompts = [tok(p)["input_ids"] for p in PROMPTS]  # different lengths: left padding
     samples = eng.generate(prompts, [0, 1, 2, 3], 4, _params(tok, length_control=length_control), 0)
-    logp, b = _trainer_logp(model, samples, tok)
+    logp, b = trainer_logprobs(model, samples, tok.pad_token_id)
     assert ((logp - b.old_logp).abs() * b.response_mask).max().item() < 1e-5
 
 
@@ -76,7 +48,7 @@ def test_logprobs_agree_at_other_temperature(model, tok):
     eng = TorchEngine(model)
     prompts = [tok(p)["input_ids"] for p in PROMPTS]
     samples = eng.generate(prompts, [0, 1, 2, 3], 2, _params(tok, temperature=0.7), 1)
-    logp, b = _trainer_logp(model, samples, tok, temperature=0.7)
+    logp, b = trainer_logprobs(model, samples, tok.pad_token_id, temperature=0.7)
     assert ((logp - b.old_logp).abs() * b.response_mask).max().item() < 1e-5
 
 
@@ -124,12 +96,12 @@ def test_snapshot_lags_until_sync_and_then_matches_trainer(tok):
             p.add_(0.05 * torch.randn_like(p))
     samples = eng.generate([tok("5+5=")["input_ids"]], [0], 4, _params(tok), 0)
     assert all(s.version == 0 for s in samples)
-    logp, b = _trainer_logp(model, samples, tok)
+    logp, b = trainer_logprobs(model, samples, tok.pad_token_id)
     assert ((logp - b.old_logp).abs() * b.response_mask).max().item() > 1e-3  # stale
     eng.update_weights(model, 1)
     samples = eng.generate([tok("5+5=")["input_ids"]], [0], 4, _params(tok), 0)
     assert all(s.version == 1 for s in samples)
-    logp, b = _trainer_logp(model, samples, tok)
+    logp, b = trainer_logprobs(model, samples, tok.pad_token_id)
     assert ((logp - b.old_logp).abs() * b.response_mask).max().item() < 1e-5
 
 

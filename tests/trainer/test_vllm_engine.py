@@ -10,10 +10,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("vllm", reason="needs the vllm extra: pip install 'rlscaling[vllm]'")
 
+from rollout_helpers import interruption_params as _params  # noqa: E402
+from rollout_helpers import trainer_logprobs  # noqa: E402
+
 from rlscaling.trainer.config import ModelConfig  # noqa: E402
 from rlscaling.trainer.model import build_tiny_model, build_tokenizer  # noqa: E402
-from rlscaling.trainer.policy import collate, response_logprobs  # noqa: E402
-from rlscaling.trainer.rollout import SamplingParams, TorchEngine, VLLMEngine  # noqa: E402
+from rlscaling.trainer.rollout import TorchEngine, VLLMEngine  # noqa: E402
 from rlscaling.trainer.rollout.vllm_engine import write_weights  # noqa: E402
 
 pytestmark = pytest.mark.vllm
@@ -71,36 +73,13 @@ def restore(engine, model):
     engine.update_weights(model, 0)
 
 
-def _params(tok, **kw):
-    enc = lambda s: tuple(tok(s, add_special_tokens=False)["input_ids"])  # noqa: E731
-    base = dict(
-        think_budget=6,
-        answer_budget=5,
-        length_control="interruption",
-        marker_ids=enc("</think>"),
-        interruption_ids=enc("ok</think>"),
-        eos_id=tok.eos_token_id,
-        pad_id=tok.pad_token_id,
-    )
-    base.update(kw)
-    return SamplingParams(**base)
-
-
 def _prompts(tok):
     return [tok(p)["input_ids"] for p in PROMPTS]
 
 
 def _gap(model, samples, tok, temperature=1.0, forced_too=True):
     """Max |engine log-prob - trainer FP32 forward log-prob| over the response tokens."""
-    b = collate(
-        [s.prompt_ids for s in samples],
-        [s.response_ids for s in samples],
-        tok.pad_token_id,
-        [s.loss_mask for s in samples],
-        [s.logprobs for s in samples],
-    )
-    with torch.no_grad():
-        logp, _ = response_logprobs(model, b, temperature, True)
+    logp, b = trainer_logprobs(model, samples, tok.pad_token_id, temperature)
     mask = b.response_mask if forced_too else b.loss_mask
     return ((logp - b.old_logp).abs() * mask).max().item()
 
