@@ -101,7 +101,12 @@ def save_model(model: Any, tokenizer: Any, path: str | Path) -> Path:
 
 
 def load_model(path: str | Path, dtype: str = "float32", attn_implementation: str = "sdpa"):
-    """``(model, tokenizer)`` from a local Hugging Face directory."""
+    """``(model, tokenizer)`` from a local Hugging Face directory.
+
+    Weights are read from safetensors files only (``use_safetensors=True``): a
+    ``pytorch_model.bin`` is a pickle, and a run directory or model path may come from anyone.
+    Convert such a model once with ``save_pretrained`` (safetensors is its default).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -109,7 +114,9 @@ def load_model(path: str | Path, dtype: str = "float32", attn_implementation: st
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, attn_implementation=attn_implementation)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, attn_implementation=attn_implementation, use_safetensors=True
+        )
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()

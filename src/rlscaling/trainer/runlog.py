@@ -47,6 +47,7 @@ class RunWriter:
         self.eval_path = self.dir / "eval.jsonl"
         self.train_path = self.dir / "train.jsonl"
         self.run_path = self.dir / "run.json"
+        self.rewound_path = self.dir / "rewound.jsonl"
 
     def write_run(self, meta: dict[str, Any]) -> None:
         tmp = self.run_path.with_suffix(".json.tmp")
@@ -65,13 +66,37 @@ class RunWriter:
     def append_train(self, record: dict[str, Any]) -> None:
         self._append(self.train_path, record)
 
-    def truncate_after(self, step: int) -> None:
-        """Drop log lines with ``step`` greater than ``step`` (and any torn line)."""
+    def truncate_after(self, step: int) -> int:
+        """Rewind the logs to ``step``: lines with a later step (and a torn last line) leave
+        ``eval.jsonl``/``train.jsonl`` and are appended to ``rewound.jsonl``, tagged with
+        their file, so nothing a run wrote is deleted. Returns the number of lines moved."""
+        moved = 0
         for path in (self.eval_path, self.train_path):
-            keep = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
+            if not path.exists():
+                continue
+            lines = path.read_text(encoding="utf-8").splitlines()
+            keep, drop = [], []
+            for line in lines:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    drop.append({"file": path.name, "torn_line": line})
+                    continue
+                if isinstance(record, dict) and record.get("step", 0) > step:
+                    drop.append({"file": path.name, **record})
+                else:
+                    keep.append(line)
+            if not drop:
+                continue
+            with open(self.rewound_path, "a", encoding="utf-8") as fh:
+                fh.write("".join(json.dumps(_clean(r)) + "\n" for r in drop))
+                fh.flush()
+                os.fsync(fh.fileno())
             tmp = path.with_suffix(".jsonl.tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+            tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
             os.replace(tmp, path)
+            moved += len(drop)
+        return moved
 
     def reset(self) -> None:
         for path in (self.eval_path, self.train_path):

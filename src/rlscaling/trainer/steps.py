@@ -11,6 +11,7 @@ Generation is not here: the in-process loop calls an engine, the pipeline a gene
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from rlscaling.trainer.model import count_params, load_model, matmul_params
 from rlscaling.trainer.policy import collate
 from rlscaling.trainer.rollout import get_engine
 from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams
-from rlscaling.trainer.runlog import RunWriter
+from rlscaling.trainer.runlog import RunWriter, read_jsonl
 from rlscaling.trainer.sampler import PromptSampler
 from rlscaling.trainer.setup import base_model, pick_device, run_meta, sampling_params
 from rlscaling.trainer.tasks import Problem, Task, make_splits
@@ -76,7 +77,7 @@ def setup(cfg: TrainConfig) -> RunState:
     device, out = pick_device(cfg.device), Path(cfg.out_dir)
     writer = RunWriter(out)
     task, train_set, val_set = make_splits(cfg.task)
-    resume = ckpt.latest(out)
+    resume = ckpt.latest(out)  # repairs an interrupted checkpoint swap; raises if unusable
     if resume is not None:
         check_same_run(cfg, writer)
         model, tokenizer = load_model(
@@ -84,6 +85,7 @@ def setup(cfg: TrainConfig) -> RunState:
         )
         model.to(device)
     else:
+        refuse_to_erase(writer)
         writer.reset()
         model, tokenizer, base_info = base_model(cfg, task, train_set, val_set, device)
     optimizer, scheduler = make_optimizer(model, cfg.optim)
@@ -115,7 +117,14 @@ def setup(cfg: TrainConfig) -> RunState:
         run.ledger.load_state_dict(state["ledger"])
         ckpt.set_rng_state(state["rng"])
         run.start, run.resumed = int(state["step"]), state
-        writer.truncate_after(run.start)
+        rewound = writer.truncate_after(run.start)
+        if rewound:
+            warnings.warn(
+                f"resuming {out} from the checkpoint of step {run.start}: {rewound} log lines "
+                f"written after it will be written again; the old lines are kept in "
+                f"{writer.rewound_path.name}",
+                stacklevel=2,
+            )
     else:
         meta = run_meta(cfg, task.name, run.n_flops_params, count_params(model), base_info)
         writer.write_run(meta)
@@ -250,6 +259,23 @@ def save_checkpoint(run: RunState, step: int, **extra: Any) -> None:
         **extra,
     }
     ckpt.save(run.out, run.model, run.tokenizer, state)
+
+
+def refuse_to_erase(writer: RunWriter) -> None:
+    """Refuse to start a run over in a directory whose logs hold more than step 0.
+
+    Starting over rewrites ``eval.jsonl`` from step 0. Without a checkpoint that is only safe
+    when nothing beyond the step-0 evaluation (which the new start writes again) would be lost.
+    """
+    later = [r for r in read_jsonl(writer.eval_path) if r.get("step", 0) > 0]
+    later += [r for r in read_jsonl(writer.train_path) if r.get("step", 0) > 0]
+    if later:
+        last = max(int(r.get("step", 0)) for r in later)
+        raise ckpt.CheckpointError(
+            f"{writer.dir} holds logs up to step {last} but no checkpoint to resume from; "
+            "starting over would erase them. Use a new out_dir, or move this directory away "
+            "to start the run from step 0."
+        )
 
 
 def check_same_run(cfg: TrainConfig, writer: RunWriter) -> None:
