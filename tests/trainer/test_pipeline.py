@@ -38,9 +38,9 @@ from rlscaling.trainer.pipeline.messages import (  # noqa: E402
     encode,
 )
 from rlscaling.trainer.pipeline.orchestrator import Orchestrator  # noqa: E402
-from rlscaling.trainer.pipeline.weights import WeightStore, load_weights_file  # noqa: E402
 from rlscaling.trainer.rollout import SamplingParams  # noqa: E402
 from rlscaling.trainer.runlog import read_jsonl  # noqa: E402
+from rlscaling.trainer.weights import WeightStore, load_weights_file  # noqa: E402
 
 PIPELINE_ONLY = {
     "staleness_hist",

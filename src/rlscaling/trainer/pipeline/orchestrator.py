@@ -38,8 +38,8 @@ from rlscaling.trainer.pipeline.messages import (
     Sampling,
     UpdateWeights,
 )
-from rlscaling.trainer.pipeline.weights import WeightStore
 from rlscaling.trainer.steps import RunState, step_seed
+from rlscaling.trainer.weights import WeightStore
 
 REPLACEMENT = 4  # seed purpose of a resubmitted prompt (1: rollout batches, 2: evaluation)
 

@@ -31,7 +31,6 @@ from rlscaling.trainer.compute import DeviceTimer, step_flops
 from rlscaling.trainer.pipeline.client import GeneratorClient
 from rlscaling.trainer.pipeline.messages import GeneratorStats, Start
 from rlscaling.trainer.pipeline.orchestrator import Orchestrator, submit_budget
-from rlscaling.trainer.pipeline.weights import WeightStore
 from rlscaling.trainer.rewards import score_samples
 from rlscaling.trainer.steps import (
     RunState,
@@ -41,6 +40,7 @@ from rlscaling.trainer.steps import (
     save_checkpoint,
     step_record,
 )
+from rlscaling.trainer.weights import WeightStore
 
 READY_TIMEOUT_S = 900.0  # a vLLM engine can take minutes to start on a loaded CPU
 
