@@ -35,7 +35,6 @@ from rlscaling.trainer.pipeline.messages import (
     FinishedGroup,
     Generate,
     Prompt,
-    Sampling,
     UpdateWeights,
 )
 from rlscaling.trainer.steps import RunState, step_seed
@@ -86,7 +85,7 @@ class Orchestrator:
         cfg = run.cfg
         self.mode, self.steps, self.batch = cfg.rollout.mode, cfg.steps, cfg.prompts_per_step
         self.max_lag = max_lag(cfg)
-        self.params = Sampling.of(run.params)
+        self.params = run.params
         self.ids = run.prompt_ids
         self.pending: dict[int, tuple[int, int]] = {}  # request id -> (prompt, seed)
         self.next_request = 0

@@ -70,7 +70,7 @@ def _loop(run: RunState, client: GeneratorClient, orch: Orchestrator) -> None:
         gen_before = client.stats
         # ---- 1-2. a batch of finished groups (too-stale ones dropped and resubmitted) -----
         groups, dropped = orch.take(step)
-        samples = [smp for g in groups for smp in g.to_samples()]
+        samples = [smp for g in groups for smp in g.samples]
         t_train = time.perf_counter()
 
         # ---- 3. reward; 4-5. filter, advantages, update ---------------------------------

@@ -203,7 +203,7 @@ class TorchEngine(RolloutEngine):
                     versions=[self.version] * len(resp[i]),
                     finish=finish[i] or "truncated",
                     interrupted=interrupted[i],
-                    extra={"text_ids": text_ids},
+                    text_ids=text_ids,
                 )
             )
         return out

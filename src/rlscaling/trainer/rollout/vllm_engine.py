@@ -178,7 +178,7 @@ class _Group:
                     versions=s.versions,
                     finish=s.finish or "truncated",
                     interrupted=s.interrupted,
-                    extra={"text_ids": s.tokens[:-1] if s.finish == "stop" else list(s.tokens)},
+                    text_ids=s.tokens[:-1] if s.finish == "stop" else list(s.tokens),
                 )
             )
         return out
