@@ -13,6 +13,11 @@ is *not* reduced: reduction is the separate aggregation switch (:func:`aggregate
 can be combined with any registered aggregation: ``prompt`` (ScaleRL default), ``sample`` or
 ``token``. Aggregations live in their own registry (:func:`register_aggregation`), as losses do.
 
+``metrics`` are floats over the tokens of the rows passed in (a micro-batch in the update);
+their names say how the update combines them over micro-batches: ``*_max`` by max, ``*_min``
+by min, ``*_sum``/``n_*`` by sum, anything else as a token mean
+(:func:`rlscaling.trainer.update.reduce_metrics`).
+
 The importance ratio is ``rho = exp(logp - old_logp)``; with an off-policy lag the behaviour
 policy is an older snapshot and ``rho`` corrects for it.
 
