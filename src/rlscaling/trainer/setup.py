@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +68,19 @@ def sampling_params(cfg: TrainConfig, tokenizer: Any) -> SamplingParams:
     )
 
 
+def package_version() -> str:
+    """The installed version of rlscaling (``0+unknown`` when running from a source tree)."""
+    try:
+        return version("rlscaling")
+    except PackageNotFoundError:  # pragma: no cover
+        return "0+unknown"
+
+
 def versions() -> dict[str, str]:
     import transformers
 
-    from rlscaling.trainer import __version__
-
     return {
-        "rlscaling": __version__,
+        "rlscaling": package_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),
