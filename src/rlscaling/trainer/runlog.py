@@ -41,7 +41,9 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 def _check_keys(path: Path, record: dict[str, Any], keys: tuple[str, ...]) -> None:
     missing = [k for k in keys if k not in record]
     if missing:
-        raise ValueError(f"a {path.name} record lacks {missing}: the run-directory contract")
+        raise ValueError(
+            f"{path.name} record lacks {missing}, which every line has (rlscaling.rundir)"
+        )
 
 
 class RunWriter:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from rlscaling import rundir
 from rlscaling.trainer.config import TrainConfig
 from rlscaling.trainer.model import build_tiny_model, build_tokenizer, load_model, save_model
 from rlscaling.trainer.rollout.base import SamplingParams
@@ -44,7 +45,7 @@ def base_model(
         problems = warmup_problems(task, train, val, cfg, cfg.task.difficulty)
         losses = supervised_warmup(model, tokenizer, problems, cfg, device)
         info["warmup_final_loss"] = losses[-1]
-    save_model(model, tokenizer, Path(cfg.out_dir) / "base_model")
+    save_model(model, tokenizer, Path(cfg.out_dir) / rundir.BASE_MODEL_DIR)
     return model, tokenizer, info
 
 

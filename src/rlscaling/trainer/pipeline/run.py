@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from rlscaling import rundir
 from rlscaling.trainer.compute import DeviceTimer
 from rlscaling.trainer.pipeline.client import GeneratorClient
 from rlscaling.trainer.pipeline.messages import GeneratorStats, Start
@@ -138,5 +139,6 @@ def _idle_frac(before: GeneratorStats | None, after: GeneratorStats | None) -> f
 
 def _model_dir(run: RunState) -> Path:
     """Architecture and tokenizer for the generator: the run's saved base model."""
-    base = run.out / "base_model"
-    return base if (base / "config.json").exists() else run.out / "checkpoints" / "latest" / "model"
+    base = run.out / rundir.BASE_MODEL_DIR
+    latest = run.out / rundir.CHECKPOINTS_DIR / "latest" / "model"
+    return base if (base / "config.json").exists() else latest
