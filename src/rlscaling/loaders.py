@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from rlscaling import rundir
 from rlscaling.frames import (
     GROUP_NAMES,
     LoaderWarning,
@@ -385,7 +386,7 @@ def _read_parquet(p: Path) -> pd.DataFrame:
 
 
 def _read_rundir(d: Path, opts: LoadOptions, name: str | None = None) -> Run:
-    meta_path, eval_path = d / "run.json", d / "eval.jsonl"
+    meta_path, eval_path = d / rundir.RUN_FILE, d / rundir.EVAL_FILE
     info: dict[str, Any] = {}
     if meta_path.is_file():
         try:
@@ -394,7 +395,11 @@ def _read_rundir(d: Path, opts: LoadOptions, name: str | None = None) -> Run:
             raise InputError(f"{meta_path} is not valid JSON: {exc}") from None
     if not eval_path.is_file():
         raise InputError(f"{d} has no eval.jsonl: the run has not been evaluated yet")
-    records, torn = _read_jsonl(eval_path)
+    try:  # the trainer's own reader: the writer and this loader share one contract
+        note = "; it is counted in metadata['omitted']['torn_last_line']"
+        records, torn = rundir.read_jsonl(eval_path, on_torn=lambda msg: warn(msg + note))
+    except rundir.LogLineError as exc:
+        raise InputError(str(exc)) from None
     config = info.get("config") if isinstance(info.get("config"), dict) else {}
     meta: dict[str, Any] = {}
     for key in ("recipe", "seed", "model", "task"):

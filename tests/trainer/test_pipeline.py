@@ -28,8 +28,6 @@ from rlscaling.trainer.pipeline.messages import (  # noqa: E402
     MessageError,
     Prompt,
     Ready,
-    SampleData,
-    Sampling,
     Shutdown,
     Start,
     UpdateWeights,
@@ -38,9 +36,9 @@ from rlscaling.trainer.pipeline.messages import (  # noqa: E402
     encode,
 )
 from rlscaling.trainer.pipeline.orchestrator import Orchestrator  # noqa: E402
-from rlscaling.trainer.pipeline.weights import WeightStore, load_weights_file  # noqa: E402
-from rlscaling.trainer.rollout import SamplingParams  # noqa: E402
+from rlscaling.trainer.rollout import Sample, SamplingParams  # noqa: E402
 from rlscaling.trainer.runlog import read_jsonl  # noqa: E402
+from rlscaling.trainer.weights import WeightStore, load_weights_file  # noqa: E402
 
 PIPELINE_ONLY = {
     "staleness_hist",
@@ -96,9 +94,9 @@ def _params(tok):
 # ---- messages (no process) ----------------------------------------------------------------
 def test_messages_round_trip_and_bad_ones_are_rejected():
     tok = build_tokenizer()
-    sampling = Sampling.of(_params(tok))
-    assert sampling.to_params() == _params(tok)
-    sample = SampleData(
+    sampling = _params(tok)
+    sample = Sample(
+        prompt_index=4,
         prompt_ids=[1, 5],
         response_ids=[7, 8, 2],
         logprobs=[-0.1, -0.2, -0.3],
@@ -135,13 +133,26 @@ def test_messages_round_trip_and_bad_ones_are_rejected():
     for msg in from_gen:
         assert decode(encode(msg), FROM_GENERATOR) == msg
     assert group.version == 3  # the oldest token's version
-    back = group.to_samples()[0]
-    assert back.prompt_index == 4 and back.version == 3 and back.extra["text_ids"] == [7, 8]
+    back = decode(encode(group), FROM_GENERATOR).samples[0]
+    assert isinstance(back, Sample) and back == sample  # one type on both sides of the queue
+    assert back.prompt_index == 4 and back.version == 3 and back.text_ids == [7, 8]
+    assert isinstance(decode(encode(to_gen[0]), TO_GENERATOR).params, SamplingParams)
 
     bad_sample = encode(group)
     bad_sample["samples"][0]["logprobs"] = [-0.1]
     with pytest.raises(MessageError, match=r"invalid group message: .*logprobs has 1 entries"):
         decode(bad_sample, FROM_GENERATOR)
+    other_prompt = encode(group)
+    other_prompt["samples"][0]["prompt_index"] = 5
+    with pytest.raises(MessageError, match=r"samples of prompts \[5\] in the group of prompt 4"):
+        decode(other_prompt, FROM_GENERATOR)
+    bad_params = encode(to_gen[0])
+    bad_params["params"]["temperature"] = 0.0
+    with pytest.raises(MessageError, match=r"invalid generate message: params.temperature"):
+        decode(bad_params, TO_GENERATOR)
+    bad_params["params"] = {**encode(to_gen[0])["params"], "beam_width": 4}
+    with pytest.raises(MessageError, match=r"invalid generate message: params.beam_width"):
+        decode(bad_params, TO_GENERATOR)
     with pytest.raises(MessageError, match="invalid update_weights message: version"):
         decode({"kind": "update_weights", "version": "latest", "path": "p"}, TO_GENERATOR)
     with pytest.raises(MessageError, match=r"invalid shutdown message: .*[Ee]xtra"):
@@ -194,7 +205,7 @@ def test_generator_uses_the_pushed_weights_and_reports_errors(tmp_path):
         version=0,
     )
     prompts = [tok(p)["input_ids"] for p in ["sort:321=", "12+34="]]
-    params = Sampling.of(_params(tok))
+    params = _params(tok)
 
     def generate(client, seed, first_id):
         items = [
@@ -204,7 +215,7 @@ def test_generator_uses_the_pushed_weights_and_reports_errors(tmp_path):
         client.send(Generate(prompts=items, n=3, seed=seed, params=params))
         groups = [client.next_group() for _ in prompts]
         assert [g.request_id for g in groups] == [first_id, first_id + 1]
-        return [s for g in groups for s in g.to_samples()]
+        return [s for g in groups for s in g.samples]
 
     def max_gap(samples):
         logp, batch = trainer_logprobs(model, samples, tok.pad_token_id)

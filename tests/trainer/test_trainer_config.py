@@ -57,7 +57,10 @@ def test_explicit_values_win_over_preset():
         ({"advantage": {"name": "gae"}}, "unknown advantage 'gae'"),
         ({"task": {"name": "chess"}}, "unknown task 'chess'"),
         ({"rollout": {"engine": "sglang"}}, "unknown rollout engine 'sglang'; choose one of"),
-        ({"loss": {"aggregation": "batch"}}, "prompt', 'sample' or 'token'"),
+        (
+            {"loss": {"aggregation": "batch"}},
+            "unknown aggregation 'batch'; choose one of prompt, s",
+        ),
         ({"model": {"hidden_size": 64, "num_heads": 4}}, "head_dim .* is below 32"),
         ({"model": {"path": "/nonexistent/model"}}, "is not a directory"),
         ({"task": {"name": "jsonl"}}, "needs task.path"),

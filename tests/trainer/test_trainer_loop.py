@@ -6,6 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from rlscaling import rundir  # noqa: E402
 from rlscaling.trainer import loop  # noqa: E402
 from rlscaling.trainer.loop import train  # noqa: E402
 from rlscaling.trainer.runlog import read_jsonl  # noqa: E402
@@ -32,6 +33,7 @@ def test_smoke_run_writes_a_valid_run_dir(tmp_path, tiny_config):
     assert [e["step"] for e in evals] == [0, 2, 4]
     for e in evals:
         assert EVAL_KEYS <= set(e)
+        assert set(e) == set(rundir.EVAL_KEYS)  # the contract the loader reads
         assert 0.0 <= e["reward"] <= 1.0 and e["n_prompts"] == 8 and e["n_samples"] == 4
     computes = [e["compute"] for e in evals]
     assert computes[0] == 0.0 and computes[1] > 0 and computes[2] > computes[1]
@@ -40,6 +42,7 @@ def test_smoke_run_writes_a_valid_run_dir(tmp_path, tiny_config):
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
     for r in train_rows:
         assert {"kept_prompts", "filtered_prompts", "staleness_mean", "truncated_frac"} <= set(r)
+        assert set(rundir.TRAIN_KEYS) <= set(r)
         assert r["staleness_max"] <= 1  # off_policy_lag = 1
     assert (out / "checkpoints" / "latest" / "model" / "config.json").exists()
     assert (out / "base_model" / "tokenizer.json").exists()

@@ -7,10 +7,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from rlscaling.trainer.losses import (  # noqa: E402
+    AGGREGATIONS,
     LOSSES,
     aggregate,
     aggregation_weights,
     get_loss,
+    register_aggregation,
     register_loss,
 )
 
@@ -122,16 +124,35 @@ def test_aggregation_weights_split_into_microbatches():
     per_tok = torch.randn(6, 4)
     mask = (torch.rand(6, 4) > 0.3).float()
     groups = torch.tensor([0, 0, 1, 1, 2, 2])
-    for mode in ("prompt", "sample", "token"):
+    for mode in AGGREGATIONS.names():
         w = aggregation_weights(mask, groups, mode)
         whole = aggregate(per_tok, mask, groups, mode)
         parts = (per_tok[:3] * w[:3]).sum() + (per_tok[3:] * w[3:]).sum()
         torch.testing.assert_close(whole, parts)
 
 
-def test_unknown_aggregation_lists_choices():
-    with pytest.raises(ValueError, match="prompt, sample, token"):
+def test_unknown_aggregation_lists_choices_and_duplicates_raise():
+    with pytest.raises(ValueError, match="unknown aggregation 'batch'; choose one of prompt, s"):
         aggregation_weights(torch.ones(1, 1), torch.zeros(1, dtype=torch.long), "batch")
+    with pytest.raises(ValueError, match="aggregation 'token' is already registered"):
+        register_aggregation("token")(lambda mask, groups: mask)
+
+
+@pytest.mark.parametrize("name", AGGREGATIONS.names())
+def test_aggregation_conformance(name):
+    """Every registered aggregation: zero weight off the mask, weights summing to 1, and an
+    empty sample (all tokens masked) changes nothing."""
+    torch.manual_seed(2)
+    mask = (torch.rand(6, 5) > 0.3).float()
+    mask[0] = 1.0
+    groups = torch.tensor([3, 3, 7, 7, 9, 9])
+    w = aggregation_weights(mask, groups, name)
+    assert w.shape == mask.shape
+    assert torch.all(w[mask == 0] == 0) and torch.all(w[mask == 1] > 0)
+    torch.testing.assert_close(w.sum(), torch.tensor(1.0))
+    padded = torch.cat([mask, torch.zeros(1, 5)])
+    w_padded = aggregation_weights(padded, torch.cat([groups, torch.tensor([7])]), name)
+    torch.testing.assert_close(w_padded[:-1], w)
 
 
 # ---- registry conformance: every registered loss ---------------------------------------

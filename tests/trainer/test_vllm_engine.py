@@ -16,7 +16,7 @@ from rollout_helpers import trainer_logprobs  # noqa: E402
 from rlscaling.trainer.config import ModelConfig  # noqa: E402
 from rlscaling.trainer.model import build_tiny_model, build_tokenizer  # noqa: E402
 from rlscaling.trainer.rollout import TorchEngine, VLLMEngine  # noqa: E402
-from rlscaling.trainer.rollout.vllm_engine import write_weights  # noqa: E402
+from rlscaling.trainer.weights import write_weights  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 

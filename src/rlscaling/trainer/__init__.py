@@ -5,14 +5,10 @@ switches in :class:`TrainConfig`) and writes a run directory that
 ``rlscaling.load_run`` reads. See ``docs/trainer.md``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("rlscaling")
-except PackageNotFoundError:  # pragma: no cover
-    __version__ = "0+unknown"
-
 from rlscaling.trainer.config import PRESETS, ConfigError, TrainConfig, load_config
 from rlscaling.trainer.loop import RunResult, train
+from rlscaling.trainer.setup import package_version
+
+__version__ = package_version()
 
 __all__ = ["PRESETS", "ConfigError", "RunResult", "TrainConfig", "load_config", "train"]

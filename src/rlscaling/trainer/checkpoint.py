@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlscaling import rundir
 from rlscaling.trainer.model import save_model
 
 FORMAT = 2
@@ -123,7 +124,7 @@ def recover(out_dir: str | Path) -> Path | None:
         checkpointed, so starting over would lose work), or if ``latest`` is a checkpoint of an
         older format without a completion marker.
     """
-    root = Path(out_dir) / "checkpoints"
+    root = Path(out_dir) / rundir.CHECKPOINTS_DIR
     final = root / "latest"
     if checkpoint_step(final) is not None:
         return final
@@ -196,7 +197,7 @@ def save(out_dir: str | Path, model: Any, tokenizer: Any, state: dict[str, Any])
     ``state`` must hold tensors, numbers, strings, None, numpy arrays (stored as tensors) and
     lists/tuples/dicts of them; anything else raises before the previous checkpoint is touched.
     """
-    root = Path(out_dir) / "checkpoints"
+    root = Path(out_dir) / rundir.CHECKPOINTS_DIR
     root.mkdir(parents=True, exist_ok=True)
     recover(out_dir)  # never clear `old` while it is the only complete checkpoint
     tmp, final, old = root / "tmp", root / "latest", root / "old"

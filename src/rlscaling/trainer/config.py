@@ -16,8 +16,8 @@ separate generator process that never stops (``rollout.mode = "pipeline_k"``, Pi
   advantages, zero-variance filtering (DAPO resamples; here the groups are dropped), no NPR,
   truncation, on-policy.
 
-Names of losses, advantage estimators, tasks and rollout engines are checked against their
-registries; unknown keys anywhere are rejected, so typos fail early.
+Names of losses, loss aggregations, advantage estimators, tasks and rollout engines are checked
+against their registries; unknown keys anywhere are rejected, so typos fail early.
 
 Examples
 --------
@@ -155,7 +155,7 @@ class LossConfig(_Section):
     """Policy loss and its aggregation (separate switches)."""
 
     name: str = "cispo"
-    aggregation: Literal["prompt", "sample", "token"] = "prompt"
+    aggregation: str = Field("prompt", description="a registered aggregation")
     eps_max: float = Field(5.0, gt=0, description="CISPO cap on the importance weight")
     clip_low: float = Field(0.2, ge=0, lt=1)
     clip_high: float = Field(0.28, ge=0)
@@ -170,8 +170,7 @@ class LossConfig(_Section):
     @field_validator("aggregation")
     @classmethod
     def _agg(cls, v: str) -> str:
-        assert v in AGGREGATIONS
-        return v
+        return AGGREGATIONS.check(v)
 
 
 class AdvantageConfig(_Section):

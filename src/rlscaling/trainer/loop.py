@@ -18,21 +18,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from rlscaling.trainer.compute import DeviceTimer, step_flops
+from rlscaling.trainer.compute import DeviceTimer
 from rlscaling.trainer.config import TrainConfig, load_config
 from rlscaling.trainer.rewards import score_samples
 from rlscaling.trainer.rollout import get_engine
 from rlscaling.trainer.runlog import read_jsonl
-from rlscaling.trainer.steps import (
-    RunState,
-    due,
-    evaluate_and_log,
-    learn,
-    save_checkpoint,
-    setup,
-    step_record,
-    step_seed,
-)
+from rlscaling.trainer.steps import RunState, finish_step, learn, setup, step_seed
 
 
 @dataclass(frozen=True)
@@ -96,23 +87,26 @@ def _train_inline(run: RunState) -> None:
         if (step + 1) - engine.version > cfg.off_policy_lag:
             engine.update_weights(model, step + 1)
 
-        # ---- 7. compute, log and evaluate -------------------------------------------------
-        p_tok = sum(len(smp.prompt_ids) for smp in samples)
+        # ---- 7-8. compute, log, evaluate and checkpoint (shared with the pipeline) --------
         g_tok = sum(len(smp.response_ids) for smp in samples)
-        t_tok = sum(len(smp.prompt_ids) + len(smp.response_ids) for smp in kept)
-        run.ledger.add(step_flops(run.n_flops_params, p_tok, g_tok, t_tok), timer.seconds, g_tok)
-        record = step_record(run, step, samples, kept, rewards, len(batch_idx))
-        record["tokens_per_second"] = g_tok / max(timer.seconds, 1e-9)
-        record["step_seconds"] = timer.seconds
-        run.writer.append_train({**record, **metrics})
-        if due(cfg.eval_every, step, cfg.steps):
-            last = evaluate_and_log(run, step + 1)
-            bar.set_postfix(reward=f"{last:.3f}")
-
-        # ---- 8. checkpoint ----------------------------------------------------------------
-        if due(cfg.checkpoint_every, step, cfg.steps):
-            save_checkpoint(run, step, engine=engine.state_dict())
-        bar.update(1)
+        finish_step(
+            run,
+            step,
+            samples,
+            kept,
+            rewards,
+            len(batch_idx),
+            prompt_tokens=sum(len(smp.prompt_ids) for smp in samples),
+            gen_tokens=g_tok,
+            device_seconds=timer.seconds,
+            columns={
+                "tokens_per_second": g_tok / max(timer.seconds, 1e-9),
+                "step_seconds": timer.seconds,
+            },
+            metrics=metrics,
+            checkpoint_state=lambda: {"engine": engine.state_dict()},
+            bar=bar,
+        )
     bar.close()
     engine.close()  # a vLLM engine runs in this process: free it before returning
 

@@ -10,7 +10,13 @@ per-sample advantage (shape ``(B,)``, broadcast over tokens) or per-token advant
 ``mask`` 1 for tokens that enter the loss and 0 for padding/forced tokens, ``cfg`` the
 :class:`~rlscaling.trainer.config.LossConfig`. Shapes are ``(B, T)``. The returned per-token loss
 is *not* reduced: reduction is the separate aggregation switch (:func:`aggregate`), so any loss
-can be combined with any of ``prompt`` (ScaleRL default), ``sample`` or ``token`` aggregation.
+can be combined with any registered aggregation: ``prompt`` (ScaleRL default), ``sample`` or
+``token``. Aggregations live in their own registry (:func:`register_aggregation`), as losses do.
+
+``metrics`` are floats over the tokens of the rows passed in (a micro-batch in the update);
+their names say how the update combines them over micro-batches: ``*_max`` by max, ``*_min``
+by min, ``*_sum``/``n_*`` by sum, anything else as a token mean
+(:func:`rlscaling.trainer.update.reduce_metrics`).
 
 The importance ratio is ``rho = exp(logp - old_logp)``; with an off-policy lag the behaviour
 policy is an older snapshot and ``rho`` corrects for it.
@@ -37,9 +43,12 @@ import torch
 from rlscaling.trainer.registry import Registry
 
 LossFn = Callable[..., tuple[torch.Tensor, dict[str, float]]]
+AggregationFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``(mask, group_ids) -> weights``: float ``(B, T)`` mask and ``(B,)`` prompt ids in, ``(B, T)``
+per-token weights out, zero where the mask is, summing to 1 when any token is unmasked."""
 
 LOSSES: Registry[LossFn] = Registry("loss")
-AGGREGATIONS = ("prompt", "sample", "token")
+AGGREGATIONS: Registry[AggregationFn] = Registry("aggregation")
 
 
 def register_loss(name: str) -> Callable[[LossFn], LossFn]:
@@ -50,6 +59,16 @@ def register_loss(name: str) -> Callable[[LossFn], LossFn]:
 def get_loss(name: str) -> LossFn:
     """The loss registered as ``name``; unknown names raise listing the choices."""
     return LOSSES.get(name)
+
+
+def register_aggregation(name: str) -> Callable[[AggregationFn], AggregationFn]:
+    """Register a loss aggregation (per-token weights, see ``AggregationFn``) under ``name``."""
+    return AGGREGATIONS.register(name)
+
+
+def get_aggregation(name: str) -> AggregationFn:
+    """The aggregation registered as ``name``; unknown names raise listing the choices."""
+    return AGGREGATIONS.get(name)
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> float:
@@ -156,6 +175,33 @@ def gspo_loss(
     return per_token, metrics
 
 
+@register_aggregation("token")
+def token_weights(mask: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+    """Mean over all tokens of the batch (DAPO)."""
+    return mask / mask.sum().clamp_min(1.0)
+
+
+@register_aggregation("sample")
+def sample_weights(mask: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+    """Mean over each sample's tokens, then mean over the samples that have any (GRPO)."""
+    lengths = mask.sum(dim=1)  # (B,)
+    n = (lengths > 0).sum().clamp_min(1)
+    return mask / (lengths.clamp_min(1.0) * n)[:, None]
+
+
+@register_aggregation("prompt")
+def prompt_weights(mask: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+    """Mean over the tokens of all samples of a prompt, then mean over prompts (ScaleRL)."""
+    _, inverse = torch.unique(group_ids, return_inverse=True)  # (B,) in 0..G-1
+    n_groups_all = int(inverse.max()) + 1 if inverse.numel() else 0
+    lengths = mask.sum(dim=1)  # (B,)
+    group_tokens = torch.zeros(n_groups_all, dtype=mask.dtype, device=mask.device)
+    group_tokens.index_add_(0, inverse, lengths)  # (G,)
+    n_groups = (group_tokens > 0).sum().clamp_min(1)
+    denom = group_tokens[inverse].clamp_min(1.0) * n_groups  # (B,)
+    return mask / denom[:, None]
+
+
 def aggregation_weights(mask: torch.Tensor, group_ids: torch.Tensor, mode: str) -> torch.Tensor:
     """Per-token weights ``w`` such that the aggregated loss is ``sum(per_token * w)``.
 
@@ -163,30 +209,15 @@ def aggregation_weights(mask: torch.Tensor, group_ids: torch.Tensor, mode: str) 
     ----------
     mask : (B, T) tensor of 0/1, tokens that enter the loss.
     group_ids : (B,) integer tensor, the prompt each sample belongs to.
-    mode : ``"prompt"`` (mean over the tokens of all samples of a prompt, then mean over
-        prompts; ScaleRL), ``"sample"`` (mean over each sample's tokens, then over samples;
-        GRPO), or ``"token"`` (mean over all tokens of the batch; DAPO).
+    mode : a registered aggregation: ``"prompt"`` (mean over the tokens of all samples of a
+        prompt, then mean over prompts; ScaleRL), ``"sample"`` (mean over each sample's
+        tokens, then over samples; GRPO), or ``"token"`` (mean over all tokens of the batch;
+        DAPO). Unknown names raise a ``ValueError`` listing the choices.
 
     Writing the reduction as weights lets the update split a batch into micro-batches without
     changing the loss: each micro-batch contributes ``sum(per_token * w)`` over its rows.
     """
-    mask = mask.float()
-    if mode == "token":
-        return mask / mask.sum().clamp_min(1.0)
-    if mode == "sample":
-        lengths = mask.sum(dim=1)  # (B,)
-        n = (lengths > 0).sum().clamp_min(1)
-        return mask / (lengths.clamp_min(1.0) * n)[:, None]
-    if mode == "prompt":
-        _, inverse = torch.unique(group_ids, return_inverse=True)  # (B,) in 0..G-1
-        n_groups_all = int(inverse.max()) + 1 if inverse.numel() else 0
-        lengths = mask.sum(dim=1)  # (B,)
-        group_tokens = torch.zeros(n_groups_all, dtype=mask.dtype, device=mask.device)
-        group_tokens.index_add_(0, inverse, lengths)  # (G,)
-        n_groups = (group_tokens > 0).sum().clamp_min(1)
-        denom = group_tokens[inverse].clamp_min(1.0) * n_groups  # (B,)
-        return mask / denom[:, None]
-    raise ValueError(f"unknown aggregation {mode!r}; choose one of {', '.join(AGGREGATIONS)}")
+    return get_aggregation(mode)(mask.float(), group_ids)
 
 
 def aggregate(

@@ -22,7 +22,7 @@ def score_samples(
     """Set ``sample.text`` and ``sample.reward`` for every sample; return the rewards."""
     rewards = []
     for s in samples:
-        ids = s.extra.get("text_ids", s.response_ids)
+        ids = s.response_ids if s.text_ids is None else s.text_ids
         s.text = tokenizer.decode(ids, skip_special_tokens=False)
         s.reward = 0.0 if s.truncated else score(task, s.text, problems[s.prompt_index], marker)
         rewards.append(s.reward)

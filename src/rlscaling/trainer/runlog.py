@@ -1,8 +1,10 @@
 """The run directory: ``run.json``, ``eval.jsonl``, ``train.jsonl`` (and ``checkpoints/``).
 
-Each JSONL line is written whole with one ``write`` and flushed, so a reader sees either a
-complete line or a torn last line it can skip. On resume the logs are cut back to the
-checkpoint's step so a killed run continues the same curve without duplicates.
+File names, the keys every line carries and the reader are the library's run-directory
+contract (:mod:`rlscaling.rundir`), which the loader of run directories uses too. Each JSONL
+line is written whole with one ``write`` and flushed, so a reader sees either a complete line
+or a torn last line it can skip. On resume the logs are cut back to the checkpoint's step so a
+killed run continues the same curve without duplicates.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+
+from rlscaling import rundir
 
 
 def _clean(obj: Any) -> Any:
@@ -25,17 +29,13 @@ def _clean(obj: Any) -> Any:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Complete lines of a JSONL file (a torn last line is skipped)."""
+    """Complete lines of a run log; none if it does not exist yet.
+
+    A torn last line (a write cut off) is skipped; a bad line before it raises
+    :class:`rlscaling.rundir.LogLineError` (see :func:`rlscaling.rundir.read_jsonl`).
+    """
     path = Path(path)
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return rundir.read_jsonl(path)[0] if path.exists() else []
 
 
 class RunWriter:
@@ -44,10 +44,10 @@ class RunWriter:
     def __init__(self, out_dir: str | Path) -> None:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.eval_path = self.dir / "eval.jsonl"
-        self.train_path = self.dir / "train.jsonl"
-        self.run_path = self.dir / "run.json"
-        self.rewound_path = self.dir / "rewound.jsonl"
+        self.eval_path = self.dir / rundir.EVAL_FILE
+        self.train_path = self.dir / rundir.TRAIN_FILE
+        self.run_path = self.dir / rundir.RUN_FILE
+        self.rewound_path = self.dir / rundir.REWOUND_FILE
 
     def write_run(self, meta: dict[str, Any]) -> None:
         tmp = self.run_path.with_suffix(".json.tmp")
@@ -61,9 +61,11 @@ class RunWriter:
             fh.flush()
 
     def append_eval(self, record: dict[str, Any]) -> None:
+        """Append an evaluation (the trainer's have :data:`rlscaling.rundir.EVAL_KEYS`)."""
         self._append(self.eval_path, record)
 
     def append_train(self, record: dict[str, Any]) -> None:
+        """Append a step (the trainer's have at least :data:`rlscaling.rundir.TRAIN_KEYS`)."""
         self._append(self.train_path, record)
 
     def truncate_after(self, step: int) -> int:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import platform
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rlscaling import rundir
 from rlscaling.trainer.config import TrainConfig
 from rlscaling.trainer.model import build_tiny_model, build_tokenizer, load_model, save_model
 from rlscaling.trainer.rollout.base import SamplingParams
@@ -43,7 +45,7 @@ def base_model(
         problems = warmup_problems(task, train, val, cfg, cfg.task.difficulty)
         losses = supervised_warmup(model, tokenizer, problems, cfg, device)
         info["warmup_final_loss"] = losses[-1]
-    save_model(model, tokenizer, Path(cfg.out_dir) / "base_model")
+    save_model(model, tokenizer, Path(cfg.out_dir) / rundir.BASE_MODEL_DIR)
     return model, tokenizer, info
 
 
@@ -67,13 +69,19 @@ def sampling_params(cfg: TrainConfig, tokenizer: Any) -> SamplingParams:
     )
 
 
+def package_version() -> str:
+    """The installed version of rlscaling (``0+unknown`` when running from a source tree)."""
+    try:
+        return version("rlscaling")
+    except PackageNotFoundError:  # pragma: no cover
+        return "0+unknown"
+
+
 def versions() -> dict[str, str]:
     import transformers
 
-    from rlscaling.trainer import __version__
-
     return {
-        "rlscaling": __version__,
+        "rlscaling": package_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),

@@ -3,15 +3,17 @@
 :func:`setup` builds (or restores from ``checkpoints/latest``) everything the trainer owns:
 model, optimiser, prompt sampler, compute ledger, evaluator, run directory. Per step,
 :func:`learn` turns scored samples into one optimiser step (no-positive-resampling update,
-zero-variance filter, advantages, policy update); :func:`step_record` is the common part of the
-``train.jsonl`` row; :func:`evaluate_and_log` and :func:`save_checkpoint` finish the step.
-Generation is not here: the in-process loop calls an engine, the pipeline a generator process.
+zero-variance filter, advantages, policy update); :func:`finish_step` is the tail both loops
+end a step with (compute ledger, the ``train.jsonl`` row from :func:`step_record`, evaluation
+and checkpoint when due). Generation is not here: the in-process loop calls an engine, the
+pipeline a generator process.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import torch
 
 from rlscaling.trainer import checkpoint as ckpt
 from rlscaling.trainer.advantages import get_advantage, zero_variance_keep
-from rlscaling.trainer.compute import ComputeLedger, DeviceTimer
+from rlscaling.trainer.compute import ComputeLedger, DeviceTimer, step_flops
 from rlscaling.trainer.config import TrainConfig
 from rlscaling.trainer.evaluate import evaluate
 from rlscaling.trainer.model import count_params, load_model, matmul_params
@@ -210,6 +212,49 @@ def step_record(
         "staleness_mean": sum(stale) / len(stale),
         "staleness_max": max(stale),
     }
+
+
+def finish_step(
+    run: RunState,
+    step: int,
+    samples: list[Sample],
+    kept: list[Sample],
+    rewards: list[float],
+    n_prompts: int,
+    *,
+    prompt_tokens: int,
+    gen_tokens: int,
+    device_seconds: float,
+    columns: dict[str, Any],
+    metrics: dict[str, Any],
+    checkpoint_state: Callable[[], dict[str, Any]],
+    bar: Any = None,
+) -> float | None:
+    """Stages 7-8 of 0-based ``step``, the same in every mode: compute, log, evaluate, checkpoint.
+
+    Adds the step's FLOPs (``prompt_tokens`` and ``gen_tokens`` generated, the kept samples
+    trained) and ``device_seconds`` to the ledger; appends the ``train.jsonl`` row: the common
+    columns (:func:`step_record`), then the mode's own ``columns``, then the update's
+    ``metrics``; evaluates when ``eval_every`` says so and checkpoints when
+    ``checkpoint_every`` does, with ``checkpoint_state()`` (called only then: it may copy
+    weights) as the generation side's state. Returns the evaluation reward, or None.
+    """
+    cfg = run.cfg
+    t_tok = sum(len(smp.prompt_ids) + len(smp.response_ids) for smp in kept)
+    flops = step_flops(run.n_flops_params, prompt_tokens, gen_tokens, t_tok)
+    run.ledger.add(flops, device_seconds, gen_tokens)
+    record = step_record(run, step, samples, kept, rewards, n_prompts)
+    run.writer.append_train({**record, **columns, **metrics})
+    reward = None
+    if due(cfg.eval_every, step, cfg.steps):
+        reward = evaluate_and_log(run, step + 1)
+        if bar is not None:
+            bar.set_postfix(reward=f"{reward:.3f}")
+    if due(cfg.checkpoint_every, step, cfg.steps):
+        save_checkpoint(run, step, **checkpoint_state())
+    if bar is not None:
+        bar.update(1)
+    return reward
 
 
 def evaluate_and_log(run: RunState, step: int) -> float:

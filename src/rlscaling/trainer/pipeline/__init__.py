@@ -1,11 +1,13 @@
 """Generation in a separate process: modes ``sync``, ``off_policy_k`` and ``pipeline_k``.
 
 - :mod:`.messages`: the typed messages that cross the process boundary;
-- :mod:`.weights`: policy weights as safetensors files (``/dev/shm``);
 - :mod:`.generator`: the generator process (engine, inbox, bounded output queue);
 - :mod:`.client`: the trainer's handle on it (start, send, receive, clean shutdown);
 - :mod:`.orchestrator`: per mode, what to submit, when to push weights, the lag bound;
 - :mod:`.run`: the step loop that ties them to the trainer's shared step code.
+
+Weight files (one per pushed version) are written by :class:`rlscaling.trainer.weights.WeightStore`,
+the module the rollout engines read them with.
 """
 
 from rlscaling.trainer.pipeline.client import GeneratorClient, GeneratorError

@@ -35,7 +35,6 @@ from rlscaling.trainer.pipeline.messages import (
     GeneratorFailed,
     GeneratorStats,
     Ready,
-    SampleData,
     Shutdown,
     UpdateWeights,
     WeightsLoaded,
@@ -150,10 +149,9 @@ class Generator:
             if isinstance(msg, UpdateWeights):
                 update = msg  # only the newest matters: older files may already be gone
             elif isinstance(msg, Generate):
-                params = msg.params.to_params()
                 for p in msg.prompts:
                     self.requests[p.prompt_index].append(p.request_id)
-                    self.engine.submit(p.prompt_ids, p.prompt_index, msg.n, params, msg.seed)
+                    self.engine.submit(p.prompt_ids, p.prompt_index, msg.n, msg.params, msg.seed)
         if update is not None and update.version != self.engine.version:
             t0 = time.perf_counter()
             self.engine.update_weights_from_file(update.path, update.version)
@@ -167,7 +165,7 @@ class Generator:
             msg = FinishedGroup(
                 request_id=self.requests[index].popleft(),
                 prompt_index=index,
-                samples=[SampleData.of(s) for s in group],
+                samples=group,
                 gen_seconds=seconds * n_tok / total,
                 gen_tokens=n_tok,
             )

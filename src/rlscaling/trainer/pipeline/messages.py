@@ -8,6 +8,11 @@ anything else (a missing or unknown ``kind``, a wrong type, an extra field, a sa
 per-token lists disagree in length) is rejected with a :class:`MessageError` naming the
 message and the field.
 
+Samples and sampling parameters travel as the engines' own types
+(:class:`~rlscaling.trainer.rollout.base.Sample`,
+:class:`~rlscaling.trainer.rollout.base.SamplingParams`: dataclasses whose annotated
+constraints pydantic checks on receipt), so there is one type per concept.
+
 To the generator: :class:`Start` (process arguments), :class:`Generate`,
 :class:`UpdateWeights`, :class:`Shutdown`. From the generator: :class:`Ready`,
 :class:`FinishedGroup`, :class:`WeightsLoaded`, :class:`GeneratorStats`,
@@ -50,30 +55,6 @@ class _Message(BaseModel):
 
 
 # ---- to the generator --------------------------------------------------------------------
-class Sampling(_Message):
-    """:class:`~rlscaling.trainer.rollout.base.SamplingParams` as a message field."""
-
-    temperature: float = Field(gt=0)
-    top_p: float = Field(gt=0, le=1)
-    top_k: int = Field(ge=0)
-    length_control: Literal["interruption", "truncation"]
-    think_budget: int = Field(ge=1)
-    think_budget_jitter: int = Field(ge=0)
-    answer_budget: int = Field(ge=1)
-    marker_ids: tuple[int, ...]
-    interruption_ids: tuple[int, ...]
-    eos_id: int
-    pad_id: int
-    fp32_lm_head: bool
-
-    @classmethod
-    def of(cls, params: SamplingParams) -> Sampling:
-        return cls(**{name: getattr(params, name) for name in cls.model_fields})
-
-    def to_params(self) -> SamplingParams:
-        return SamplingParams(**self.model_dump())
-
-
 class Start(_Message):
     """Arguments of the generator process: what to build and which weights to start from."""
 
@@ -103,7 +84,7 @@ class Generate(_Message):
     prompts: list[Prompt] = Field(min_length=1)
     n: int = Field(ge=1)
     seed: int
-    params: Sampling
+    params: SamplingParams
 
 
 class UpdateWeights(_Message):
@@ -121,56 +102,6 @@ class Shutdown(_Message):
 
 
 # ---- from the generator ------------------------------------------------------------------
-class SampleData(_Message):
-    """One response with its behaviour log-probs, loss mask and per-token policy versions."""
-
-    prompt_ids: list[int]
-    response_ids: list[int]
-    logprobs: list[float]
-    loss_mask: list[int]
-    versions: list[int]
-    finish: Literal["stop", "truncated"]
-    interrupted: bool = False
-    text_ids: list[int] | None = Field(None, description="ids to decode for scoring")
-
-    @model_validator(mode="after")
-    def _aligned(self) -> SampleData:
-        n = len(self.response_ids)
-        for name in ("logprobs", "loss_mask", "versions"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(
-                    f"{name} has {len(getattr(self, name))} entries for {n} response tokens"
-                )
-        return self
-
-    @classmethod
-    def of(cls, s: Sample) -> SampleData:
-        return cls(
-            prompt_ids=s.prompt_ids,
-            response_ids=s.response_ids,
-            logprobs=s.logprobs,
-            loss_mask=s.loss_mask,
-            versions=s.versions,
-            finish=s.finish,
-            interrupted=s.interrupted,
-            text_ids=s.extra.get("text_ids"),
-        )
-
-    def to_sample(self, prompt_index: int) -> Sample:
-        extra = {} if self.text_ids is None else {"text_ids": list(self.text_ids)}
-        return Sample(
-            prompt_index=prompt_index,
-            prompt_ids=list(self.prompt_ids),
-            response_ids=list(self.response_ids),
-            logprobs=list(self.logprobs),
-            loss_mask=list(self.loss_mask),
-            versions=list(self.versions),
-            finish=self.finish,
-            interrupted=self.interrupted,
-            extra=extra,
-        )
-
-
 class Ready(_Message):
     """The generator has built its engine and loaded the starting weights."""
 
@@ -186,7 +117,7 @@ class FinishedGroup(_Message):
     kind: Literal["group"] = "group"
     request_id: int = Field(ge=0)
     prompt_index: int = Field(ge=0)
-    samples: list[SampleData] = Field(min_length=1)
+    samples: list[Sample] = Field(min_length=1)
     gen_seconds: float = Field(ge=0, description="this group's share of generation time")
     gen_tokens: int = Field(ge=0, description="response tokens generated")
 
@@ -195,8 +126,14 @@ class FinishedGroup(_Message):
         """The oldest policy version that produced any token of the group."""
         return min((min(s.versions) for s in self.samples if s.versions), default=-1)
 
-    def to_samples(self) -> list[Sample]:
-        return [s.to_sample(self.prompt_index) for s in self.samples]
+    @model_validator(mode="after")
+    def _one_prompt(self) -> FinishedGroup:
+        others = {s.prompt_index for s in self.samples} - {self.prompt_index}
+        if others:
+            raise ValueError(
+                f"samples of prompts {sorted(others)} in the group of prompt {self.prompt_index}"
+            )
+        return self
 
 
 class WeightsLoaded(_Message):

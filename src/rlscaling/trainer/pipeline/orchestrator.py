@@ -35,11 +35,10 @@ from rlscaling.trainer.pipeline.messages import (
     FinishedGroup,
     Generate,
     Prompt,
-    Sampling,
     UpdateWeights,
 )
-from rlscaling.trainer.pipeline.weights import WeightStore
 from rlscaling.trainer.steps import RunState, step_seed
+from rlscaling.trainer.weights import WeightStore
 
 REPLACEMENT = 4  # seed purpose of a resubmitted prompt (1: rollout batches, 2: evaluation)
 
@@ -86,7 +85,7 @@ class Orchestrator:
         cfg = run.cfg
         self.mode, self.steps, self.batch = cfg.rollout.mode, cfg.steps, cfg.prompts_per_step
         self.max_lag = max_lag(cfg)
-        self.params = Sampling.of(run.params)
+        self.params = run.params
         self.ids = run.prompt_ids
         self.pending: dict[int, tuple[int, int]] = {}  # request id -> (prompt, seed)
         self.next_request = 0

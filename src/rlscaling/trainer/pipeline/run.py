@@ -3,7 +3,8 @@
 Per step: take a batch of finished groups from the generator (waiting if none are ready:
 trainer idle time), score them, train one step, push the new weights and submit more prompts
 (as the mode says: :mod:`~rlscaling.trainer.pipeline.orchestrator`), then log, evaluate and
-checkpoint as the in-process loop does. Evaluation stays in the trainer, with the torch
+checkpoint with the tail the in-process loop ends its steps with
+(:func:`~rlscaling.trainer.steps.finish_step`). Evaluation stays in the trainer, with the torch
 evaluator on the trainer's model.
 
 ``train.jsonl`` gains, per step: ``staleness_hist`` (trained samples by lag ``0 .. max``),
@@ -27,20 +28,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from rlscaling.trainer.compute import DeviceTimer, step_flops
+from rlscaling import rundir
+from rlscaling.trainer.compute import DeviceTimer
 from rlscaling.trainer.pipeline.client import GeneratorClient
 from rlscaling.trainer.pipeline.messages import GeneratorStats, Start
 from rlscaling.trainer.pipeline.orchestrator import Orchestrator, submit_budget
-from rlscaling.trainer.pipeline.weights import WeightStore
 from rlscaling.trainer.rewards import score_samples
-from rlscaling.trainer.steps import (
-    RunState,
-    due,
-    evaluate_and_log,
-    learn,
-    save_checkpoint,
-    step_record,
-)
+from rlscaling.trainer.steps import RunState, finish_step, learn
+from rlscaling.trainer.weights import WeightStore
 
 READY_TIMEOUT_S = 900.0  # a vLLM engine can take minutes to start on a loaded CPU
 
@@ -76,7 +71,7 @@ def _loop(run: RunState, client: GeneratorClient, orch: Orchestrator) -> None:
         gen_before = client.stats
         # ---- 1-2. a batch of finished groups (too-stale ones dropped and resubmitted) -----
         groups, dropped = orch.take(step)
-        samples = [smp for g in groups for smp in g.to_samples()]
+        samples = [smp for g in groups for smp in g.samples]
         t_train = time.perf_counter()
 
         # ---- 3. reward; 4-5. filter, advantages, update ---------------------------------
@@ -89,18 +84,22 @@ def _loop(run: RunState, client: GeneratorClient, orch: Orchestrator) -> None:
         orch.after_update(step + 1)
         now = time.perf_counter()
 
-        # ---- 7. compute, log and evaluate -------------------------------------------------
+        # ---- 7-8. compute, log, evaluate and checkpoint (shared with the inline loop) -----
         generated = groups + dropped  # dropped groups were generated too: their compute counts
-        p_tok = sum(len(s.prompt_ids) for g in generated for s in g.samples)
         g_tok = sum(g.gen_tokens for g in generated)
-        t_tok = sum(len(smp.prompt_ids) + len(smp.response_ids) for smp in kept)
         gen_seconds = sum(g.gen_seconds for g in generated)
-        flops = step_flops(run.n_flops_params, p_tok, g_tok, t_tok)
-        run.ledger.add(flops, gen_seconds + timer.seconds, g_tok)
-        record = step_record(run, step, samples, kept, rewards, len(groups))
         wait = client.wait_seconds - waited
-        record.update(
-            {
+        finish_step(
+            run,
+            step,
+            samples,
+            kept,
+            rewards,
+            len(groups),
+            prompt_tokens=sum(len(s.prompt_ids) for g in generated for s in g.samples),
+            gen_tokens=g_tok,
+            device_seconds=gen_seconds + timer.seconds,
+            columns={
                 "staleness_hist": orch.staleness_hist(step, groups),
                 "dropped_stale": len(dropped),
                 "dropped_stale_total": orch.dropped_total,
@@ -117,17 +116,15 @@ def _loop(run: RunState, client: GeneratorClient, orch: Orchestrator) -> None:
                 "generator_idle_seconds": client.stats.idle_seconds if client.stats else 0.0,
                 "gen_tokens_per_second": g_tok / max(gen_seconds, 1e-9),
                 "tokens_per_second": g_tok / max(now - t_step, 1e-9),
-            }
+            },
+            metrics=metrics,
+            # the prompts in flight are resubmitted on resume
+            checkpoint_state=lambda version=step + 1: {
+                "engine": {"version": version},
+                "pipeline": orch.state_dict(),
+            },
+            bar=bar,
         )
-        run.writer.append_train({**record, **metrics})
-        if due(cfg.eval_every, step, cfg.steps):
-            last = evaluate_and_log(run, step + 1)
-            bar.set_postfix(reward=f"{last:.3f}")
-
-        # ---- 8. checkpoint (the prompts in flight are resubmitted on resume) --------------
-        if due(cfg.checkpoint_every, step, cfg.steps):
-            save_checkpoint(run, step, engine={"version": step + 1}, pipeline=orch.state_dict())
-        bar.update(1)
     bar.close()
 
 
@@ -142,5 +139,6 @@ def _idle_frac(before: GeneratorStats | None, after: GeneratorStats | None) -> f
 
 def _model_dir(run: RunState) -> Path:
     """Architecture and tokenizer for the generator: the run's saved base model."""
-    base = run.out / "base_model"
-    return base if (base / "config.json").exists() else run.out / "checkpoints" / "latest" / "model"
+    base = run.out / rundir.BASE_MODEL_DIR
+    latest = run.out / rundir.CHECKPOINTS_DIR / "latest" / "model"
+    return base if (base / "config.json").exists() else latest

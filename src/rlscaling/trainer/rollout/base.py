@@ -1,10 +1,18 @@
-"""The rollout engine interface, the sample record and sampling parameters."""
+"""The rollout engine interface, the sample record and sampling parameters.
+
+:class:`SamplingParams` and :class:`Sample` are plain dataclasses (engines build thousands of
+samples per step without validation cost) that are also the pipeline's message fields:
+pydantic validates them, with the constraints annotated here, when a message is received
+(:mod:`rlscaling.trainer.pipeline.messages`). Unknown fields are rejected on receipt.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field
 
 from rlscaling.trainer.registry import Registry
 
@@ -21,13 +29,15 @@ class SamplingParams:
     the marker is truncated. Forced tokens are conditioned on but get loss mask 0.
     """
 
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    length_control: str = "truncation"
-    think_budget: int = 32
-    think_budget_jitter: int = 0
-    answer_budget: int = 16
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    temperature: Annotated[float, Field(gt=0)] = 1.0
+    top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
+    top_k: Annotated[int, Field(ge=0)] = 0
+    length_control: Literal["interruption", "truncation"] = "truncation"
+    think_budget: Annotated[int, Field(ge=1)] = 32
+    think_budget_jitter: Annotated[int, Field(ge=0)] = 0
+    answer_budget: Annotated[int, Field(ge=1)] = 16
     marker_ids: tuple[int, ...] = ()
     interruption_ids: tuple[int, ...] = ()
     eos_id: int = 2
@@ -43,19 +53,32 @@ class Sample:
     generated them; ``versions`` the policy version per token (all equal for the torch engine;
     an in-flight weight update can change it mid-sequence). ``loss_mask`` is 0 for forced
     tokens. ``finish`` is ``"stop"`` (end-of-sequence produced) or ``"truncated"``.
+    ``text_ids`` are the ids the reward stage decodes (the response without its
+    end-of-sequence token; ``response_ids`` when None); ``text`` and ``reward`` are set there.
+    The per-token lists must have one entry per response token (checked on construction).
     """
 
-    prompt_index: int
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    prompt_index: Annotated[int, Field(ge=0)]
     prompt_ids: list[int]
     response_ids: list[int]
     logprobs: list[float]
     loss_mask: list[int]
     versions: list[int]
-    finish: str
+    finish: Literal["stop", "truncated"]
     interrupted: bool = False
+    text_ids: list[int] | None = None
     text: str = ""
     reward: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.response_ids)
+        for name in ("logprobs", "loss_mask", "versions"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(
+                    f"{name} has {len(getattr(self, name))} entries for {n} response tokens"
+                )
 
     @property
     def version(self) -> int:

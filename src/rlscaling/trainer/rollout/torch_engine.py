@@ -24,6 +24,7 @@ import torch
 
 from rlscaling.trainer.policy import backbone, lm_logits
 from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams, register_engine
+from rlscaling.trainer.weights import load_weights_file
 
 
 def _new_cache(model: Any) -> Any:
@@ -74,8 +75,6 @@ class TorchEngine(RolloutEngine):
         return cls(model, hold_snapshot=inline and cfg.off_policy_lag > 0)
 
     def update_weights_from_file(self, path: str, version: int) -> None:
-        from rlscaling.trainer.pipeline.weights import load_weights_file
-
         load_weights_file(self.model, path)
         self.version = version
 
@@ -204,7 +203,7 @@ class TorchEngine(RolloutEngine):
                     versions=[self.version] * len(resp[i]),
                     finish=finish[i] or "truncated",
                     interrupted=interrupted[i],
-                    extra={"text_ids": text_ids},
+                    text_ids=text_ids,
                 )
             )
         return out

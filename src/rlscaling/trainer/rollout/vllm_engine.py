@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams, register_engine
+from rlscaling.trainer.weights import cpu_state, shm_dir, write_state, write_weights
 
 logger = logging.getLogger(__name__)
 
@@ -54,29 +55,6 @@ _MISSING = (
     "machine (then pip uninstall -y torchvision torchaudio torchcodec), or the vllm package "
     "matching your torch on a GPU machine"
 )
-
-
-def shm_dir() -> Path:
-    """``/dev/shm`` when it is a writable directory (files there live in memory), else tmp."""
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm
-    return Path(tempfile.gettempdir())
-
-
-def write_weights(model: Any, path: str | Path) -> Path:
-    """Write ``model``'s weights as safetensors with Hugging Face names, for the engine to load.
-
-    The write goes to a temporary name first and is renamed, so a reader in another process
-    never sees a half-written file.
-    """
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(_cpu_state(model), str(tmp))
-    os.replace(tmp, path)
-    return path
 
 
 def _sub_seed(*parts: int) -> int:
@@ -200,7 +178,7 @@ class _Group:
                     versions=s.versions,
                     finish=s.finish or "truncated",
                     interrupted=s.interrupted,
-                    extra={"text_ids": s.tokens[:-1] if s.finish == "stop" else list(s.tokens)},
+                    text_ids=s.tokens[:-1] if s.finish == "stop" else list(s.tokens),
                 )
             )
         return out
@@ -287,7 +265,7 @@ class VLLMEngine(RolloutEngine):
             model.save_pretrained(path)
             hf_config = model.config
             if hold_snapshot:
-                self._snapshot = _snapshot(model)
+                self._snapshot = cpu_state(model, copy=True)
         self.max_model_len = int(max_model_len or hf_config.max_position_embeddings)
         if kv_cache_memory_bytes is None:
             kv_cache_memory_bytes = _kv_bytes(hf_config, dtype, max_num_seqs, self.max_model_len)
@@ -366,10 +344,14 @@ class VLLMEngine(RolloutEngine):
     # ---- weights -----------------------------------------------------------------------------
 
     def update_weights(self, model: Any, version: int) -> None:
-        """Push the trainer's weights through a safetensors file in shared memory."""
+        """Push the trainer's weights through a safetensors file in shared memory.
+
+        Tied weights go in under both names (:mod:`rlscaling.trainer.weights`): vLLM's CPU
+        backend refreshes its own copy of the LM head only from ``lm_head.weight``.
+        """
         write_weights(model, self._weights_path)
         if self.hold_snapshot:
-            self._snapshot = _snapshot(model)
+            self._snapshot = cpu_state(model, copy=True)
         self.update_weights_from_file(str(self._weights_path), version)
 
     def update_weights_from_file(self, path: str, version: int) -> None:
@@ -392,10 +374,8 @@ class VLLMEngine(RolloutEngine):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         version = int(state["version"])
         if "weights" in state:
-            from safetensors.torch import save_file
-
             self._snapshot = {k: v.contiguous() for k, v in state["weights"].items()}
-            save_file(self._snapshot, str(self._weights_path))
+            write_state(self._snapshot, self._weights_path)
             self.update_weights_from_file(str(self._weights_path), version)
         else:
             self.version = version
@@ -612,29 +592,6 @@ def _read_config(path: Path) -> Any:
     from transformers import AutoConfig
 
     return AutoConfig.from_pretrained(path)
-
-
-def _cpu_state(model: Any) -> dict[str, torch.Tensor]:
-    """Every entry of the state dict, tied ones included, as separate contiguous CPU tensors.
-
-    Tied weights (an LM head sharing the embedding) are written under both names: vLLM's CPU
-    backend keeps its own processed copy of the LM head, which a reload only refreshes when
-    ``lm_head.weight`` is in the file (with the embedding alone, sampling used the old head).
-    """
-    seen: set[int] = set()
-    out = {}
-    for k, v in model.state_dict().items():
-        t = v.detach().to("cpu").contiguous()
-        if t.data_ptr() in seen:  # safetensors refuses tensors that share memory
-            t = t.clone()
-        seen.add(t.data_ptr())
-        out[k] = t
-    return out
-
-
-def _snapshot(model: Any) -> dict[str, torch.Tensor]:
-    """A private copy of the weights (``_cpu_state`` aliases the parameters of a CPU model)."""
-    return {k: v.clone() for k, v in _cpu_state(model).items()}
 
 
 def _kv_bytes(hf_config: Any, dtype: str, seqs: int, max_len: int) -> int:

@@ -1,0 +1,73 @@
+"""The update's metrics over micro-batches: each reduced by its kind (max by max, ...)."""
+
+import copy
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from rollout_helpers import trainer_logprobs  # noqa: E402
+
+from rlscaling.trainer.config import ModelConfig, TrainConfig  # noqa: E402
+from rlscaling.trainer.model import build_tiny_model, build_tokenizer  # noqa: E402
+from rlscaling.trainer.policy import collate  # noqa: E402
+from rlscaling.trainer.rollout import Sample  # noqa: E402
+from rlscaling.trainer.update import make_optimizer, policy_update, reduce_metrics  # noqa: E402
+
+
+def test_reduce_metrics_by_hand():
+    parts = [
+        ({"ratio_mean": 1.0, "ratio_max": 3.0, "ratio_min": 0.5, "n_clipped": 2.0}, 0.25),
+        ({"ratio_mean": 2.0, "ratio_max": 2.0, "ratio_min": 0.8, "n_clipped": 5.0}, 0.75),
+        ({"ratio_mean": 1.0, "ratio_max": 1.0, "ratio_min": 1.0, "n_clipped": 0.0}, 0.0),
+    ]
+    out = reduce_metrics(parts)
+    # mean weighted by token share: 0.25 * 1 + 0.75 * 2; the share-0 micro-batch (no loss
+    # tokens) is left out, else its placeholder 1.0 would be the minimum
+    assert out == {"ratio_mean": 1.75, "ratio_max": 3.0, "ratio_min": 0.5, "n_clipped": 7.0}
+    assert reduce_metrics([({"ratio_max": 1.0}, 0.0)]) == {"ratio_max": 0.0}
+
+
+def test_micro_batches_report_the_batch_max_ratio():
+    """CISPO's ratio_max with one sample per micro-batch equals the whole batch's (it was the
+    token-weighted mean of the per-micro-batch maxima)."""
+    torch.manual_seed(0)
+    tok = build_tokenizer()
+    model = build_tiny_model(ModelConfig(hidden_size=64, num_layers=1, num_heads=2), tok, seed=0)
+    ids = [tok("sort:321=")["input_ids"], tok("12+34=")["input_ids"]]
+    samples = [
+        Sample(
+            prompt_index=i // 2,
+            prompt_ids=ids[i // 2],
+            response_ids=torch.randint(5, 60, (4,)).tolist(),
+            logprobs=[0.0] * 4,
+            loss_mask=[1, 1, 1, 0],
+            versions=[0] * 4,
+            finish="truncated",
+        )
+        for i in range(4)
+    ]
+    logp, _ = trainer_logprobs(model, samples, tok.pad_token_id)
+    ratio = torch.tensor([1.5, 3.0, 0.7, 2.0])  # per sample: behaviour = trainer - log(ratio)
+    for s, row, r in zip(samples, logp, ratio, strict=True):
+        s.logprobs = (row[: len(s.response_ids)] - torch.log(r)).tolist()
+    batch = collate(
+        [s.prompt_ids for s in samples],
+        [s.response_ids for s in samples],
+        tok.pad_token_id,
+        [s.loss_mask for s in samples],
+        [s.logprobs for s in samples],
+    )
+    adv, groups = torch.tensor([1.0, -1.0, 0.5, -0.5]), torch.tensor([0, 0, 1, 1])
+
+    def update(micro_batch_size):
+        m = copy.deepcopy(model)
+        cfg = TrainConfig(micro_batch_size=micro_batch_size, loss={"name": "cispo"})
+        opt, sched = make_optimizer(m, cfg.optim)
+        return policy_update(m, opt, sched, batch, adv, groups, cfg)
+
+    whole, split = update(0), update(1)
+    assert whole["ratio_max"] == pytest.approx(3.0, rel=1e-4)
+    assert split["ratio_max"] == pytest.approx(whole["ratio_max"], rel=1e-6)
+    assert split["ratio_mean"] == pytest.approx(whole["ratio_mean"], rel=1e-5)
+    assert whole["ratio_mean"] == pytest.approx(float(ratio.mean()), rel=1e-4)  # equal lengths
