@@ -470,8 +470,13 @@ def backtest_command(
         )  # fmt: skip
     tab = bt.summary_table()
     lv = max(bt.levels)
-    table = Table(title=f"Backtest of {len(runs)} runs (absolute error of the forecast end)")
-    for col in ("fraction", "method", "refused", "median", "mean", "p90"):
+    table = Table(
+        title=f"Backtest of {len(runs)} runs: error of the forecast end, as a share of each "
+        "run's reward range (max - min)",
+        caption="error = |forecast - truth| / range; width = interval width / range; "
+        "cover = share of runs whose truth the interval held",
+    )
+    for col in ("fraction", "method", "refused", "median error", "mean error", "p90 error"):
         table.add_column(col, justify="left" if col == "method" else "right")
     for v in bt.levels:
         table.add_column(f"cover {v:g}", justify="right")
@@ -481,9 +486,9 @@ def backtest_command(
             f"{r['fraction']:.2f}",
             str(r["method"]),
             f"{r['refused']}/{r['runs']}",
-            *(_num(r[c]) for c in ("median_abs_error", "mean_abs_error", "p90_abs_error")),
+            *(_pct(r[c]) for c in ("median_rel_error", "mean_rel_error", "p90_rel_error")),
             *(_num(r[f"coverage_{v:g}"], ".2f") for v in bt.levels),
-            _num(r[f"width_{lv:g}"]),
+            _pct(r[f"rel_width_{lv:g}"]),
         )
     console.print(table)
     tail = bt.summary().split("\n\n", 1)
@@ -533,22 +538,31 @@ def report_command(
         paths = rep.write(out)
     tab = rep.accuracy_table()
     lv = max(rep.backtest.levels)
-    table = Table(title=f"Forecast of the final reward: {len(loaded)} runs")
-    for col in ("fraction", "method", "median", "mean", f"cover {lv:g}", f"width {lv:g}"):
+    table = Table(
+        title=f"Forecast of the final reward: {len(loaded)} runs (error and width as a share "
+        "of each run's reward range)"
+    )
+    cols = ("fraction", "method", "median error", "mean error", f"cover {lv:g}", f"width {lv:g}")
+    for col in cols:
         table.add_column(col, justify="left" if col == "method" else "right")
     for _, r in tab.iterrows():
         table.add_row(
             f"{r['fraction']:.2f}",
             str(r["method"]),
-            _num(r["median_abs_error"]),
-            _num(r["mean_abs_error"]),
+            _pct(r["median_rel_error"]),
+            _pct(r["mean_rel_error"]),
             _num(r[f"coverage_{lv:g}"], ".2f"),
-            _num(r[f"width_{lv:g}"]),
+            _pct(r[f"rel_width_{lv:g}"]),
         )
     console.print(table)
     for v in rep.verdicts():
         console.print(f"- {v}", highlight=False)
     console.print(f"wrote {paths['html']} and {paths['json']}")
+
+
+def _pct(v: Any) -> str:
+    """A share (0.031) as a percentage ("3.1%"); "-" where missing."""
+    return _num(v, ".1%")
 
 
 def _num(v: Any, fmt: str = ".4f") -> str:

@@ -91,13 +91,13 @@ class EarlyFitReport:
         for frac in self.backtest.fractions:
             g = tab[tab["fraction"] == frac].set_index("method")
             if fm in g.index and "carry_last" in g.index:
-                ours, base = g.loc[fm, "median_abs_error"], g.loc["carry_last", "median_abs_error"]
+                ours, base = g.loc[fm, "median_rel_error"], g.loc["carry_last", "median_rel_error"]
                 cov = {lv: g.loc[fm, f"coverage_{lv:g}"] for lv in self.backtest.levels}
                 ratio = ours / base if base > 0 else float("nan")
                 covs = ", ".join(f"{lv:.0%} interval covered {c:.0%}" for lv, c in cov.items())
                 out.append(
-                    f"From {frac:.0%} of compute: median absolute error {ours:.3f} vs carry-last "
-                    f"{base:.3f} (x{ratio:.2f}); {covs}."
+                    f"From {frac:.0%} of compute: median error {ours:.1%} of the run's reward "
+                    f"range vs carry-last {base:.1%} (x{ratio:.2f}); {covs}."
                 )
         rk = self.backtest.ranking
         if not rk.empty:

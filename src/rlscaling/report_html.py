@@ -63,11 +63,13 @@ def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}", highlight: str | None = N
 
 def _accuracy(rep: EarlyFitReport) -> pd.DataFrame:
     tab = rep.accuracy_table()
-    keep = ["fraction", "method", "runs", "refused", "median_abs_error", "mean_abs_error"]
+    keep = ["fraction", "method", "runs", "refused", "median_rel_error", "mean_rel_error"]
     for lv in rep.backtest.levels:
-        keep += [f"coverage_{lv:g}", f"width_{lv:g}"]
+        keep += [f"coverage_{lv:g}", f"rel_width_{lv:g}"]
     keep += [c for c in ("kendall_tau", "top1_correct") if c in tab.columns]
-    return tab[keep]
+    names = {"median_rel_error": "median error / range", "mean_rel_error": "mean error / range"}
+    names.update({f"rel_width_{lv:g}": f"width_{lv:g} / range" for lv in rep.backtest.levels})
+    return tab[keep].rename(columns=names)
 
 
 def _recipes(rep: EarlyFitReport) -> pd.DataFrame | None:
@@ -111,9 +113,10 @@ def render(rep: EarlyFitReport, figures: dict[str, bytes]) -> str:
         *[f"<li>{html.escape(v)}</li>" for v in rep.verdicts()],
         "</ul>",
         "<h2>Forecast of the final reward from part of the run</h2>",
-        "<p>Absolute error of the final-reward forecast and coverage of its intervals, beside "
+        "<p>Error of the final-reward forecast and coverage of its intervals, beside "
         "the baselines it has to beat (carry the last value, mean of the last three, a plain "
-        "curve_fit of the sigmoid).</p>",
+        "curve_fit of the sigmoid). Errors (|forecast - truth|) and interval widths are divided "
+        "by each run's range of reward (max - min), so runs on different scales pool.</p>",
         _table(_accuracy(rep), highlight=rep.backtest.forecast_method),
     ]
     rk = rep.backtest.ranking
