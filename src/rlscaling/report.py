@@ -357,8 +357,8 @@ def _per_run(
             "final_reward": final_reward(run) if len(run) >= 3 else float(run.reward[-1]),
         }
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 fit = fit_sigmoid(run)
                 # Block bootstrap: consecutive evaluations of a run are correlated.
                 bs = fit.bootstrap(
@@ -368,7 +368,7 @@ def _per_run(
                 lo, hi = bs.interval(p, level)
                 row.update({p: fit.params[p], f"{p}_lower": lo, f"{p}_upper": hi})
             row["C_mid"], row["R0"] = fit.params["C_mid"], fit.params["R0"]
-            row["identified"] = not any("identif" in str(w.message).lower() for w in caught)
+            row["identified"] = fit.identified  # the fit's own flag, not its warning text
         except (InputError, ValueError, RuntimeError) as exc:
             row.update(A=np.nan, B=np.nan, identified=False, error=str(exc).splitlines()[0])
         rows.append(row)
