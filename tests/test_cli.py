@@ -111,6 +111,14 @@ def test_demo_on_the_bundled_calibration_runs_with_report(tmp_path):
     assert {r["recipe"] for r in doc["comparison"]["recipes"]} == recipes
     html = (tmp_path / "demo" / "report" / "index.html").read_text()
     assert html.count("data:image/png;base64,") == len(recipes)
+    # The console (demo.json) and the report compare the same pairs at the same compute.
+    report = json.loads((tmp_path / "demo" / "report" / "report.json").read_text())
+    ours, theirs = doc["comparison"], report["comparison"]
+    assert ours["budget"] == theirs["budget"]
+    for a, b in zip(ours["pairwise"], theirs["pairwise"], strict=True):
+        assert (a["recipe_i"], a["recipe_j"], a["P_reward"]) == (
+            b["recipe_i"], b["recipe_j"], b["P_reward"]
+        )  # fmt: skip
     assert "carry-last" in (tmp_path / "demo" / "summary.txt").read_text()
 
 

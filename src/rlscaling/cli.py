@@ -402,7 +402,8 @@ def fit(
     write_json(json_path, out)
     write_csv(csv_path, pd.DataFrame(rows))
 
-    _write_figure(figure, lambda: plot_fits(fits, extend=3.0))
+    unit = runs[0].metadata.get("compute_unit") if runs else None
+    _write_figure(figure, lambda: plot_fits(fits, extend=3.0, unit=unit))
 
 
 # ---------------------------------------------------------------------------- forecast
@@ -833,7 +834,10 @@ def demo(
             grid = np.geomspace(half.compute.max(), r.compute.max(), 13)[1:]
             forecasts.append(forecast(half, budget=grid, n_samples=1000, seed=seed))
         step(f"comparing {len({str(r.metadata.get('recipe', r.name)) for r in runs})} recipes")
-        cmp = compare(runs, n=n, seed=seed)
+        # At the runs' largest compute, as the early-fit report compares them: the console and
+        # report/index.html then show the same probabilities for the same pair.
+        budget = float(max(r.compute.max() for r in runs))
+        cmp = compare(runs, n=max(n, 200), seed=seed, budget=budget)
         step("drawing figures")
         _demo_figures(out, runs, fits, forecasts, cmp, unit)
         rep = None
