@@ -218,6 +218,8 @@ def test_cli_message_rewrites_only_keyword_hints():
     out = cli_message(msg)
     assert "compute=1e+18, reward=nan" in out  # values are not hints
     assert "--nan-policy omit" in out and "--run NAME" in out and "path=" not in out
+    # a command without --run is not told to use it
+    assert "run='<name>'" in cli_message(msg, {"nan_policy"})
 
 
 def test_version():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import inspect
 import json
 import re
 import sys
@@ -98,12 +99,13 @@ _KEYWORD = re.compile(
 )
 
 
-def cli_message(message: str) -> str:
+def cli_message(message: str, options: set[str] | None = None) -> str:
     """A library error message with its Python hints rewritten as options of this CLI.
 
     ``reward='<column>'`` becomes ``--reward COLUMN``, ``run='<name>'`` ``--run NAME``,
-    ``nan_policy='omit'`` ``--nan-policy omit``; keywords without an option here are left as
-    they are, and ``path=`` (the file argument) is dropped.
+    ``nan_policy='omit'`` ``--nan-policy omit``; keywords without an option here (or, when
+    ``options`` is given, without one on the command that failed: its parameter names) are
+    left as they are, and ``path=`` (the file argument) is dropped.
 
     Examples
     --------
@@ -118,7 +120,7 @@ def cli_message(message: str) -> str:
         if key == "path":
             return value
         option = CLI_OPTIONS.get(key)
-        if option is None:
+        if option is None or (options is not None and key not in options):
             return m.group(0)
         if value.startswith(("'<", "<")):
             what = "COLUMN" if "column" in value else "NAME" if "name" in value else "VALUE"
@@ -138,6 +140,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 def clean_errors(func: F) -> F:
     """Turn user-facing errors into one line on stderr and exit status 2."""
 
+    # The library keywords this command has an option for (``format`` is ``file_format``).
+    params = set(inspect.signature(func).parameters)
+    params |= {"format"} if "file_format" in params else set()
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -147,7 +153,7 @@ def clean_errors(func: F) -> F:
             if isinstance(exc, OSError) and exc.filename and exc.strerror:
                 msg = f"{exc.strerror}: {exc.filename}"
             text = str(msg).splitlines()[0] if str(msg).strip() else type(exc).__name__
-            typer.echo(f"error: {cli_message(text)}", err=True)
+            typer.echo(f"error: {cli_message(text, params)}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
