@@ -138,3 +138,22 @@ def test_bad_runs():
     r = synthetic_runs()[0]
     with pytest.raises(InputError, match="distinct names"):
         backtest([r, r])
+
+
+def test_errors_are_relative_to_each_runs_range_so_scales_can_be_pooled():
+    """A pass rate and the same curve as a return in the thousands: pooled absolute errors were
+    dominated by the large one (median 624 vs 4.67 in a user's backtest)."""
+    small = synthetic_runs()[0]
+    big = Run(small.compute, 1000.0 * small.reward + 50.0, name="big")
+    bt = backtest([small, big], fractions=(0.5,), progress=False, n_samples=200)
+    df = bt.frame.set_index(["run", "method"])
+    for run in (small, big):
+        assert df.loc[(run.name, "carry_last"), "range"] == pytest.approx(np.ptp(run.reward))
+    a, b = df.loc[("run0", "carry_last")], df.loc[("big", "carry_last")]
+    assert b["abs_error"] == pytest.approx(1000 * a["abs_error"])
+    assert b["rel_error"] == pytest.approx(a["rel_error"])
+    tab = bt.summary_table().set_index("method")
+    assert tab.loc["carry_last", "median_rel_error"] == pytest.approx(a["rel_error"])
+    ours = df.xs("forecast[auto]", level="method")
+    assert (ours["rel_width_0.9"] == ours["width_0.9"] / ours["range"]).all()
+    assert "range" in bt.summary()

@@ -1,11 +1,14 @@
 import json
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from rlscaling import sigmoid
 from rlscaling.cli import _trainer_commands, app
 from rlscaling.datasets import example_curves
 
@@ -108,6 +111,14 @@ def test_demo_on_the_bundled_calibration_runs_with_report(tmp_path):
     assert {r["recipe"] for r in doc["comparison"]["recipes"]} == recipes
     html = (tmp_path / "demo" / "report" / "index.html").read_text()
     assert html.count("data:image/png;base64,") == len(recipes)
+    # The console (demo.json) and the report compare the same pairs at the same compute.
+    report = json.loads((tmp_path / "demo" / "report" / "report.json").read_text())
+    ours, theirs = doc["comparison"], report["comparison"]
+    assert ours["budget"] == theirs["budget"]
+    for a, b in zip(ours["pairwise"], theirs["pairwise"], strict=True):
+        assert (a["recipe_i"], a["recipe_j"], a["P_reward"]) == (
+            b["recipe_i"], b["recipe_j"], b["P_reward"]
+        )  # fmt: skip
     assert "carry-last" in (tmp_path / "demo" / "summary.txt").read_text()
 
 
@@ -144,3 +155,199 @@ def test_trainer_commands_are_listed_without_importing_torch():
     if names:
         res = runner.invoke(app, ["--help"])
         assert all(n in res.stdout for n in names)
+
+
+# ---------------------------------------------------------------- errors, hints, version
+
+
+def _one_error_line(res):
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and "Aborted" not in res.output
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, res.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["forecast", "{csv}", "--n-samples", "0"], "--n-samples"),
+        (["forecast", "{csv}", "--n-samples", "-5"], "--n-samples"),
+        (["backtest", "{csv}", "--n-samples", "0", "--no-progress"], "--n-samples"),
+        (["report", "{csv}", "--out", "{tmp}/r", "--n-samples", "0"], "--n-samples"),
+        (["compare", "{csv}", "{csv2}", "--n", "3"], "--n"),
+        (["fit", "{csv}", "--bootstrap", "-1"], "--bootstrap"),
+    ],
+)
+def test_bad_counts_are_refused_before_any_work(csvs, tmp_path, args, option):
+    args = [a.format(csv=csvs[0], csv2=csvs[1], tmp=tmp_path) for a in args]
+    line = _one_error_line(runner.invoke(app, args))
+    assert option in line and ">= " in line
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+    import gzip
+
+    data = gzip.compress(b"compute,reward\n" + b"".join(b"%d,0.%d\n" % (k, k) for k in range(1, 9)))
+    path = tmp_path / "trunc.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    line = _one_error_line(runner.invoke(app, ["fit", str(path)]))
+    assert "trunc.csv.gz" in line
+
+
+def test_hints_speak_cli_options_not_python_keywords(tmp_path):
+    path = tmp_path / "xy.csv"
+    path.write_text("u,v\n1,0.1\n2,0.2\n3,0.3\n4,0.35\n5,0.4\n")
+    line = _one_error_line(runner.invoke(app, ["fit", str(path)]))
+    assert "--reward COLUMN" in line and "reward='" not in line
+    line = _one_error_line(runner.invoke(app, ["fit", str(path), "--reward", "v"]))
+    assert "--compute COLUMN" in line and "compute='" not in line
+    # every option a hint names exists on the command that printed it
+    opts = set(re.findall(r"--[a-z-]+", line))
+    help_text = runner.invoke(app, ["fit", "--help"], terminal_width=200).stdout
+    assert opts and all(o in help_text for o in opts), (opts, line)
+
+
+def test_cli_message_rewrites_only_keyword_hints():
+    from rlscaling.cli import cli_message
+
+    msg = (
+        "a.csv: 2 of 9 rows have a NaN, the first: compute=1e+18, reward=nan. Pass "
+        "nan_policy='omit' to drop them; path='a.csv' holds 2 runs, pick one with run='<name>'"
+    )
+    out = cli_message(msg)
+    assert "compute=1e+18, reward=nan" in out  # values are not hints
+    assert "--nan-policy omit" in out and "--run NAME" in out and "path=" not in out
+    # a command without --run is not told to use it
+    assert "run='<name>'" in cli_message(msg, {"nan_policy"})
+
+
+def test_version():
+    from rlscaling import __version__
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.stdout.strip() == f"rlscaling {__version__}"
+
+
+def test_python_m_runs_the_cli():
+    out = subprocess.run(
+        [sys.executable, "-m", "rlscaling.cli", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.startswith("rlscaling ")
+
+
+def _trainer_or_skip():
+    if "train" not in [n for n, _ in _trainer_commands()]:
+        pytest.skip("the trainer is not installed")
+    try:
+        import rlscaling.trainer.cli  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"the trainer needs the train extra: {exc}")
+
+
+@pytest.mark.parametrize("value", ["!!python/object/apply:os.system ['echo hi']", "[1,"])
+def test_train_set_with_a_python_tag_or_bad_yaml_is_one_error(value):
+    _trainer_or_skip()
+    res = runner.invoke(app, ["train-config", "--set", f"loss.eps_max={value}"])
+    line = _one_error_line(res)
+    assert "--set" in line and "not plain YAML" in line
+
+
+def test_sweep_with_bad_yaml_is_one_error(tmp_path):
+    _trainer_or_skip()
+    bad = tmp_path / "sweep.yaml"
+    bad.write_text("recipes: [a, b\nseeds: 3\n")
+    line = _one_error_line(runner.invoke(app, ["sweep", "--config", str(bad), "--dry-run"]))
+    assert "sweep.yaml" in line and "not valid YAML" in line
+
+
+# ---------------------------------------------------------------- outputs a reader can read
+
+
+def test_backtest_columns_say_their_unit(csvs):
+    res = invoke("backtest", *csvs, "--fractions", "0.5", "--n-samples", 100, "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "share of each run's reward range" in res.stdout and "%" in res.stdout
+
+
+def test_fit_figure_has_a_panel_per_run_and_one_extrapolated_entry(csvs, tmp_path):
+    from rlscaling import fit_sigmoid
+    from rlscaling.loaders import load_runs
+    from rlscaling.plot import plot_fits
+
+    fits = [fit_sigmoid(r, warn=False) for r in load_runs(csvs)]
+    fig = plot_fits(fits)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 3
+    assert {ax.get_title().split(" ")[0] for ax in panels} == {f.data.name for f in fits}
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert labels.count("extrapolated") == 1 and len(labels) == 3
+    assert all(ax.get_legend() is None for ax in panels)
+
+
+def test_shared_axes_plot_gets_no_per_run_title_and_one_extrapolated_entry(csvs):
+    from rlscaling import fit_sigmoid
+    from rlscaling.loaders import load_runs
+    from rlscaling.plot import new_axes
+
+    ax = new_axes()
+    for r in load_runs(csvs):
+        fit_sigmoid(r, warn=False).plot(ax=ax, extend=3.0, level=None)
+    assert ax.get_title() == ""
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels.count("extrapolated") == 1
+
+
+def test_forecast_figure_shows_the_path_and_labels_its_shades(csvs, tmp_path):
+    from rlscaling import forecast
+    from rlscaling.cli import _forecast_path
+    from rlscaling.loaders import load_run
+    from rlscaling.plot import plot_forecast
+
+    run = load_run(csvs[0]).truncate(0.5)
+    fc = forecast(run, [4 * run.compute.max()], n_samples=200)
+    path = _forecast_path(run, fc, "auto", 200, 0)
+    assert len(path.budget) == 16 and path.budget.max() == pytest.approx(fc.budget[0])
+    ax = plot_forecast(path)
+    labels = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert {"80% interval", "90% interval", "forecast"} <= labels
+    line = next(ln for ln in ax.lines if ln.get_label() == "forecast")
+    assert len(line.get_xdata()) == 17  # from the last observation along all 16 budgets
+
+
+def test_fit_warns_about_a_declining_run_like_forecast(tmp_path):
+    from rlscaling.ensemble import decline_note
+
+    c = np.geomspace(100, 1e5, 40)
+    y = sigmoid(c, 0.7, 2.0, 1000, 0.1) - 0.25 * (c > 1e4) * np.log10(c / 1e4)
+    df = pd.DataFrame({"compute": c, "reward": y + 0.002 * np.sin(np.arange(40))})
+    path = tmp_path / "declining.csv"
+    df.to_csv(path, index=False)
+    from rlscaling.loaders import load_run
+
+    note = decline_note(load_run(path))
+    assert note is not None
+    res = runner.invoke(app, ["fit", str(path)])
+    assert res.exit_code == 0, res.output
+    assert f"warning: declining: {note}" in res.stderr
+    fc = runner.invoke(app, ["forecast", str(path), "--n-samples", "200"])
+    assert note in fc.stderr
+
+
+def test_comparison_names_the_compute_of_its_reward_probability(csvs):
+    res = invoke("compare", *csvs, "--n", 100, "--budget", 50000)
+    assert res.exit_code == 0, res.output
+    assert "P(reward_i>reward_j) at 5e+04" in res.stdout
+
+
+def test_demo_announces_its_steps_and_quiet_silences_them(tmp_path):
+    res = runner.invoke(
+        app, ["demo", "--out", str(tmp_path / "d"), "--n", "50", "--synthetic", "--no-report"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "[1/4] fitting 5 runs" in res.stderr and "[3/4] comparing" in res.stderr
+    quiet = runner.invoke(
+        app,
+        ["demo", "--out", str(tmp_path / "q"), "--n", "50", "--synthetic", "--no-report", "-q"],
+    )
+    assert quiet.exit_code == 0 and "[1/4]" not in quiet.stderr

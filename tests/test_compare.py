@@ -195,3 +195,81 @@ def test_compare_reports_the_calibrated_forecast_at_the_budget():
     assert t.loc["moe_like", "forecast_at_budget"] > t.loc["scalerl_like", "forecast_at_budget"]
     p = cmp.pairwise.iloc[0]
     assert p["P_forecast"] < 0.05 if p["recipe_i"] == "scalerl_like" else p["P_forecast"] > 0.95
+
+
+# ---------------------------------------------------------------- verdicts follow probabilities
+
+
+def test_verdicts_on_real_runs_follow_their_probabilities():
+    """The bundled calibration runs: recipes within seed noise of each other, A on its bound.
+
+    Before: "grpo is more efficient (P(B higher) = 0.51)" and "A agree within 0.02" for A that
+    are not identified, and "X leads at ..." with P(reward_X higher) below one half.
+    """
+    from rlscaling.compare import CLEAR
+    from rlscaling.datasets import calibration_runs
+
+    cmp = compare(calibration_runs(), n=200, seed=0)
+    for (_, p), (_, x) in zip(cmp.pairwise.iterrows(), cmp.crossovers.iterrows(), strict=True):
+        if not p["A_identified"]:
+            assert p["verdict_on"] != "A"
+            assert "higher asymptote" not in p["verdict"] and "A agree" not in p["verdict"]
+            assert p["verdict"].startswith("no asymptote verdict")
+        if "is more efficient" in p["verdict"]:
+            assert max(p["P_B"], 1 - p["P_B"]) >= CLEAR
+        else:
+            assert "no clear difference in B" in p["verdict"]
+        if p["leader"] is not None:
+            prob = {"A": p["P_A"], "B": p["P_B"], "reward": p["P_reward"]}[p["verdict_on"]]
+            assert (prob if p["leader"] == p["recipe_i"] else 1 - prob) >= CLEAR
+        if x["leader_at_end"] is not None:
+            share = x["P_i_ahead_at_end"]
+            assert (share if x["leader_at_end"] == x["recipe_i"] else 1 - share) >= CLEAR
+            assert f"{x['leader_at_end']} leads at" in x["statement"]
+        else:
+            assert "no clear leader at" in x["statement"]
+        if x["c_hi"] == cmp.budget:  # same compute: the same probability as the table's
+            assert x["P_i_ahead_at_end"] == pytest.approx(p["P_reward"])
+
+
+@pytest.mark.parametrize(
+    ("probs", "on", "leader"),
+    [
+        ({"p_a": 0.55, "a_gap": 0.05}, "A", None),
+        ({"p_a": 0.81, "a_gap": 0.05}, "A", "a"),
+        ({"p_a": 0.19, "a_gap": -0.05}, "A", "b"),
+        ({"p_a": 0.7, "a_gap": 0.01, "p_b": 0.51}, "B", None),
+        ({"p_a": 0.7, "a_gap": 0.01, "p_b": 0.9}, "B", "a"),
+        ({"p_a": 0.99, "a_gap": 0.2, "p_reward": 0.6, "identified": (True, False)}, "reward", None),
+        ({"p_a": 0.99, "a_gap": 0.2, "p_reward": 0.1, "identified": (False, True)}, "reward", "b"),
+    ],
+)
+def test_pair_verdict_names_a_leader_only_outside_the_clear_band(probs, on, leader):
+    from rlscaling.compare import pair_verdict
+
+    kw = {"p_a": 0.5, "p_b": 0.5, "p_reward": 0.5, "a_gap": 0.0, "identified": (True, True)}
+    text, got_on, got = pair_verdict("a", "b", **{**kw, **probs}, budget=1e4)
+    assert (got_on, got) == (on, leader)
+    if leader is None:
+        assert "no clear difference" in text
+    if on == "reward":
+        assert "no asymptote verdict" in text and "not identified" in text
+        assert "higher asymptote" not in text
+
+
+def test_leader_at_the_end_is_read_from_all_draws_not_from_the_crossing_ones():
+    """85% of j's draws stay below i; 15% overtake i late. Before: those 15% named j the
+    leader at the end ("no crossing ...; b leads at ...")."""
+    from rlscaling.compare import _crossover
+
+    n = 200
+    ti = np.tile([0.70, 1.5, np.log(1000.0), 0.1], (n, 1))
+    tj = np.tile([0.60, 1.5, np.log(1000.0), 0.1], (n, 1))
+    tj[: int(0.15 * n)] = [0.95, 1.5, np.log(20000.0), 0.1]  # below i early, above it late
+    c = np.geomspace(100, 10000, 20)
+    pts = {"a": [(c, c * 0)], "b": [(c, c * 0)]}
+    row = _crossover("a", "b", ti, tj, pts, budget=1e6, level=0.9, margin=0.005)
+    assert row["P_cross"] == pytest.approx(0.15)
+    assert row["P_i_ahead_at_end"] == pytest.approx(0.85)
+    assert row["leader_at_end"] == "a"
+    assert "a leads at" in row["statement"] and "b leads" not in row["statement"]

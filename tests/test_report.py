@@ -120,3 +120,26 @@ def test_report_says_when_recipes_differ_by_less_than_seed_noise(report):
     )
     rep = early_fit_report(same, fractions=(0.5,), n_samples=200, n_boot=100, progress=False)
     assert any("no ranking of these recipes" in v for v in rep.verdicts())
+
+
+def test_accuracy_is_stated_relative_to_each_runs_range(report, tmp_path):
+    tab = report.accuracy_table()
+    assert {"median_rel_error", "rel_width_0.9"} <= set(tab.columns)
+    assert any("of the run's reward range" in v for v in report.verdicts())
+    html = report.write(tmp_path / "rep")["html"].read_text()
+    assert "median error / range" in html and "median_abs_error" not in html
+
+
+def test_per_run_identified_is_the_fits_own_flag(report):
+    from rlscaling import fit_sigmoid
+
+    for run in report.runs:
+        row = report.per_run[report.per_run["run"] == run.name].iloc[0]
+        assert bool(row["identified"]) == fit_sigmoid(run, warn=False).identified
+
+
+def test_report_figures_have_captions_and_pairs_name_their_compute(report, tmp_path):
+    html = report.write(tmp_path / "rep")["html"].read_text()
+    assert html.count("<figcaption>") == 2
+    assert "forecast of the final reward and its 90% interval" in html
+    assert f"P_reward at {report.comparison.budget:.3g}" in html

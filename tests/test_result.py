@@ -55,3 +55,34 @@ def test_fixed_r0_has_zero_stderr():
     c = np.geomspace(100, 1e5, 30)
     f = fit_sigmoid(c, sigmoid(c, 0.6, 1.5, 2000, 0.2) + 1e-3 * np.sin(np.arange(30)), r0=0.2)
     assert f.R0 == 0.2 and f.stderr["R0"] == 0
+
+
+def test_intervals_and_bands_of_a_pass_rate_stay_in_zero_one():
+    """A bundled real run plateaus at a pass rate of 1: the delta-method interval of A was
+    [0.957, 1.043] and bands ran above 1."""
+    from rlscaling.datasets import calibration_runs
+
+    f = fit_sigmoid(calibration_runs()[0], warn=False)
+    assert f.pass_rate and f.A > 0.99 and f.stderr["A"] > 0.01
+    lo, hi = f.interval("A", 0.9)
+    assert lo < f.A and hi == 1.0
+    assert f.param_bounds("A") == (0.0, 1.0)
+    far = [f.compute.max() * 10]
+    for kind in ("curve", "prediction"):
+        band = f.band(far, level=0.95, kind=kind)
+        assert band["upper"].iloc[0] <= 1.0 and band["lower"].iloc[0] >= 0.0
+        assert band["lower"].iloc[0] < band["estimate"].iloc[0]
+    boot = f.bootstrap(100, seed=0)
+    assert boot.interval("A", 0.9)[1] <= 1.0
+    pred = boot.band(far, level=0.95, kind="prediction")
+    assert pred["upper"].iloc[0] <= 1.0 and pred["lower"].iloc[0] >= 0.0
+
+
+def test_unbounded_rewards_are_not_clipped():
+    c = np.geomspace(100, 3000, 25)
+    y = 100 * sigmoid(c, 0.97, 1.5, 1500, 0.2) + np.sin(np.arange(25))
+    f = fit_sigmoid(c, y, warn=False)
+    assert not f.pass_rate and f.reward_range == (-np.inf, np.inf)
+    lo, hi = f.interval("A", 0.9)
+    assert lo < f.A < hi
+    assert f.param_bounds("A")[1] > hi  # the box bound of A is wide: nothing clipped

@@ -3,8 +3,11 @@
 For each full run and each fraction ``f``, :func:`backtest` keeps the evaluations up to ``f`` of
 the run's final compute, forecasts the final evaluated reward and scores the forecast against
 what the run showed: absolute error, and for each interval level whether the interval covered
-the truth and how wide it was. Beside it, in the same table, are the baselines a forecast has to
-beat:
+the truth and how wide it was. Runs on different scales (pass rates, returns in the
+thousands) are summarised by errors and widths relative to each run's range of reward
+(max - min over the whole run), as ``benchmarks/forecast_accuracy.py`` does; an absolute error
+pooled over such runs would be dominated by the run with the largest numbers. Beside the
+forecast, in the same table, are the baselines a forecast has to beat:
 
 - ``carry_last``: the last observed reward, carried forward;
 - ``mean_last3``: the mean of the last three observed rewards;
@@ -53,8 +56,10 @@ class BacktestResult:
     frame : pandas.DataFrame
         One row per run x fraction x method: ``run``, ``recipe``, ``fraction``, ``method``,
         ``n_observed``, ``observed_compute``, ``target_compute``, ``truth``, ``prediction``,
-        ``error``, ``abs_error``, per level ``lower_<lv>``, ``upper_<lv>``, ``covered_<lv>``,
-        ``width_<lv>`` (NaN for methods without an interval), ``refused`` and ``reason``.
+        ``error``, ``abs_error`` (reward units), ``range`` (max - min of the run's reward; 1
+        for a flat run), ``rel_error`` = ``abs_error / range``, per level ``lower_<lv>``,
+        ``upper_<lv>``, ``covered_<lv>``, ``width_<lv>`` (reward units) and ``rel_width_<lv>``
+        (NaN for methods without an interval), ``refused`` and ``reason``.
     ranking : pandas.DataFrame
         Per fraction and method, when runs carry ``metadata["recipe"]`` (empty otherwise):
         ``kendall_tau`` between the predicted and the final order of recipes (mean reward over
@@ -75,26 +80,33 @@ class BacktestResult:
         return f"forecast[{self.method}]"
 
     def summary_table(self) -> pd.DataFrame:
-        """Per fraction and method: runs, refused, median/mean/p90 absolute error, coverage and
-        median width at each level, and (with recipes) Kendall tau and top-1 correctness."""
+        """Per fraction and method: runs, refused, median/mean/p90 error relative to each run's
+        range (``*_rel_error``) and in reward units (``*_abs_error``: comparable across runs
+        only when they share a scale), coverage and median width at each level (``width_<lv>``
+        in reward units, ``rel_width_<lv>`` relative), and (with recipes) Kendall tau and
+        top-1 correctness."""
         rows = []
         order = [self.forecast_method, *BASELINES]
         for (frac, meth), g in self.frame.groupby(["fraction", "method"], sort=False):
             ok = g[~g["refused"]]
-            err = ok["abs_error"].to_numpy()
             row: dict[str, Any] = {
                 "fraction": frac,
                 "method": meth,
                 "runs": len(g),
                 "refused": int(g["refused"].sum()),
-                "median_abs_error": _stat(np.median, err),
-                "mean_abs_error": _stat(np.mean, err),
-                "p90_abs_error": _stat(lambda v: np.quantile(v, 0.9), err),
             }
+            for kind in ("rel", "abs"):
+                err = ok[f"{kind}_error"].to_numpy()
+                row[f"median_{kind}_error"] = _stat(np.median, err)
+                row[f"mean_{kind}_error"] = _stat(np.mean, err)
+                row[f"p90_{kind}_error"] = _stat(lambda v: np.quantile(v, 0.9), err)
             for lv in self.levels:
                 cov = ok[f"covered_{lv:g}"].dropna().astype(float)
                 row[f"coverage_{lv:g}"] = float(cov.mean()) if len(cov) else np.nan
                 row[f"width_{lv:g}"] = _stat(np.median, ok[f"width_{lv:g}"].dropna().to_numpy())
+                row[f"rel_width_{lv:g}"] = _stat(
+                    np.median, ok[f"rel_width_{lv:g}"].dropna().to_numpy()
+                )
             rows.append(row)
         out = pd.DataFrame(rows)
         if not self.ranking.empty:
@@ -108,34 +120,36 @@ class BacktestResult:
 
     def summary(self) -> str:
         """Readable table of :meth:`summary_table` and how the forecast fared against the
-        carry-last baseline at each fraction."""
+        carry-last baseline at each fraction. Errors and widths are relative to each run's
+        range of reward (so runs on different scales can be pooled)."""
         tab = self.summary_table()
         n_runs = self.frame["run"].nunique()
         lv = max(self.levels)
         lines = [
             f"Backtest of {n_runs} runs (target: {self._target_text()}; forecast method "
-            f"{self.method!r})",
+            f"{self.method!r}); error and width are |forecast - truth| and interval width "
+            "divided by each run's range of reward (max - min)",
             f"  {'fraction':>8}  {'method':<18}{'refused':>8}{'median':>9}{'mean':>9}{'p90':>9}"
             f"{f'cover{lv:g}':>10}{f'width{lv:g}':>10}",
         ]
         for _, r in tab.iterrows():
             lines.append(
                 f"  {r['fraction']:>8.2f}  {r['method']:<18}{r['refused']:>5}/{r['runs']:<2}"
-                f"{_f(r['median_abs_error'])}{_f(r['mean_abs_error'])}{_f(r['p90_abs_error'])}"
-                f"{_f(r[f'coverage_{lv:g}'], 10, '.2f')}{_f(r[f'width_{lv:g}'], 10)}"
+                f"{_f(r['median_rel_error'])}{_f(r['mean_rel_error'])}{_f(r['p90_rel_error'])}"
+                f"{_f(r[f'coverage_{lv:g}'], 10, '.2f')}{_f(r[f'rel_width_{lv:g}'], 10)}"
             )
         lines.append("")
         for frac in self.fractions:
             sub = tab[tab["fraction"] == frac].set_index("method")
             if self.forecast_method not in sub.index or "carry_last" not in sub.index:
                 continue
-            ours = sub.loc[self.forecast_method, "median_abs_error"]
-            naive = sub.loc["carry_last", "median_abs_error"]
+            ours = sub.loc[self.forecast_method, "median_rel_error"]
+            naive = sub.loc["carry_last", "median_rel_error"]
             if np.isfinite(ours) and np.isfinite(naive):
                 word = "beats" if ours < naive else "does NOT beat"
                 lines.append(
                     f"  at {frac:.0%}: the forecast {word} carrying the last value forward "
-                    f"(median abs error {ours:.4f} vs {naive:.4f})"
+                    f"(median error {ours:.1%} vs {naive:.1%} of the run's range)"
                 )
         if not self.ranking.empty:
             rk = self.ranking[self.ranking["method"] == self.forecast_method]
@@ -331,6 +345,8 @@ def _score_fraction(
         "fraction": fraction,
         "target_compute": t_compute,
         "truth": truth,
+        # The scale of the run's errors: its range of reward (a flat run counts as 1).
+        "range": float(np.ptp(full.reward)) if len(full) and np.ptp(full.reward) > 0 else 1.0,
     }
     methods = [f"forecast[{method}]", *BASELINES]
     if not np.isfinite(truth):
@@ -461,6 +477,7 @@ def _row(
         prediction=pred,
         error=pred - base["truth"],
         abs_error=abs(pred - base["truth"]),
+        rel_error=abs(pred - base["truth"]) / base["range"],
     )
     for lv in levels:
         lo, hi = (bounds or {}).get(lv, (np.nan, np.nan))
@@ -468,6 +485,7 @@ def _row(
         has = np.isfinite(lo) and np.isfinite(hi)
         row[f"covered_{lv:g}"] = bool(lo <= base["truth"] <= hi) if has else None
         row[f"width_{lv:g}"] = hi - lo if has else np.nan
+        row[f"rel_width_{lv:g}"] = (hi - lo) / base["range"] if has else np.nan
     row["refused"] = bool(reason)
     row["reason"] = reason
     return row

@@ -7,6 +7,9 @@ commands are added when its module is installed; they import torch only when run
 
 Errors in files or options print one clear line (``error: ...``) and exit with status 2,
 never a traceback. Warnings (a torn log line, an unidentified fit) print as ``warning: ...``.
+The library's messages suggest Python keywords (``reward='<column>'``); printed here they
+are rewritten to this command line's options (``--reward COLUMN``) by :func:`cli_message`,
+and only options that exist are suggested.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import inspect
 import json
+import re
 import sys
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,9 +49,89 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from rlscaling import __version__
+
+        typer.echo(f"rlscaling {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
     """Fit and forecast reward-vs-compute scaling curves of RL runs."""
+
+
+# Library keyword -> this command line's option, for the hints in error messages. Only
+# options that exist on the commands that read files are listed; ``path=`` is dropped.
+CLI_OPTIONS = {
+    "compute": "--compute",
+    "reward": "--reward",
+    "step": "--step",
+    "tokens": "--tokens",
+    "compute_per_step": "--compute-per-step",
+    "flops_per_token": "--flops-per-token",
+    "run": "--run",
+    "nan_policy": "--nan-policy",
+    "duplicates": "--duplicates",
+    "format": "--format",
+    "n_samples": "--n-samples",
+    "budget": "--budget",
+    "level": "--level",
+    "fractions": "--fractions",
+    "levels": "--levels",
+    "method": "--method",
+    "target": "--target",
+    "group_by": "--group-by",
+}
+_KEYWORD = re.compile(
+    r"\b(?P<key>[a-z_]+)=(?P<value>'<[^'>]*>'|<[^>]*>|'[A-Za-z0-9_.-]*'|\.\.\.|(?=[\s,;:)]|$))"
+)
+
+
+def cli_message(message: str, options: set[str] | None = None) -> str:
+    """A library error message with its Python hints rewritten as options of this CLI.
+
+    ``reward='<column>'`` becomes ``--reward COLUMN``, ``run='<name>'`` ``--run NAME``,
+    ``nan_policy='omit'`` ``--nan-policy omit``; keywords without an option here (or, when
+    ``options`` is given, without one on the command that failed: its parameter names) are
+    left as they are, and ``path=`` (the file argument) is dropped.
+
+    Examples
+    --------
+    >>> cli_message("could not infer the reward column from ['x', 'y']; pass reward='<column>'")
+    "could not infer the reward column from ['x', 'y']; pass --reward COLUMN"
+    >>> cli_message("path='a.csv' holds 2 runs: ['a', 'b']. Pick one with run='<name>'")
+    "'a.csv' holds 2 runs: ['a', 'b']. Pick one with --run NAME"
+    """
+
+    def render(m: re.Match[str]) -> str:
+        key, value = m.group("key"), m.group("value")
+        if key == "path":
+            return value
+        option = CLI_OPTIONS.get(key)
+        if option is None or (options is not None and key not in options):
+            return m.group(0)
+        if value.startswith(("'<", "<")):
+            what = "COLUMN" if "column" in value else "NAME" if "name" in value else "VALUE"
+            return f"{option} {what}"
+        if value == "...":
+            return f"{option} VALUE"
+        if value.startswith("'"):
+            return f"{option} {value.strip(chr(39))}"
+        return option
+
+    return _KEYWORD.sub(render, message)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,17 +140,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 def clean_errors(func: F) -> F:
     """Turn user-facing errors into one line on stderr and exit status 2."""
 
+    # The library keywords this command has an option for (``format`` is ``file_format``).
+    params = set(inspect.signature(func).parameters)
+    params |= {"format"} if "file_format" in params else set()
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (InputError, OSError, ValueError, KeyError) as exc:
+        except (InputError, OSError, ValueError, KeyError, EOFError, zlib.error) as exc:
             msg = exc.args[0] if exc.args else exc
             if isinstance(exc, OSError) and exc.filename and exc.strerror:
                 msg = f"{exc.strerror}: {exc.filename}"
-            typer.echo(
-                f"error: {str(msg).splitlines()[0] if msg else type(exc).__name__}", err=True
-            )
+            text = str(msg).splitlines()[0] if str(msg).strip() else type(exc).__name__
+            typer.echo(f"error: {cli_message(text, params)}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -103,6 +192,34 @@ PerStepOpt = Annotated[
     float | None,
     typer.Option("--compute-per-step", help="Convert steps to compute: step x this value."),
 ]
+StepOpt = Annotated[
+    str | None, typer.Option("--step", help="Step column (with --compute-per-step).")
+]
+TokensOpt = Annotated[
+    str | None, typer.Option("--tokens", help="Token column (with --flops-per-token).")
+]
+PerTokenOpt = Annotated[
+    float | None,
+    typer.Option("--flops-per-token", help="Convert tokens to compute: tokens x this value."),
+]
+RunsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--run", help="Keep only runs with this name (repeat for several)."),
+]
+NanPolicyOpt = Annotated[
+    str,
+    typer.Option(
+        "--nan-policy", help="raise: refuse rows with a missing value; omit: drop and count them."
+    ),
+]
+DuplicatesOpt = Annotated[
+    str | None,
+    typer.Option("--duplicates", help="Repeated compute values: raise, last or mean."),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", help="File format when the name does not say (csv, jsonl, ...)."),
+]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write the results table as CSV here.")]
 FigureOpt = Annotated[Path | None, typer.Option("--figure", help="Write a figure (PNG) here.")]
@@ -119,14 +236,28 @@ NSamplesOpt = Annotated[int, typer.Option("--n-samples", help="Draws per forecas
 ProgressOpt = Annotated[
     bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
 ]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
 
 
-def _load(
-    files: list[str], compute: str | None, reward: str | None, per_step: float | None
-) -> list[Run]:
-    from rlscaling.loaders import load_runs
+def _load(files: list[str], one: bool = False, **options: Any) -> list[Run]:
+    """``load_runs`` (``load_run`` with ``one``) with the command's loader options; a file
+    that cannot be decompressed or ends early is named (the decompressor's message does not
+    say which)."""
+    from rlscaling.loaders import load_run, load_runs
 
-    return load_runs(files, compute=compute, reward=reward, compute_per_step=per_step)
+    try:
+        return [load_run(files[0], **options)] if one else load_runs(files, **options)
+    except (EOFError, zlib.error) as exc:
+        raise InputError(
+            f"{' '.join(files)}: a compressed file could not be read to its end ({exc}); "
+            "is it truncated? Decompress it to check, or pass the uncompressed file"
+        ) from None
+
+
+def check_count(value: int, option: str, minimum: int = 1) -> None:
+    """Refuse a count option below ``minimum`` before any work starts."""
+    if value < minimum:
+        raise InputError(f"{option} must be an integer >= {minimum}, got {value}")
 
 
 def _floats(text: str, option: str) -> tuple[float, ...]:
@@ -155,9 +286,10 @@ def write_csv(path: Path | None, df: pd.DataFrame) -> None:
         console.print(f"wrote {path}")
 
 
-def save_figure(ax: Any, path: Path) -> None:
+def save_figure(ax_or_fig: Any, path: Path) -> None:
+    """Save the figure of an Axes (or a Figure) as ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    ax.figure.savefig(path, dpi=120)
+    getattr(ax_or_fig, "figure", ax_or_fig).savefig(path, dpi=120)
 
 
 def _write_figure(path: Path | None, draw: Callable[[], Any]) -> None:
@@ -209,6 +341,13 @@ def fit(
     compute: ComputeOpt = None,
     reward: RewardOpt = None,
     compute_per_step: PerStepOpt = None,
+    step: StepOpt = None,
+    tokens: TokensOpt = None,
+    flops_per_token: PerTokenOpt = None,
+    run: RunsOpt = None,
+    nan_policy: NanPolicyOpt = "raise",
+    duplicates: DuplicatesOpt = None,
+    file_format: FormatOpt = None,
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap replicates for intervals (0: none).")
     ] = 0,
@@ -221,12 +360,23 @@ def fit(
     """Fit the sigmoid to every run in FILES and print A, B, C_mid, R0."""
     import pandas as pd
 
+    from rlscaling.ensemble import decline_note
     from rlscaling.fit import fit_sigmoid
-    from rlscaling.plot import new_axes
+    from rlscaling.plot import plot_fits
 
+    check_count(bootstrap, "--bootstrap", 0)
     with reported_warnings():
-        runs = _load(files, compute, reward, compute_per_step)
+        runs = _load(
+            files, compute=compute, reward=reward, compute_per_step=compute_per_step,
+            step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
+            nan_policy=nan_policy, duplicates=duplicates, format=file_format,
+        )  # fmt: skip
         fits = [fit_sigmoid(r, warn=False) for r in runs]
+        for r in runs:
+            # The same note `forecast` gives: a sigmoid assumes the run keeps rising.
+            note = decline_note(r)
+            if note is not None:
+                warnings.warn(f"{r.name}: {note}", UserWarning, stacklevel=1)
         boots = (
             [f.bootstrap(bootstrap, method="block", seed=seed) for f in fits] if bootstrap else []
         )
@@ -258,13 +408,8 @@ def fit(
     write_json(json_path, out)
     write_csv(csv_path, pd.DataFrame(rows))
 
-    def draw() -> Any:
-        ax = new_axes()
-        for f in fits:
-            f.plot(ax=ax, extend=3.0, level=None)
-        return ax
-
-    _write_figure(figure, draw)
+    unit = runs[0].metadata.get("compute_unit") if runs else None
+    _write_figure(figure, lambda: plot_fits(fits, extend=3.0, unit=unit))
 
 
 # ---------------------------------------------------------------------------- forecast
@@ -290,6 +435,12 @@ def forecast_command(
     compute: ComputeOpt = None,
     reward: RewardOpt = None,
     compute_per_step: PerStepOpt = None,
+    step: StepOpt = None,
+    tokens: TokensOpt = None,
+    flops_per_token: PerTokenOpt = None,
+    nan_policy: NanPolicyOpt = "raise",
+    duplicates: DuplicatesOpt = None,
+    file_format: FormatOpt = None,
     n_samples: Annotated[int, typer.Option("--n-samples", help="Predictive draws.")] = 2000,
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
@@ -298,12 +449,15 @@ def forecast_command(
 ) -> None:
     """Forecast the reward of a (partial) run at a compute budget, with intervals."""
     from rlscaling.forecast import compute_to_reach, forecast
-    from rlscaling.loaders import load_run
 
+    check_count(n_samples, "--n-samples")
     with reported_warnings():
-        r = load_run(
-            file, compute=compute, reward=reward, compute_per_step=compute_per_step, run=run
-        )
+        (r,) = _load(
+            [file], one=True, compute=compute, reward=reward,
+            compute_per_step=compute_per_step, step=step, tokens=tokens,
+            flops_per_token=flops_per_token, run=run, nan_policy=nan_policy,
+            duplicates=duplicates, format=file_format,
+        )  # fmt: skip
         fc = forecast(r, budget, method=method, n_samples=n_samples, seed=seed)  # type: ignore[arg-type]
         tf = None
         if target_reward is not None:
@@ -341,7 +495,27 @@ def forecast_command(
         out["compute_to_reach"] = tf.to_dict()
     write_json(json_path, out)
     write_csv(csv_path, frame)
-    _write_figure(figure, fc.plot)
+    if figure is not None:
+        from rlscaling.plot import plot_forecast
+
+        # The figure shows the path up to the largest budget, not only its end.
+        path = _forecast_path(r, fc, method, n_samples, seed)
+        _write_figure(figure, lambda: plot_forecast(path))
+
+
+def _forecast_path(run: Run, fc: Any, method: str, n_samples: int, seed: int) -> Any:
+    """The forecast of ``run`` on 16 budgets from its last observation to ``fc``'s largest."""
+    import numpy as np
+
+    from rlscaling.forecast import forecast
+
+    c_obs, c_max = float(run.compute.max()), float(np.max(fc.budget))
+    if c_max <= c_obs:
+        return fc
+    grid = np.geomspace(c_obs, c_max, 17)[1:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # already reported for the forecast itself
+        return forecast(run, grid, method=method, n_samples=n_samples, seed=seed)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- compare
@@ -363,6 +537,13 @@ def compare_command(
     compute: ComputeOpt = None,
     reward: RewardOpt = None,
     compute_per_step: PerStepOpt = None,
+    step: StepOpt = None,
+    tokens: TokensOpt = None,
+    flops_per_token: PerTokenOpt = None,
+    run: RunsOpt = None,
+    nan_policy: NanPolicyOpt = "raise",
+    duplicates: DuplicatesOpt = None,
+    file_format: FormatOpt = None,
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
@@ -371,8 +552,13 @@ def compare_command(
     """Compare recipes: A, B, C_mid with intervals, P(i beats j) and where curves cross."""
     from rlscaling.compare import compare
 
+    check_count(n, "--n", 10)
     with reported_warnings():
-        runs = _load(files, compute, reward, compute_per_step)
+        runs = _load(
+            files, compute=compute, reward=reward, compute_per_step=compute_per_step,
+            step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
+            nan_policy=nan_policy, duplicates=duplicates, format=file_format,
+        )  # fmt: skip
         cmp = compare(
             runs,
             budget=budget,
@@ -420,7 +606,8 @@ def comparison_tables(cmp: Any) -> Table:
             "yes" if r["identified"] else "NO",
         )
     pairs = Table(title="Pairs")
-    for col in ("i vs j", "P(A_i>A_j)", "P(B_i>B_j)", "P(reward_i>reward_j) at budget"):
+    at = f"P(reward_i>reward_j) at {cmp.budget:.3g}"
+    for col in ("i vs j", "P(A_i>A_j)", "P(B_i>B_j)", at):
         pairs.add_column(col, justify="left" if col == "i vs j" else "right")
     for _, p in cmp.pairwise.iterrows():
         pairs.add_row(
@@ -453,6 +640,13 @@ def backtest_command(
     compute: ComputeOpt = None,
     reward: RewardOpt = None,
     compute_per_step: PerStepOpt = None,
+    step: StepOpt = None,
+    tokens: TokensOpt = None,
+    flops_per_token: PerTokenOpt = None,
+    run: RunsOpt = None,
+    nan_policy: NanPolicyOpt = "raise",
+    duplicates: DuplicatesOpt = None,
+    file_format: FormatOpt = None,
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
@@ -462,16 +656,26 @@ def backtest_command(
     from rlscaling.backtest import backtest
 
     fr, lvs = _floats(fractions, "--fractions"), _floats(levels, "--levels")
+    check_count(n_samples, "--n-samples")
     with reported_warnings():
-        runs = _load(files, compute, reward, compute_per_step)
+        runs = _load(
+            files, compute=compute, reward=reward, compute_per_step=compute_per_step,
+            step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
+            nan_policy=nan_policy, duplicates=duplicates, format=file_format,
+        )  # fmt: skip
         bt = backtest(
             runs, fr, levels=lvs, method=method, target=target,  # type: ignore[arg-type]
             seed=seed, progress=progress, n_samples=n_samples,
         )  # fmt: skip
     tab = bt.summary_table()
     lv = max(bt.levels)
-    table = Table(title=f"Backtest of {len(runs)} runs (absolute error of the forecast end)")
-    for col in ("fraction", "method", "refused", "median", "mean", "p90"):
+    table = Table(
+        title=f"Backtest of {len(runs)} runs: error of the forecast end, as a share of each "
+        "run's reward range (max - min)",
+        caption="error = |forecast - truth| / range; width = interval width / range; "
+        "cover = share of runs whose truth the interval held",
+    )
+    for col in ("fraction", "method", "refused", "median error", "mean error", "p90 error"):
         table.add_column(col, justify="left" if col == "method" else "right")
     for v in bt.levels:
         table.add_column(f"cover {v:g}", justify="right")
@@ -481,9 +685,9 @@ def backtest_command(
             f"{r['fraction']:.2f}",
             str(r["method"]),
             f"{r['refused']}/{r['runs']}",
-            *(_num(r[c]) for c in ("median_abs_error", "mean_abs_error", "p90_abs_error")),
+            *(_pct(r[c]) for c in ("median_rel_error", "mean_rel_error", "p90_rel_error")),
             *(_num(r[f"coverage_{v:g}"], ".2f") for v in bt.levels),
-            _num(r[f"width_{lv:g}"]),
+            _pct(r[f"rel_width_{lv:g}"]),
         )
     console.print(table)
     tail = bt.summary().split("\n\n", 1)
@@ -513,19 +717,31 @@ def report_command(
     compute: ComputeOpt = None,
     reward: RewardOpt = None,
     compute_per_step: PerStepOpt = None,
+    step: StepOpt = None,
+    tokens: TokensOpt = None,
+    flops_per_token: PerTokenOpt = None,
+    run: RunsOpt = None,
+    nan_policy: NanPolicyOpt = "raise",
+    duplicates: DuplicatesOpt = None,
+    file_format: FormatOpt = None,
     seed: SeedOpt = 0,
 ) -> None:
     """Early-fit report: forecast each run's end from 25/50/75% of it; recipes, seeds; HTML."""
     from rlscaling.report import early_fit_report
 
     fr, lvs = _floats(fractions, "--fractions"), _floats(levels, "--levels")
+    check_count(n_samples, "--n-samples")
     with reported_warnings():
         if runs == ["calibration"]:
             from rlscaling.datasets import calibration_runs
 
             loaded = calibration_runs()
         else:
-            loaded = _load(runs, compute, reward, compute_per_step)
+            loaded = _load(
+                runs, compute=compute, reward=reward, compute_per_step=compute_per_step,
+                step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
+                nan_policy=nan_policy, duplicates=duplicates, format=file_format,
+            )  # fmt: skip
         rep = early_fit_report(
             loaded, fr, levels=lvs, method=method, n_samples=n_samples, seed=seed,
             progress=progress,
@@ -533,22 +749,31 @@ def report_command(
         paths = rep.write(out)
     tab = rep.accuracy_table()
     lv = max(rep.backtest.levels)
-    table = Table(title=f"Forecast of the final reward: {len(loaded)} runs")
-    for col in ("fraction", "method", "median", "mean", f"cover {lv:g}", f"width {lv:g}"):
+    table = Table(
+        title=f"Forecast of the final reward: {len(loaded)} runs (error and width as a share "
+        "of each run's reward range)"
+    )
+    cols = ("fraction", "method", "median error", "mean error", f"cover {lv:g}", f"width {lv:g}")
+    for col in cols:
         table.add_column(col, justify="left" if col == "method" else "right")
     for _, r in tab.iterrows():
         table.add_row(
             f"{r['fraction']:.2f}",
             str(r["method"]),
-            _num(r["median_abs_error"]),
-            _num(r["mean_abs_error"]),
+            _pct(r["median_rel_error"]),
+            _pct(r["mean_rel_error"]),
             _num(r[f"coverage_{lv:g}"], ".2f"),
-            _num(r[f"width_{lv:g}"]),
+            _pct(r[f"rel_width_{lv:g}"]),
         )
     console.print(table)
     for v in rep.verdicts():
         console.print(f"- {v}", highlight=False)
     console.print(f"wrote {paths['html']} and {paths['json']}")
+
+
+def _pct(v: Any) -> str:
+    """A share (0.031) as a percentage ("3.1%"); "-" where missing."""
+    return _num(v, ".1%")
 
 
 def _num(v: Any, fmt: str = ".4f") -> str:
@@ -579,6 +804,7 @@ def demo(
         bool, typer.Option("--report/--no-report", help="Also write the early-fit report.")
     ] = True,
     seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the bundled runs end to end: fit, forecast, compare, report; write figures and JSON.
 
@@ -587,38 +813,53 @@ def demo(
     end from its first half, compares the recipes (seeds pooled), and writes fits.png,
     forecasts.png, compare.png, summary.txt, fits.json, demo.json and the early-fit report
     (report/index.html) to OUT. ``--synthetic`` uses the synthetic example curves instead.
+    Each step is announced as it starts (the report takes most of the time); ``--quiet``
+    prints only the results.
     """
+    import numpy as np
+
     from rlscaling.compare import compare
     from rlscaling.datasets import calibration_runs, example_curves
     from rlscaling.fit import fit_sigmoid
     from rlscaling.forecast import forecast
 
+    check_count(n, "--n", 10)
     runs = example_curves() if synthetic else calibration_runs()
     title = "Bundled example curves (synthetic)" if synthetic else "Bundled calibration runs"
     unit = str(runs[0].metadata.get("compute_unit", "compute"))
     out.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _steps(quiet, 5 if report else 4) as step:
         warnings.simplefilter("ignore")
+        step(f"fitting {len(runs)} runs")
         fits = [fit_sigmoid(r) for r in runs]
-        forecasts = [
-            forecast(r.truncate(0.5), budget=r.compute.max(), n_samples=1000, seed=seed)
-            for r in runs
-        ]
-        cmp = compare(runs, n=n, seed=seed)
+        step("forecasting each run's end from its first half")
+        forecasts = []
+        for r in runs:
+            half = r.truncate(0.5)
+            # A path of budgets from the cut to the run's end; the table reads its last one.
+            grid = np.geomspace(half.compute.max(), r.compute.max(), 13)[1:]
+            forecasts.append(forecast(half, budget=grid, n_samples=1000, seed=seed))
+        step(f"comparing {len({str(r.metadata.get('recipe', r.name)) for r in runs})} recipes")
+        # At the runs' largest compute, as the early-fit report compares them: the console and
+        # report/index.html then show the same probabilities for the same pair.
+        budget = float(max(r.compute.max() for r in runs))
+        cmp = compare(runs, n=max(n, 200), seed=seed, budget=budget)
+        step("drawing figures")
+        _demo_figures(out, runs, fits, forecasts, cmp, unit)
+        rep = None
+        if report:
+            from rlscaling.report import early_fit_report
+
+            step("early-fit report (backtest from 25/50/75% of each run; the longest step)")
+            rep = early_fit_report(runs, n_samples=500, n_boot=n, seed=seed, progress=False)
+            rep.write(out / "report")
     console.print(fits_table(fits, title))
     _demo_forecast_table(runs, forecasts)
     print_comparison(cmp)
-    _demo_figures(out, runs, fits, forecasts, cmp, unit)
 
     parts = [f.summary() for f in fits] + [fc.summary() for fc in forecasts] + [cmp.summary()]
     names = ["fits.png", "forecasts.png", "compare.png", "summary.txt", "fits.json", "demo.json"]
-    if report:
-        from rlscaling.report import early_fit_report
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rep = early_fit_report(runs, n_samples=500, n_boot=n, seed=seed, progress=False)
-        rep.write(out / "report")
+    if rep is not None:
         parts.append("\n".join(rep.verdicts()))
         for v in rep.verdicts():
             console.print(f"- {v}", highlight=False)
@@ -636,6 +877,35 @@ def demo(
     console.print("wrote " + ", ".join(str(out / nm) for nm in names))
 
 
+@contextmanager
+def _steps(quiet: bool, total: int) -> Iterator[Callable[[str], None]]:
+    """``step(text)`` announces the next of ``total`` steps on stderr with a rich spinner
+    (a plain line when not on a terminal); nothing with ``quiet``."""
+    from rich.status import Status
+
+    err = Console(stderr=True)
+    count = [0]
+    status = Status("", console=err) if err.is_terminal and not quiet else None
+
+    def step(text: str) -> None:
+        count[0] += 1
+        line = f"[{count[0]}/{total}] {text} ..."
+        if quiet:
+            return
+        if status is not None:
+            status.update(line)
+        else:
+            err.print(line, highlight=False)
+
+    if status is not None:
+        status.start()
+    try:
+        yield step
+    finally:
+        if status is not None:
+            status.stop()
+
+
 def _demo_forecast_table(runs: list[Run], forecasts: list[Any]) -> None:
     import numpy as np
 
@@ -647,9 +917,9 @@ def _demo_forecast_table(runs: list[Run], forecasts: list[Any]) -> None:
         table.add_row(
             r.name,
             f"{fc.observed_compute.max():.4g}",
-            f"{fc.budget[0]:.4g}",
-            f"{fc.median[0]:.4f}",
-            f"[{lo[0]:.4f}, {hi[0]:.4f}]",
+            f"{fc.budget[-1]:.4g}",
+            f"{fc.median[-1]:.4f}",
+            f"[{lo[-1]:.4f}, {hi[-1]:.4f}]",
             f"{np.mean(r.reward[-3:]):.4f}",
         )
     console.print(table)
@@ -658,33 +928,23 @@ def _demo_forecast_table(runs: list[Run], forecasts: list[Any]) -> None:
 def _demo_figures(
     out: Path, runs: list[Run], fits: list[Any], forecasts: list[Any], cmp: Any, unit: str
 ) -> None:
-    import math
+    from rlscaling.plot import panel_grid, plot_fits, plot_forecast
 
-    from matplotlib.figure import Figure
+    save_figure(plot_fits(fits, extend=3.0, unit=unit), out / "fits.png")
 
-    from rlscaling.plot import new_axes
-
-    ax = new_axes()
-    ax.figure.set_size_inches(8, 5)
-    for f in fits:
-        f.plot(ax=ax, extend=3.0, level=None)
-    ax.set_xlabel(f"compute ({unit})")
-    ax.legend(fontsize=6, ncol=2, loc="lower right")
-    save_figure(ax, out / "fits.png")
-
-    ncol = min(4, len(runs))
-    nrow = math.ceil(len(runs) / ncol)
-    fig = Figure(figsize=(3.4 * ncol, 2.9 * nrow), layout="constrained")
-    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    for axk, r, fc in zip(axes, runs, forecasts, strict=False):
+    fig, axes = panel_grid(len(runs), 4, (3.2, 2.6))
+    for axk, r, fc in zip(axes, runs, forecasts, strict=True):
         held = r.compute > fc.observed_compute.max()
-        axk.scatter(r.compute[held], r.reward[held], s=8, color="0.6", label="held out")
-        fc.plot(ax=axk)
-        axk.set_title(r.name, fontsize=9)
-        axk.set_xlabel(f"compute ({unit})", fontsize=8)
-    for axk in axes[len(runs) :]:
-        axk.set_visible(False)
-    save_figure(axes[0], out / "forecasts.png")
+        plot_forecast(fc, ax=axk, held_out=(r.compute[held], r.reward[held]))
+        axk.set_title(f"{r.name}: from half of the run", fontsize=8)
+        axk.set_xlabel(f"compute ({unit})", fontsize=7)
+        axk.set_ylabel("reward", fontsize=7)
+        axk.tick_params(labelsize=7)
+        axk.get_legend().remove()
+    # One legend for the figure, below the panels: every panel has the same entries.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8)
+    save_figure(fig, out / "forecasts.png")
 
     cax = cmp.plot()
     cax.figure.set_size_inches(8, 5)
@@ -760,3 +1020,7 @@ for _name, _help in _trainer_commands():
 
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m rlscaling.cli
+    main()

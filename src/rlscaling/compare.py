@@ -14,6 +14,14 @@ Practice note (Khatri et al. 2025, "The Art of Scaling Reinforcement Learning Co
 LLMs", arXiv 2510.13786, Sec 4): fitted asymptotes of repeated runs agree to about +-0.02, so
 when two recipes' A differ by less than that the comparison is made on B (the more efficient
 recipe reaches its ceiling with less compute). :func:`compare` says so in each such pair.
+
+Verdicts come from the probabilities, never from point estimates: a pair gets a leader only
+when the probability behind it is outside ``[1 - CLEAR, CLEAR]`` (``CLEAR = 0.8``: the leader
+is at least four times as likely ahead as behind); nearer 0.5 the verdict is "no clear
+difference". A recipe whose A is not identified (``SigmoidFit.identified`` is False for one of
+its runs: A on its bound, data ending before C_mid, a profile that cannot tell A apart from a
+larger one) gets no asymptote verdict; the pair is then judged on B and on the reward at the
+budget.
 """
 
 from __future__ import annotations
@@ -36,9 +44,12 @@ from rlscaling.samples import ParameterSamples
 if TYPE_CHECKING:
     import matplotlib.axes
 
-__all__ = ["A_MARGIN", "Comparison", "compare"]
+__all__ = ["A_MARGIN", "CLEAR", "Comparison", "compare"]
 
 A_MARGIN = 0.02  # error margin of fitted A across runs (Khatri et al. 2025, Sec 4)
+# A leader is named only when P(leader ahead) >= CLEAR, i.e. odds of at least 4:1. Nearer
+# 0.5 a 1000-draw comparison mostly reflects seed noise and sampling error of the draws.
+CLEAR = 0.8
 GRID_POINTS = 256
 Sampler = Literal["bootstrap", "mcmc"]
 
@@ -65,11 +76,15 @@ class Comparison:
     pairwise : pandas.DataFrame
         One row per pair ``(recipe_i, recipe_j)``: the difference ``A_i - A_j`` with its
         interval, ``P_A`` = P(A_i > A_j), ``P_B`` = P(B_i > B_j), ``P_reward`` =
-        P(reward_i > reward_j at budget), ``A_within_margin`` and a ``verdict``.
+        P(reward_i > reward_j at budget), ``A_within_margin``, ``A_identified`` (both
+        recipes), the ``verdict``, what it rests on (``verdict_on``: "A", "B" or "reward") and
+        the ``leader`` it names (None for "no clear difference"; see :data:`CLEAR`).
     crossovers : pandas.DataFrame
         One row per pair: the searched range ``c_lo``..``c_hi``, ``P_cross`` (share of paired
         draws whose leader changes there by more than ``margin``), the crossing compute
-        (median and interval among those draws), the early and late leader and a ``statement``.
+        (median and interval among those draws), the early and late leader, ``P_i_ahead_at_end``
+        = P(reward_i > reward_j at ``c_hi``), ``leader_at_end`` (None when that probability is
+        within ``[1 - CLEAR, CLEAR]``) and a ``statement``.
     budget, level : float
         The budget of the reward comparison and the interval level.
     method : str
@@ -150,7 +165,7 @@ class Comparison:
     ) -> matplotlib.axes.Axes:
         """All recipes' data, median curves and bands on a log-compute axis.
 
-        The budget is a dashed line; likely crossings (``P_cross >= 0.5``) are dotted lines.
+        The budget is a dashed line; clear crossings (``P_cross >= CLEAR``) are dotted lines.
         """
         from rlscaling.plot import new_axes
 
@@ -173,7 +188,7 @@ class Comparison:
             ax.fill_between(grid, lo, hi, color=col, alpha=0.18, lw=0)
         ax.axvline(self.budget, color="0.3", ls="--", lw=1, label=f"budget {self.budget:.3g}")
         for _, x in self.crossovers.iterrows():
-            if x["P_cross"] >= 0.5 and np.isfinite(x["crossing"]):
+            if x["P_cross"] >= CLEAR and np.isfinite(x["crossing"]):
                 ax.axvline(x["crossing"], color="0.5", ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_xlabel("compute")
@@ -285,7 +300,8 @@ def compare(
         gains = [abs(np.median(t[:, 0] - t[:, 3])) for t in theta.values()]
         margin = 0.02 * float(np.median(gains))
     table = _table(entries, theta, budget, level)
-    pairwise, crossovers = _pairs(theta, points, budget, level, margin)
+    identified = {name: all(e.fit.identified for e in es) for name, es in entries.items()}
+    pairwise, crossovers = _pairs(theta, points, budget, level, margin, identified)
     _add_forecasts(table, pairwise, entries, budget, level, n, rng)
     label = "block bootstrap" if method == "bootstrap" else "MCMC"
     return Comparison(
@@ -529,12 +545,80 @@ def last_crossing(
     return np.where(crosses, out, np.nan), final
 
 
+def _clear(p: float) -> bool:
+    """Whether a probability names a leader (outside ``[1 - CLEAR, CLEAR]``)."""
+    return p >= CLEAR or p <= 1.0 - CLEAR
+
+
+def pair_verdict(
+    i: str,
+    j: str,
+    *,
+    p_a: float,
+    p_b: float,
+    p_reward: float,
+    a_gap: float,
+    identified: tuple[bool, bool],
+    budget: float,
+) -> tuple[str, str, str | None]:
+    """The verdict of a pair from its probabilities: ``(text, verdict_on, leader)``.
+
+    ``verdict_on`` is "A" when the asymptotes decide, "B" when the asymptotes agree within
+    :data:`A_MARGIN` (both identified), and "reward" when an A is not identified (then the
+    reward at ``budget`` decides, with B given beside it). ``leader`` is None when the
+    deciding probability is within ``[1 - CLEAR, CLEAR]``.
+
+    Examples
+    --------
+    >>> pair_verdict("a", "b", p_a=0.55, p_b=0.51, p_reward=0.5, a_gap=0.05,
+    ...              identified=(True, True), budget=1e4)[1:]
+    ('A', None)
+    >>> pair_verdict("a", "b", p_a=0.1, p_b=0.5, p_reward=0.2, a_gap=-0.05,
+    ...              identified=(True, True), budget=1e4)[2]
+    'b'
+    """
+
+    def ahead(p: float) -> str | None:
+        return (i if p >= 0.5 else j) if _clear(p) else None
+
+    def b_text(p: float) -> str:
+        lead = ahead(p)
+        if lead is None:
+            return f"no clear difference in B (P(B_i > B_j) = {p:.2f})"
+        return f"{lead} is more efficient (P(B higher) = {max(p, 1 - p):.2f})"
+
+    if not all(identified):
+        which = ", ".join(n for n, ok in zip((i, j), identified, strict=True) if not ok)
+        lead = ahead(p_reward)
+        at = f"at compute {budget:.3g}"
+        reward = (
+            f"no clear difference {at} (P(reward_i > reward_j) = {p_reward:.2f})"
+            if lead is None
+            else f"{lead} is higher {at} (P = {max(p_reward, 1 - p_reward):.2f})"
+        )
+        text = f"no asymptote verdict: A of {which} is not identified; {reward}; {b_text(p_b)}"
+        return text, "reward", lead
+    if abs(a_gap) <= A_MARGIN:
+        lead = ahead(p_b)
+        text = (
+            f"A agree within {A_MARGIN} (the run-to-run margin of A in Khatri et al. 2025, "
+            f"Sec 4), so compare B: {b_text(p_b)}"
+        )
+        return text, "B", lead
+    lead = ahead(p_a)
+    if lead is None:
+        return f"no clear difference in A (P(A_i > A_j) = {p_a:.2f})", "A", None
+    text = f"{lead} has the higher asymptote (A by {abs(a_gap):.3f}, P = {max(p_a, 1 - p_a):.2f})"
+    return text, "A", lead
+
+
 def _pairs(
     theta: dict[str, NDArray],
     points: dict[str, list[tuple[NDArray, NDArray]]],
     budget: float,
     level: float,
     margin: float,
+    identified: dict[str, bool],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     names = list(theta)
     pair_rows, cross_rows = [], []
@@ -546,21 +630,13 @@ def _pairs(
             rj = curve_value(np.log([budget]), tj)[:, 0]
             d_med, d_lo, d_hi = _quant(ti[:, 0] - tj[:, 0], level)
             p_a, p_b = prob_greater(ti[:, 0], tj[:, 0]), prob_greater(ti[:, 1], tj[:, 1])
+            p_reward = prob_greater(ri, rj)
             gap = float(np.median(ti[:, 0]) - np.median(tj[:, 0]))
-            within = abs(gap) <= A_MARGIN
-            if within:
-                lead = i if p_b >= 0.5 else j
-                verdict = (
-                    f"A agree within {A_MARGIN} (the run-to-run margin of A in Khatri et al. "
-                    f"2025, Sec 4), so compare B: {lead} is more efficient "
-                    f"(P(B higher) = {max(p_b, 1 - p_b):.2f})"
-                )
-            else:
-                lead = i if p_a >= 0.5 else j
-                verdict = (
-                    f"{lead} has the higher asymptote (A by {abs(gap):.3f}, "
-                    f"P = {max(p_a, 1 - p_a):.2f})"
-                )
+            ident = (identified[i], identified[j])
+            verdict, on, leader = pair_verdict(
+                i, j, p_a=p_a, p_b=p_b, p_reward=p_reward, a_gap=gap, identified=ident,
+                budget=budget,
+            )  # fmt: skip
             pair_rows.append(
                 {
                     "recipe_i": i,
@@ -571,9 +647,12 @@ def _pairs(
                     "P_A": p_a,
                     "P_B": p_b,
                     "budget": budget,
-                    "P_reward": prob_greater(ri, rj),
-                    "A_within_margin": within,
+                    "P_reward": p_reward,
+                    "A_within_margin": abs(gap) <= A_MARGIN,
+                    "A_identified": all(ident),
                     "verdict": verdict,
+                    "verdict_on": on,
+                    "leader": leader,
                 }
             )
             cross_rows.append(_crossover(i, j, ti, tj, points, budget, level, margin))
@@ -598,10 +677,14 @@ def _crossover(
     cross, final = last_crossing(diff, x, margin)
     hit = np.isfinite(cross)
     p_cross = float(hit.mean())
+    # Who is ahead at c_hi is read from all draws (the same P as P_reward when c_hi is the
+    # budget), not from the draws that cross: those may be a minority.
+    p_end = prob_greater(curve_value(x[-1:], ti)[:, 0], curve_value(x[-1:], tj)[:, 0])
+    end_leader = (i if p_end >= 0.5 else j) if _clear(p_end) else None
     if hit.any():
         late = i if np.mean(final[hit] > 0) >= 0.5 else j
     else:
-        late = i if np.median(diff[:, -1]) >= 0 else j
+        late = i if p_end >= 0.5 else j
     early = (j if late == i else i) if hit.any() else late
     row: dict[str, Any] = {
         "recipe_i": i,
@@ -615,19 +698,29 @@ def _crossover(
         "crossing_upper": np.nan,
         "leader_early": early,
         "leader_late": late,
+        "P_i_ahead_at_end": p_end,
+        "leader_at_end": end_leader,
     }
+    if end_leader is None:
+        at_end = f"no clear leader at {c_hi:.3g} (P(reward_i > reward_j) = {p_end:.2f})"
+    else:
+        at_end = f"{end_leader} leads at {c_hi:.3g} (P = {max(p_end, 1 - p_end):.2f})"
     if p_cross >= 0.5:
         med, lo, hi = (float(np.exp(v)) for v in _quant(cross[hit], level))
         row.update(crossing=med, crossing_lower=lo, crossing_upper=hi)
+    within = f"within [{c_lo:.3g}, {c_hi:.3g}]"
+    if p_cross >= CLEAR and end_leader == late:
         row["statement"] = (
-            f"{late} overtakes {early} at compute {med:.3g} "
-            f"({level * 100:g}% interval [{lo:.3g}, {hi:.3g}]; "
-            f"P(crossing within [{c_lo:.3g}, {c_hi:.3g}]) = {p_cross:.2f})"
+            f"{late} overtakes {early} at compute {row['crossing']:.3g} "
+            f"({level * 100:g}% interval [{row['crossing_lower']:.3g}, "
+            f"{row['crossing_upper']:.3g}]; P(crossing {within}) = {p_cross:.2f}); {at_end}"
         )
+    elif p_cross <= 1.0 - CLEAR:
+        row["statement"] = f"no crossing {within} (P(crossing) = {p_cross:.2f}); {at_end}"
     else:
         row["statement"] = (
-            f"no crossing within [{c_lo:.3g}, {c_hi:.3g}] (P(crossing) = {p_cross:.2f}); "
-            f"{late} leads at {c_hi:.3g}"
+            f"no clear answer whether the curves cross {within} (P(crossing) = "
+            f"{p_cross:.2f}); {at_end}"
         )
     return row
 

@@ -91,13 +91,13 @@ class EarlyFitReport:
         for frac in self.backtest.fractions:
             g = tab[tab["fraction"] == frac].set_index("method")
             if fm in g.index and "carry_last" in g.index:
-                ours, base = g.loc[fm, "median_abs_error"], g.loc["carry_last", "median_abs_error"]
+                ours, base = g.loc[fm, "median_rel_error"], g.loc["carry_last", "median_rel_error"]
                 cov = {lv: g.loc[fm, f"coverage_{lv:g}"] for lv in self.backtest.levels}
                 ratio = ours / base if base > 0 else float("nan")
                 covs = ", ".join(f"{lv:.0%} interval covered {c:.0%}" for lv, c in cov.items())
                 out.append(
-                    f"From {frac:.0%} of compute: median absolute error {ours:.3f} vs carry-last "
-                    f"{base:.3f} (x{ratio:.2f}); {covs}."
+                    f"From {frac:.0%} of compute: median error {ours:.1%} of the run's reward "
+                    f"range vs carry-last {base:.1%} (x{ratio:.2f}); {covs}."
                 )
         rk = self.backtest.ranking
         if not rk.empty:
@@ -357,8 +357,8 @@ def _per_run(
             "final_reward": final_reward(run) if len(run) >= 3 else float(run.reward[-1]),
         }
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 fit = fit_sigmoid(run)
                 # Block bootstrap: consecutive evaluations of a run are correlated.
                 bs = fit.bootstrap(
@@ -368,7 +368,7 @@ def _per_run(
                 lo, hi = bs.interval(p, level)
                 row.update({p: fit.params[p], f"{p}_lower": lo, f"{p}_upper": hi})
             row["C_mid"], row["R0"] = fit.params["C_mid"], fit.params["R0"]
-            row["identified"] = not any("identif" in str(w.message).lower() for w in caught)
+            row["identified"] = fit.identified  # the fit's own flag, not its warning text
         except (InputError, ValueError, RuntimeError) as exc:
             row.update(A=np.nan, B=np.nan, identified=False, error=str(exc).splitlines()[0])
         rows.append(row)

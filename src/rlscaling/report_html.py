@@ -31,6 +31,7 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .verdicts li { margin: 0.3rem 0; } .note { color: #666; font-size: 0.85rem; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.4rem 0; }
+figure { margin: 0 0 1rem; } figcaption { color: #555; font-size: 0.85rem; max-width: 60rem; }
 .ours { background: #eef6ff; } td.t { text-align: left; }
 """
 
@@ -63,11 +64,13 @@ def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}", highlight: str | None = N
 
 def _accuracy(rep: EarlyFitReport) -> pd.DataFrame:
     tab = rep.accuracy_table()
-    keep = ["fraction", "method", "runs", "refused", "median_abs_error", "mean_abs_error"]
+    keep = ["fraction", "method", "runs", "refused", "median_rel_error", "mean_rel_error"]
     for lv in rep.backtest.levels:
-        keep += [f"coverage_{lv:g}", f"width_{lv:g}"]
+        keep += [f"coverage_{lv:g}", f"rel_width_{lv:g}"]
     keep += [c for c in ("kendall_tau", "top1_correct") if c in tab.columns]
-    return tab[keep]
+    names = {"median_rel_error": "median error / range", "mean_rel_error": "mean error / range"}
+    names.update({f"rel_width_{lv:g}": f"width_{lv:g} / range" for lv in rep.backtest.levels})
+    return tab[keep].rename(columns=names)
 
 
 def _recipes(rep: EarlyFitReport) -> pd.DataFrame | None:
@@ -92,7 +95,20 @@ def _pairs(rep: EarlyFitReport) -> pd.DataFrame | None:
     p = rep.comparison.pairwise
     names = ("recipe_i", "recipe_j", "P_A", "P_B", "P_reward", "P_forecast", "verdict")
     cols = [c for c in names if c in p]
-    return p[cols]
+    # Name the compute the reward probabilities are at: the console of another comparison of
+    # the same runs (``rlscaling compare``, default budget 4x the data) gives other numbers.
+    at = f" at {rep.comparison.budget:.3g}"
+    return p[cols].rename(columns={"P_reward": "P_reward" + at, "P_forecast": "P_forecast" + at})
+
+
+def figure_caption(recipe: str, level: float) -> str:
+    """What a recipe's figure shows, for the caption under it."""
+    return (
+        f"{recipe}: one panel per observed fraction of compute. Filled points were seen by the "
+        "fit, open grey points came later; the solid line is the sigmoid fitted to the seen "
+        "points and the dashed line its extrapolation; the diamond and bar at the end are the "
+        f"forecast of the final reward and its {level:.0%} interval. Colours are seeds."
+    )
 
 
 def render(rep: EarlyFitReport, figures: dict[str, bytes]) -> str:
@@ -111,9 +127,10 @@ def render(rep: EarlyFitReport, figures: dict[str, bytes]) -> str:
         *[f"<li>{html.escape(v)}</li>" for v in rep.verdicts()],
         "</ul>",
         "<h2>Forecast of the final reward from part of the run</h2>",
-        "<p>Absolute error of the final-reward forecast and coverage of its intervals, beside "
+        "<p>Error of the final-reward forecast and coverage of its intervals, beside "
         "the baselines it has to beat (carry the last value, mean of the last three, a plain "
-        "curve_fit of the sigmoid).</p>",
+        "curve_fit of the sigmoid). Errors (|forecast - truth|) and interval widths are divided "
+        "by each run's range of reward (max - min), so runs on different scales pool.</p>",
         _table(_accuracy(rep), highlight=rep.backtest.forecast_method),
     ]
     rk = rep.backtest.ranking
@@ -130,9 +147,10 @@ def render(rep: EarlyFitReport, figures: dict[str, bytes]) -> str:
             "spread between seeds is inside these intervals.</p>",
             _table(rec),
             "<h3>Pairs</h3><p>P_A = P(A_i &gt; A_j), P_B = P(B_i &gt; B_j), P_reward = "
-            "P(reward_i &gt; reward_j) at the largest compute from the fitted curves, P_forecast "
-            "the same from the calibrated forecasts (which are less sure when extrapolating)."
-            "</p>",
+            f"P(reward_i &gt; reward_j) at compute {rep.comparison.budget:.3g} (the largest "
+            "compute of the runs) from the fitted curves, P_forecast the same from the "
+            "calibrated forecasts (which are less sure when extrapolating). A leader is named "
+            "only when its probability is at least 0.8.</p>",
             _table(_pairs(rep), floatfmt="{:.2f}"),
         ]
     parts += ["<h2>Seed variance</h2>"]
@@ -151,10 +169,15 @@ def render(rep: EarlyFitReport, figures: dict[str, bytes]) -> str:
         if rep.seeds is not None:
             parts.append(f"<p>{html.escape(rep.seeds.summary()).replace(chr(10), '<br>')}</p>")
     parts.append("<h2>Runs</h2>")
+    lv_fig = max(rep.backtest.levels)
     for name, png in figures.items():
         b64 = base64.b64encode(png).decode("ascii")
-        parts.append(f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' "
-                     f"src='data:image/png;base64,{b64}'>")  # fmt: skip
+        caption = figure_caption(name, lv_fig)
+        parts.append(
+            f"<h3>{html.escape(name)}</h3><figure><img alt='{html.escape(caption)}' "
+            f"src='data:image/png;base64,{b64}'><figcaption>{html.escape(caption)}"
+            "</figcaption></figure>"
+        )
     cols = ["run", "recipe", "seed", "n_evals", "final_reward", "A", "A_lower", "A_upper", "B"]
     cols += ["B_lower", "B_upper", "identified"]
     parts += [

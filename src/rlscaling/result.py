@@ -273,8 +273,19 @@ class SigmoidFit:
     ) -> tuple[float, float]:
         """Interval for a parameter from the Jacobian covariance (delta method).
 
-        ``C_mid`` uses a symmetric interval on ``ln C_mid``. For bootstrap or MCMC intervals
-        call the same method on their results.
+        ``C_mid`` uses a symmetric interval on ``ln C_mid``. The interval is clipped to the
+        parameter's bounds in the fit (:meth:`param_bounds`): for a pass rate A and R0 lie in
+        [0, 1], so an A of 0.99 with standard error 0.03 gives ``(0.94, 1.0)``, not an upper
+        end above 1 that no pass rate can reach. For bootstrap or MCMC intervals call the same
+        method on their results.
+
+        Examples
+        --------
+        >>> from rlscaling import fit_sigmoid, load_example
+        >>> fit = fit_sigmoid(load_example("scalerl_like"), warn=False)
+        >>> lo, hi = fit.interval("A", 0.9)
+        >>> bool(0 <= lo < fit.A < hi <= 1)
+        True
         """
         level = check_level(level)
         if method != "delta":
@@ -285,11 +296,39 @@ class SigmoidFit:
         if param not in PUBLIC_NAMES:
             raise InputError(f"param must be one of {PUBLIC_NAMES}, got {param!r}")
         t = stats.t.ppf(0.5 + level / 2, max(self.dof, 1))
+        lo_b, hi_b = self.param_bounds(param)
         if param == "C_mid":
             m, se = np.log(self.C_mid), self.stderr["log_C_mid"]
-            return float(np.exp(m - t * se)), float(np.exp(m + t * se))
-        v, se = self.params[param], self.stderr[param]
-        return float(v - t * se), float(v + t * se)
+            lo, hi = float(np.exp(m - t * se)), float(np.exp(m + t * se))
+        else:
+            v, se = self.params[param], self.stderr[param]
+            lo, hi = float(v - t * se), float(v + t * se)
+        return max(lo, lo_b), min(hi, hi_b)
+
+    def param_bounds(self, param: str) -> tuple[float, float]:
+        """The range a parameter can take in this fit: its box bound, and for a pass rate
+        (rewards in [0, 1]) also [0, 1] for A and R0. ``(-inf, inf)`` where unbounded.
+
+        Examples
+        --------
+        >>> from rlscaling import fit_sigmoid, load_example
+        >>> fit_sigmoid(load_example("scalerl_like"), warn=False).param_bounds("A")
+        (0.0, 1.0)
+        """
+        if param not in PUBLIC_NAMES:
+            raise InputError(f"param must be one of {PUBLIC_NAMES}, got {param!r}")
+        i = PUBLIC_NAMES.index(param)
+        lo, hi = float(self.bounds.lower[i]), float(self.bounds.upper[i])
+        if param == "C_mid":
+            return float(np.exp(lo)), float(np.exp(hi))
+        if self.pass_rate and param in ("A", "R0"):
+            lo, hi = max(lo, 0.0), min(hi, 1.0)
+        return lo, hi
+
+    @property
+    def reward_range(self) -> tuple[float, float]:
+        """Values a reward can take: [0, 1] for a pass rate, else ``(-inf, inf)``."""
+        return (0.0, 1.0) if self.pass_rate else (-np.inf, np.inf)
 
     def band(
         self,
@@ -299,7 +338,9 @@ class SigmoidFit:
     ) -> pd.DataFrame:
         """Delta-method band for the curve (or for a new evaluation) at ``compute``.
 
-        Returns a DataFrame with columns ``compute``, ``estimate``, ``lower``, ``upper``.
+        Returns a DataFrame with columns ``compute``, ``estimate``, ``lower``, ``upper``. The
+        band is clipped to the reward's feasible range (:attr:`reward_range`: [0, 1] for a
+        pass rate), which the symmetric delta-method band ignores near a bound.
         """
         level = check_level(level)
         if kind not in ("curve", "prediction"):
@@ -314,8 +355,14 @@ class SigmoidFit:
         t = stats.t.ppf(0.5 + level / 2, max(self.dof, 1))
         est = curve_value(x, self.theta)
         half = t * np.sqrt(np.maximum(var, 0))
+        lo_r, hi_r = self.reward_range
         return pd.DataFrame(
-            {"compute": c, "estimate": est, "lower": est - half, "upper": est + half}
+            {
+                "compute": c,
+                "estimate": est,
+                "lower": np.clip(est - half, lo_r, hi_r),
+                "upper": np.clip(est + half, lo_r, hi_r),
+            }
         )
 
     # ------------------------------------------------------------------ uncertainty methods

@@ -80,10 +80,15 @@ class ParameterSamples:
 
     # ------------------------------------------------------------------ intervals
     def interval(self, param: str, level: float = 0.9) -> tuple[float, float]:
-        """Equal-tailed interval of a parameter at ``level`` (e.g. 0.9 for 90%)."""
+        """Equal-tailed interval of a parameter at ``level`` (e.g. 0.9 for 90%), clipped to
+        the parameter's bounds in the fit (:meth:`SigmoidFit.param_bounds`; [0, 1] for the A
+        and R0 of a pass rate)."""
         level = check_level(level)
         v = self._param(param)
         lo, hi = np.quantile(v, [0.5 - level / 2, 0.5 + level / 2])
+        if param in PUBLIC_NAMES:
+            lo_b, hi_b = self.fit.param_bounds(param)
+            lo, hi = np.clip(lo, lo_b, hi_b), np.clip(hi, lo_b, hi_b)
         return float(lo), float(hi)
 
     def curve_samples(self, compute: ArrayLike) -> NDArray[np.float64]:
@@ -107,6 +112,8 @@ class ParameterSamples:
     ) -> pd.DataFrame:
         """Pointwise band of the curve (``kind="curve"``) or of a new evaluation
         (``kind="prediction"``) at ``compute``; columns compute, estimate (median), lower, upper.
+        Clipped to the reward's feasible range (:attr:`SigmoidFit.reward_range`: [0, 1] for a
+        pass rate), which evaluation noise added to a curve near 1 would otherwise leave.
         """
         level = check_level(level)
         if kind not in ("curve", "prediction"):
@@ -114,6 +121,8 @@ class ParameterSamples:
         c = as_positive_compute(compute)
         draws = self.curve_samples(c) if kind == "curve" else self.predictive_samples(c)
         lo, med, hi = np.quantile(draws, [0.5 - level / 2, 0.5, 0.5 + level / 2], axis=0)
+        # Quantiles commute with clipping (a monotone map), so this equals clipping the draws.
+        lo, med, hi = np.clip([lo, med, hi], *self.fit.reward_range)
         return pd.DataFrame({"compute": c, "estimate": med, "lower": lo, "upper": hi})
 
     def prob_at_least(self, compute: float, reward: float) -> float:

@@ -26,12 +26,30 @@ SetOpt = Annotated[
 RecipeOpt = Annotated[str | None, typer.Option("--recipe", help=f"preset: {', '.join(PRESETS)}")]
 
 
+def _yaml_problem(exc: Exception) -> str:
+    """One line from a PyYAML error: what is wrong and where (its str() spans lines)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def _resolve(config: Path | None, sets: list[str], recipe: str | None) -> TrainConfig:
+    import yaml
+
     from rlscaling.trainer.config import load_config
 
     overrides: dict = {}
     for item in sets:
-        overrides = deep_merge(overrides, parse_override(item))
+        try:
+            parsed = parse_override(item)
+        except yaml.YAMLError as exc:
+            # safe_load refuses tags such as !!python/object; say which --set and why.
+            raise ConfigError(
+                f"--set {item!r}: the value is not plain YAML (a number, string, list or "
+                f"mapping; tags like !!python/... are refused): {_yaml_problem(exc)}"
+            ) from None
+        overrides = deep_merge(overrides, parsed)
     if recipe:
         overrides["recipe"] = recipe
     if config is not None:
@@ -116,6 +134,8 @@ def sweep_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live table")] = False,
 ) -> None:
     """Train a grid of recipes x seeds (finished runs skipped, killed runs resumed)."""
+    import yaml
+
     from rlscaling.trainer.sweep import load_sweep, sweep
 
     try:
@@ -124,6 +144,8 @@ def sweep_command(
         runs = sw.runs(chosen)
     except ConfigError as exc:
         _fail(exc)
+    except yaml.YAMLError as exc:
+        _fail(ConfigError(f"--config {str(config)!r}: not valid YAML: {_yaml_problem(exc)}"))
     if dry_run:
         for r in runs:
             state = "done" if r.done else f"step {r.progress()[0]}/{r.config.steps}"
