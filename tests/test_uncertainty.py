@@ -150,3 +150,40 @@ def test_to_arviz_keeps_walkers_as_chains(fit):
     a = idata.posterior["A"]
     assert a.shape == (16, post.chain.shape[0])
     np.testing.assert_allclose(np.sort(a.values.ravel()), np.sort(post.samples["A"].to_numpy()))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"seed": -1}, "seed must be None or an integer >= 0"),
+        ({"seed": "1"}, "seed must be"),
+        ({"learning_rate": "0.5"}, "learning_rate must be"),
+        ({"max_steps": 0}, "max_steps must be an integer >= 1"),
+    ],
+)
+def test_mcmc_checks_arguments_before_sampling(fit, monkeypatch, kwargs, match):
+    import emcee
+
+    def no_sampling(*args, **kw):
+        raise AssertionError("sampling started before the arguments were checked")
+
+    monkeypatch.setattr(emcee, "EnsembleSampler", no_sampling)
+    with pytest.raises(InputError, match=match):
+        fit.mcmc(**kwargs)
+
+
+def test_bootstrap_refuses_a_negative_seed(fit):
+    with pytest.raises(InputError, match="seed must be None or an integer >= 0"):
+        fit.bootstrap(100, seed=-1)
+
+
+def test_mcmc_on_few_points_warns_and_caps_the_chain():
+    c = np.geomspace(100, 20000, 5)
+    y = sigmoid(c, 0.6, 1.5, 2000.0, 0.1) + np.random.default_rng(0).normal(0, 0.01, 5)
+    few = fit_sigmoid(c, y, warn=False)
+    with pytest.warns(MCMCWarning, match="only 5 points.*max_steps=600"):
+        post = few.mcmc(n_steps=300, seed=0)
+    assert post.diagnostics["n_steps"] <= 600
+    # an explicit max_steps is honoured
+    longer = few.mcmc(n_steps=300, max_steps=900, seed=0, warn=False)
+    assert longer.diagnostics["n_steps"] <= 900

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rlscaling.curve import curve_jacobian, curve_value
-from rlscaling.inputs import InputError
+from rlscaling.inputs import InputError, check_int, check_real, check_seed
 from rlscaling.likelihood import Binomial, Likelihood, get_likelihood
 from rlscaling.samples import ParameterSamples
 
@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 PriorSpec = Any  # a frozen scipy.stats distribution (has .logpdf) or a callable log-density
 PRIOR_KEYS = ("A", "B", "C_mid", "R0")
 MIN_TAU_MULTIPLE = 50  # emcee's guidance: chains longer than ~50 autocorrelation times
+# With fewer points than this the posterior is mostly prior and bounds: chains mix slowly
+# (autocorrelation times of 70+ steps on 5 points against ~18 on 30), so extending them to 50
+# autocorrelation times costs several times a normal run and buys no information.
+FEW_POINTS = 8
+MAX_STEPS_DEFAULT = 20000
 
 
 class MCMCWarning(UserWarning):
@@ -105,7 +110,7 @@ def mcmc(
     n_walkers: int = 32,
     n_steps: int = 1000,
     extend: bool = True,
-    max_steps: int = 20000,
+    max_steps: int | None = None,
     seed: int | None = 0,
     progress: bool = False,
     warn: bool = True,
@@ -130,6 +135,11 @@ def mcmc(
     extend : bool, default True
         Keep sampling (up to ``max_steps``) until the chain is longer than 50 autocorrelation
         times.
+    max_steps : int, optional
+        Longest chain ``extend`` may grow to; default 20,000 steps, or ``2 * n_steps`` when the
+        fit has fewer than 8 points (there the chain mixes slowly and the posterior is mostly
+        the prior, so a long chain costs time without adding information; an
+        :class:`MCMCWarning` says so).
     seed : int or None
         The same seed gives the same chain.
     progress : bool
@@ -163,6 +173,9 @@ def mcmc(
     True
     """
     lik = get_likelihood(likelihood)
+    # Checked before any sampling: a bad argument must not cost a chain's run time first.
+    check_seed(seed)
+    check_real(learning_rate, "learning_rate")
     if not 0 < learning_rate <= 1:
         raise InputError(f"learning_rate must be in (0, 1], got {learning_rate!r}")
     eta = float(learning_rate)
@@ -181,6 +194,19 @@ def mcmc(
         raise InputError(f"n_walkers must be an even integer >= 8, got {n_walkers!r}")
     if not (isinstance(n_steps, int) and n_steps >= 100):
         raise InputError(f"n_steps must be an integer >= 100, got {n_steps!r}")
+    few = data.n < FEW_POINTS
+    if max_steps is None:
+        max_steps = 2 * n_steps if few else MAX_STEPS_DEFAULT
+    check_int(max_steps, "max_steps", 1)
+    if warn and few:
+        warnings.warn(
+            f"MCMC on only {data.n} points: the posterior is mostly the prior and the bounds, "
+            f"chains mix slowly, and its intervals say little; the chain is capped at "
+            f"max_steps={max_steps} (pass max_steps= to sample longer). More evaluations help "
+            "far more than more steps.",
+            MCMCWarning,
+            stacklevel=3,
+        )
     priors = dict(priors or {})
     unknown = set(priors) - set(PRIOR_KEYS)
     if unknown:
