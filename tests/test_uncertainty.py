@@ -187,3 +187,13 @@ def test_mcmc_on_few_points_warns_and_caps_the_chain():
     # an explicit max_steps is honoured
     longer = few.mcmc(n_steps=300, max_steps=900, seed=0, warn=False)
     assert longer.diagnostics["n_steps"] <= 900
+
+
+def test_mcmc_takes_any_non_negative_seed_and_enough_walkers(fit):
+    """Found by the fuzz suite: emcee's legacy RandomState refused seeds >= 2**32, and fewer
+    walkers than twice the dimension failed inside emcee."""
+    big = fit.mcmc(n_steps=100, extend=False, seed=2**40, warn=False)
+    again = fit.mcmc(n_steps=100, extend=False, seed=2**40, warn=False)
+    np.testing.assert_array_equal(big.theta, again.theta)
+    with pytest.raises(InputError, match="n_walkers=8 is too few for 5 sampled parameters"):
+        fit.mcmc(n_walkers=8, likelihood="ar1")

@@ -215,6 +215,11 @@ def mcmc(
     b = fit.bounds
     r0_sampled = bool(b.free[3]) or fit.r0_mode == "first"
     names = ["A", "log_B", "log_C_mid"] + (["R0"] if r0_sampled else []) + list(lik.extra_names)
+    if n_walkers < 2 * len(names):
+        raise InputError(
+            f"n_walkers={n_walkers} is too few for {len(names)} sampled parameters ({names}): "
+            f"emcee's ensemble moves need at least {2 * len(names)} (twice the dimension)"
+        )
     e_lo, e_hi = lik.extra_bounds()
     r0_lo, r0_hi = (b.lower[3], b.upper[3]) if b.free[3] else (-np.inf, np.inf)
     if fit.pass_rate and r0_sampled:
@@ -318,7 +323,14 @@ def mcmc(
     # this posterior (A, B and C_mid are strongly correlated): measured tau ~17 vs ~55 steps.
     moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
     sampler = emcee.EnsembleSampler(n_walkers, z_hat.size, log_prob, vectorize=True, moves=moves)
-    sampler.random_state = np.random.RandomState(seed).get_state()
+    # emcee draws from a legacy RandomState, which takes seeds below 2**32 only; a larger seed
+    # is folded into that range through a SeedSequence (still: same seed, same chain).
+    legacy = (
+        seed
+        if seed is None or seed < 2**32
+        else int(np.random.SeedSequence(seed).generate_state(1)[0])
+    )
+    sampler.random_state = np.random.RandomState(legacy).get_state()
     state = sampler.run_mcmc(p0, n_steps, progress=progress)
     total = n_steps
     tau = _tau(sampler)
