@@ -491,6 +491,7 @@ GOOD_CSV = "compute,reward\n1e18,0.1\n2e18,0.2\n4e18,0.3\n8e18,0.35\n"
         ("junk.csv.gz", b"not gzip at all", "truncated or corrupt"),
         ("bin.jsonl", b"\x00\x01\x02\xff", "binary"),
         ("latin.jsonl", '{"compute": 1, "r\xe9": 2}\n'.encode("latin-1"), "not UTF-8 text"),
+        ("cut.parquet", b"PAR1\x00\x01", "not a readable Parquet file"),
     ],
 )
 def test_malformed_files_raise_a_load_error_naming_the_file(tmp_path, name, content, match):

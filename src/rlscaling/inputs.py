@@ -318,13 +318,14 @@ def check_curve(
     if (steps < 0).any():
         i = int(np.flatnonzero(steps < 0)[0])
         raise InputError(
-            f"compute must be increasing, but compute[{i}]={c[i]!r} > compute[{i + 1}]="
-            f"{c[i + 1]!r}. Sort the points by compute first (e.g. df.sort_values('compute'))."
+            f"compute must be increasing, but compute[{i}]={float(c[i])!r} > compute[{i + 1}]="
+            f"{float(c[i + 1])!r}. Sort the points by compute first "
+            "(e.g. df.sort_values('compute'))."
         )
     if (steps == 0).any():
         i = int(np.flatnonzero(steps == 0)[0])
         raise InputError(
-            f"compute has duplicated values: compute[{i}] == compute[{i + 1}] == {c[i]!r}. "
+            f"compute has duplicated values: compute[{i}] == compute[{i + 1}] == {float(c[i])!r}. "
             "Average repeated evaluations at the same compute (and add their eval sizes)."
         )
     if "eval_size" in extras and (extras["eval_size"] <= 0).any():

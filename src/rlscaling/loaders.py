@@ -498,10 +498,15 @@ def _records_frame(records: list[dict[str, Any]], p: Path) -> pd.DataFrame:
 
 def _read_parquet(p: Path) -> pd.DataFrame:
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow
     except ImportError:
         raise ImportError(f"reading Parquet needs pyarrow: {IO_EXTRA}") from None
-    return pd.read_parquet(p)
+    try:
+        return pd.read_parquet(p)
+    except pyarrow.ArrowException as exc:
+        raise LoadError(
+            p, f"is not a readable Parquet file ({exc}); it may be truncated or another format"
+        ) from None
 
 
 def _read_rundir(d: Path, opts: LoadOptions, name: str | None = None) -> Run:
