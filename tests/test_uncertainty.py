@@ -197,3 +197,20 @@ def test_mcmc_takes_any_non_negative_seed_and_enough_walkers(fit):
     np.testing.assert_array_equal(big.theta, again.theta)
     with pytest.raises(InputError, match="n_walkers=8 is too few for 5 sampled parameters"):
         fit.mcmc(n_walkers=8, likelihood="ar1")
+
+
+@pytest.mark.parametrize("scale", [3000.0, 1e-7, 1e49])
+def test_mcmc_noise_and_walkers_follow_the_reward_scale(scale):
+    """Returns in the thousands (or rewards in 1e-7 units) used to pin the noise sd to the
+    pass-rate range [1e-6, 10] and to start the walkers with absolute jitter; found by the fuzz
+    suite at 1e49, where the walkers collapsed and emcee refused to start."""
+    rng = np.random.default_rng(3)
+    y = sigmoid(C, 0.6, 1.6, 3000.0, 0.15) + rng.normal(0, 0.03, C.size)
+    ref = fit_sigmoid(C, y, warn=False).mcmc(n_steps=600, extend=False, seed=4, warn=False)
+    fit = fit_sigmoid(C, y * scale, warn=False)
+    post = fit.mcmc(n_steps=600, extend=False, seed=4, warn=False)
+    sd = np.median(post.noise_sd) / scale
+    assert sd == pytest.approx(0.03, rel=0.3)
+    assert sd == pytest.approx(np.median(ref.noise_sd), rel=0.2)
+    lo, hi = post.interval("A", 0.9)
+    assert lo < fit.A < hi and (hi - lo) / scale < 0.5

@@ -220,14 +220,17 @@ def mcmc(
             f"n_walkers={n_walkers} is too few for {len(names)} sampled parameters ({names}): "
             f"emcee's ensemble moves need at least {2 * len(names)} (twice the dimension)"
         )
-    e_lo, e_hi = lik.extra_bounds()
+    # Reward spread: the noise bounds and the walkers' jitter are set relative to it, so
+    # rewards of 1e4 or 1e-9 are sampled as well as pass rates.
+    y_span = float(np.ptp(y)) if np.ptp(y) > 0 else 1.0
+    e_lo, e_hi = lik.extra_bounds(y_span)
     r0_lo, r0_hi = (b.lower[3], b.upper[3]) if b.free[3] else (-np.inf, np.inf)
     if fit.pass_rate and r0_sampled:
         r0_lo, r0_hi = 0.0, 1.0
     lower = np.r_[b.lower[0], np.log(b.lower[1]), b.lower[2], [r0_lo] * r0_sampled, e_lo]
     upper = np.r_[b.upper[0], np.log(b.upper[1]), b.upper[2], [r0_hi] * r0_sampled, e_hi]
     r0_fixed_value = fit.R0
-    first_prior_sd = max(fit.noise_sd, 1e-6)
+    first_prior_sd = max(fit.noise_sd, 1e-6 * min(y_span, 1.0))
     dens = {k: _log_density(v, k) for k, v in priors.items()}
     n_extra = len(lik.extra_names)
 
@@ -288,10 +291,11 @@ def mcmc(
         np.log(fit.B),
         np.log(fit.C_mid),
         [fit.R0] * r0_sampled,
-        lik.initial_extra(fit.noise_sd),
+        lik.initial_extra(fit.noise_sd, y_span),
     ]
-    inner_lo = np.where(np.isfinite(lower), lower + 1e-9 * (1 + np.abs(lower)), -np.inf)
-    inner_hi = np.where(np.isfinite(upper), upper - 1e-9 * (1 + np.abs(upper)), np.inf)
+    with np.errstate(invalid="ignore"):  # infinite bounds give inf - inf before np.where
+        inner_lo = np.where(np.isfinite(lower), lower + 1e-9 * (1 + np.abs(lower)), -np.inf)
+        inner_hi = np.where(np.isfinite(upper), upper - 1e-9 * (1 + np.abs(upper)), np.inf)
     z_hat = np.clip(z_hat, inner_lo, inner_hi)
     if not np.isfinite(log_prob(z_hat[None, :])[0]):
         bad = [k for k, f in dens.items() if not np.isfinite(f(np.atleast_1d(fit.params[k]))[0])]
@@ -309,9 +313,17 @@ def mcmc(
         [max(se["R0"], first_prior_sd)] * r0_sampled,
         np.full(n_extra, 0.1),
     ]
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 0.01)
-    scale = np.minimum(scale, np.where(np.isfinite(upper - lower), 0.05 * (upper - lower), 1.0))
-    p0 = z_hat + rng.normal(size=(n_walkers, z_hat.size)) * np.maximum(scale, 1e-6)
+    # Where a standard error is unknown, jitter by 1% of the reward range (A, R0) or 0.01 (the
+    # log-scale and noise coordinates): an absolute 0.01 is lost in the rounding of rewards
+    # of 1e49 and leaves the walkers on top of each other.
+    fallback = np.r_[
+        0.01 * y_span, 0.01, 0.01, [0.01 * y_span] * r0_sampled, np.full(n_extra, 0.01)
+    ]
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, fallback)
+    scale = np.minimum(
+        scale, np.where(np.isfinite(upper - lower), 0.05 * (upper - lower), 100 * fallback)
+    )
+    p0 = z_hat + rng.normal(size=(n_walkers, z_hat.size)) * np.maximum(scale, 1e-4 * fallback)
     p0 = np.clip(p0, inner_lo, inner_hi)
     for _ in range(100):
         bad = ~np.isfinite(log_prob(p0))
@@ -331,7 +343,19 @@ def mcmc(
         else int(np.random.SeedSequence(seed).generate_state(1)[0])
     )
     sampler.random_state = np.random.RandomState(legacy).get_state()
-    state = sampler.run_mcmc(p0, n_steps, progress=progress)
+    # emcee checks the starting ensemble's condition number on the raw coordinates; with A and
+    # R0 on a reward scale far from that of ln B (returns of 1e4, or 1e49 in the fuzz suite) it
+    # is huge although the walkers are well spread, and emcee refuses. The DE moves are affine
+    # invariant, so the check is done here on standardised coordinates instead.
+    spread = p0.std(axis=0)
+    std = (p0 - p0.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    if np.any(spread == 0) or np.linalg.cond(np.cov(std, rowvar=False)) > 1e8:
+        raise InputError(
+            f"the MCMC walkers could not be spread around the point fit (parameters "
+            f"{[nm for nm, sd in zip(names, spread, strict=True) if sd == 0] or names} are pinned"
+            " by their bounds); widen a_bounds/b_bounds or use fit.bootstrap()"
+        )
+    state = sampler.run_mcmc(p0, n_steps, progress=progress, skip_initial_state_check=True)
     total = n_steps
     tau = _tau(sampler)
     while extend and total < MIN_TAU_MULTIPLE * np.max(tau) and total < max_steps:
