@@ -34,7 +34,7 @@ SLOW = os.environ.get("RLSCALING_FUZZ") == "slow" or settings.default.max_exampl
 COMPUTE_COLS = ["compute", "flops", "total_flops", "gpu_hours", "x", "wall", "Compute"]
 REWARD_COLS = ["reward", "eval/reward", "val_acc", "score", "y", "reward", "loss"]
 STEP_COLS = ["step", "global_step", None]
-FORMATS = ["csv", "tsv", "csv.gz", "jsonl", "parquet", "rundir"]
+FORMATS = ["csv", "tsv", "csv.gz", "jsonl", "parquet", "rundir", "wandb", "tensorboard"]
 MISSING = object()  # a cell left out (empty in CSV, absent key in JSON)
 
 
@@ -125,6 +125,37 @@ def write(
         (run / "run.json").write_text(json.dumps({"name": "fuzz", "compute_unit": "FLOPs"}))
         (run / "eval.jsonl").write_text(text)
         return run, n_rows
+    if fmt == "wandb":
+        # a W&B chart export: one column per run and metric; a blank cell is a step the run
+        # did not log (not a point), so only rows with a reward are rows of the run
+        c_col, r_col = cols[-2:] if cols[-1] != "eval_size" else cols[-3:-1]
+        header = ["Step", "fuzz - eval/reward", "fuzz - eval/reward__MIN"]
+        lines = [",".join(header)]
+        for r in rows:
+            cell = _cell(r.get(r_col, MISSING))
+            lines.append(",".join([_cell(r.get(c_col, MISSING)), cell, cell]))
+        path = d / "wandb_export.csv"
+        path.write_text("\n".join(lines) + "\n")
+        return path, sum(r.get(r_col, MISSING) is not MISSING for r in rows)
+    if fmt == "tensorboard":
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        r_col = cols[-1] if cols[-1] != "eval_size" else cols[-2]
+        logdir = d / "tb"
+        writer = EventFileWriter(str(logdir))
+        n_rows = 0
+        for i, r in enumerate(rows):
+            v = r.get(r_col, MISSING)
+            if v is MISSING:
+                continue  # a tag not logged at this step: not a point
+            value = v if isinstance(v, float) else float("nan")
+            summary = Summary(value=[Summary.Value(tag="eval/reward", simple_value=value)])
+            writer.add_event(Event(wall_time=1.0, step=10 * (i + 1), summary=summary))
+            n_rows += 1
+        writer.close()
+        return logdir, n_rows
     if fmt == "parquet":
         df = pd.DataFrame([{k: (None if v is MISSING else v) for k, v in r.items()} for r in rows])
         df = df.reindex(columns=cols)
@@ -151,7 +182,13 @@ def write(
 
 def corrupt(path: Path, how: str, seed: int) -> None:
     """Damage a file the way disks, copies and editors do."""
-    target = path / "eval.jsonl" if path.is_dir() else path
+    if path.is_dir() and not (path / "eval.jsonl").exists():
+        files = sorted(path.glob("*tfevents*"))
+        if not files:
+            return
+        target = files[0]
+    else:
+        target = path / "eval.jsonl" if path.is_dir() else path
     data = target.read_bytes()
     rng = np.random.default_rng(seed)
     if how == "truncate":
