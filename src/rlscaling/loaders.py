@@ -143,6 +143,16 @@ def load_run(
         ``compute_unit``, ``conversion``, ``omitted`` (counts by reason), and for run
         directories ``recipe``, ``seed``, ``model``, ``task`` from ``run.json``.
 
+    Raises
+    ------
+    LoadError
+        The file cannot be read as a table (binary, not UTF-8/UTF-16, empty, rows of unequal
+        length, a truncated compressed file, a ``run.json`` that is not a JSON object); the
+        error's ``path`` names the file. A subclass of :class:`~rlscaling.InputError`.
+    InputError
+        The table holds no usable run (columns not found, NaN under ``nan_policy="raise"``,
+        clashing duplicates); the message names the file and the fix.
+
     Notes
     -----
     Without a compute column and without a conversion, a token column and then a step column is
