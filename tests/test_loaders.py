@@ -507,6 +507,13 @@ def test_malformed_files_raise_a_load_error_naming_the_file(tmp_path, name, cont
         load_runs([tmp_path / "a_good.csv", path])
 
 
+def test_load_error_pickles_with_its_path():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(LoadError("/data/x.csv", "is empty")))
+    assert err.path == "/data/x.csv" and str(err) == "/data/x.csv: is empty"
+
+
 def test_run_json_holding_a_list_is_named(tmp_path):
     d = tmp_path / "run-list"
     write_rundir(d, eval_records())

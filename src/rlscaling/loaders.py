@@ -69,7 +69,11 @@ class LoadError(InputError):
 
     def __init__(self, path: str | os.PathLike[str], message: str) -> None:
         self.path = str(path)
+        self.reason = message
         super().__init__(f"{self.path}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # survives pickling (e.g. a process pool)
+        return (type(self), (self.path, self.reason))
 
 
 def load_run(
