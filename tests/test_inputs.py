@@ -139,3 +139,130 @@ def test_any_valid_curve_fits_or_raises_never_nan(y, scale):
     assert all(np.isfinite(v) for v in fit.params.values())
     assert np.all(np.isfinite(fit.predict(c)))
     assert isinstance(fit.identified, bool)
+
+
+# ---------------------------------------------------------------- issue 15: points and errors
+
+
+def test_forecast_refuses_negative_compute_like_fit_sigmoid():
+    from rlscaling import forecast
+
+    c = C.copy()
+    c[3] = -5.0
+    with pytest.raises(InputError, match=r"compute must be > 0.*\[3\]=-5.0"):
+        fit_sigmoid(Run(c, Y))
+    with pytest.raises(InputError, match=r"compute must be > 0.*\[3\]=-5.0"):
+        forecast(Run(c, Y))
+
+
+def test_masked_values_are_missing_not_data():
+    y = np.ma.masked_array(Y.copy(), mask=np.zeros(Y.size, dtype=bool))
+    y[-1] = -999.0
+    y[-1] = np.ma.masked
+    with pytest.raises(InputError, match=r"1 masked.*positions 19.*nan_policy='omit'"):
+        fit_sigmoid(C, y)
+    fit = fit_sigmoid(C, y, nan_policy="omit", warn=False)
+    ref = fit_sigmoid(C[:-1], Y[:-1], warn=False)
+    assert fit.data.omitted == {"masked": 1} and fit.n_used == 19
+    assert fit.A == pytest.approx(ref.A, rel=1e-9)
+
+
+def test_masked_compute_is_counted_separately_from_nan():
+    c = np.ma.masked_array(C, mask=[False] * 10 + [True] + [False] * 9)
+    y = Y.copy()
+    y[5] = np.nan
+    fit = fit_sigmoid(c, y, nan_policy="omit", warn=False)
+    assert fit.data.omitted == {"masked": 1, "nan_or_inf": 1} and fit.n_used == 18
+
+
+def test_series_alone_is_rewards_indexed_by_compute():
+    s = pd.Series(Y, index=C, name="reward")
+    shuffled = s.sample(frac=1.0, random_state=0)
+    fit = fit_sigmoid(s, warn=False)
+    ref = fit_sigmoid(C, Y, warn=False)
+    assert fit.A == pytest.approx(ref.A, rel=1e-12)
+    # pairing is by label: a shuffled Series is unsorted compute, refused with the fix
+    with pytest.raises(InputError, match=r"increasing.*sort"):
+        fit_sigmoid(shuffled)
+    fit_sorted = fit_sigmoid(shuffled.sort_index(), warn=False)
+    assert fit_sorted.A == pytest.approx(ref.A, rel=1e-12)
+    with pytest.raises(InputError, match="numeric compute index"):
+        fit_sigmoid(pd.Series(Y, index=[f"p{i}" for i in range(Y.size)]))
+
+
+def test_two_series_with_different_indexes_are_not_paired_by_position():
+    c = pd.Series(C, index=np.arange(20))
+    r = pd.Series(Y, index=np.arange(20)[::-1])
+    with pytest.raises(InputError, match=r"different indexes.*reindex"):
+        fit_sigmoid(c, r)
+    fit = fit_sigmoid(c, r.reindex(c.index), warn=False)  # aligned by label: Y reversed
+    assert np.array_equal(fit.data.reward, Y[::-1])
+    same = fit_sigmoid(c, pd.Series(Y, index=np.arange(20)), warn=False)
+    assert np.array_equal(same.data.reward, Y)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: fit_sigmoid([], []), "empty"),
+        (lambda: fit_sigmoid(C, np.full(20, np.nan), nan_policy="omit"), "all 20 points"),
+        (lambda: fit_sigmoid(C, Y, r0=None), r"r0 must be a finite number.*None"),
+        (lambda: fit_sigmoid(C, Y, r0="last"), "r0 must be a number, 'first' or 'free'"),
+        (lambda: fit_sigmoid(C, Y, min_compute="1"), r"min_compute must be.*'1' \(str\)"),
+        (lambda: fit_sigmoid(C, Y, max_compute=True), r"max_compute must be.*True"),
+        (lambda: fit_sigmoid(C, Y, b_bounds=(0.05,)), r"b_bounds must be a pair.*\(0.05,\)"),
+        (lambda: fit_sigmoid(C, Y, b_bounds=("a", 3)), r"b_bounds\[0\] must be"),
+        (lambda: fit_sigmoid(C, Y, a_bounds=(0, "1")), r"a_bounds\[1\] must be"),
+        (lambda: fit_sigmoid(C, Y, f_scale="x"), "f_scale must be"),
+        (lambda: fit_sigmoid(C, Y, n_starts=2.0), "n_starts must be an integer"),
+        (lambda: fit_sigmoid(C, Y * 1e200), r"beyond \+-1e\+100.*divide"),
+        (lambda: fit_sigmoid(C, Y * 1e-300, loss="soft_l1"), "constant.*power of 10"),
+    ],
+)
+def test_unclear_failures_are_input_errors(call, match):
+    with pytest.raises(InputError, match=match):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"levels": ("0.9",)}, r"levels must hold numbers in \(0, 1\).*'0.9'"),
+        ({"levels": 0.9}, None),
+        ({"levels": ()}, "at least one level"),
+        ({"n_samples": 0}, "n_samples must be an integer >= 10"),
+        ({"n_samples": -5, "method": "mcmc"}, "n_samples must be an integer >= 10"),
+        ({"seed": -1, "method": "mcmc"}, "seed must be None or an integer >= 0"),
+        ({"seed": 1.5}, "seed must be"),
+    ],
+)
+def test_forecast_arguments_are_checked_before_any_work(kwargs, match):
+    from rlscaling import forecast
+
+    if match is None:
+        assert forecast(C, reward=Y, n_samples=100, **kwargs).levels == (0.9,)
+        return
+    with pytest.raises(InputError, match=match):
+        forecast(C, reward=Y, **kwargs)
+    with pytest.raises(InputError, match="empty"):
+        forecast([], reward=[])
+
+
+@pytest.mark.parametrize("target", [float("nan"), float("inf"), "0.5", None])
+def test_compute_to_reach_refuses_a_non_finite_target(target):
+    from rlscaling import compute_to_reach
+
+    match = "give exactly one" if target is None else "target must be a finite reward"
+    with pytest.raises(InputError, match=match):
+        compute_to_reach(C, target, reward=Y)
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e-4, 1e4, 1e60, 1e99])
+def test_reward_scale_does_not_change_the_fit(scale):
+    """Solved on rescaled rewards: the same curve and fit quality at every scale."""
+    ref = fit_sigmoid(C, Y, warn=False)
+    fit = fit_sigmoid(C, Y * scale, warn=False)
+    assert fit.A / scale == pytest.approx(ref.A, rel=1e-6)
+    assert fit.B == pytest.approx(ref.B, rel=1e-6)
+    assert fit.rmse / scale == pytest.approx(ref.rmse, rel=1e-6)
+    assert fit.r2 == pytest.approx(ref.r2, rel=1e-9)

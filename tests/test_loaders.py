@@ -1,6 +1,8 @@
 """Loaders: every format round-trips; columns inferred or named; nothing is dropped silently."""
 
+import gzip
 import json
+import re
 import time
 import warnings
 
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 from rlscaling import InputError, Run
 from rlscaling import loaders as loaders_mod
 from rlscaling.datasets import example_curves
-from rlscaling.loaders import LoaderWarning, load_run, load_runs
+from rlscaling.loaders import LoadError, LoaderWarning, load_run, load_runs
 
 C = np.array([0.0, 1e17, 2e17, 4e17, 8e17])
 R = np.array([0.20, 0.26, 0.31, 0.38, 0.42])
@@ -471,3 +473,96 @@ def test_any_shuffled_file_loads_sorted_and_equal(tmp_path, n, seed, fmt):
     assert np.all(np.diff(run.compute) > 0)
     np.testing.assert_allclose(run.compute, compute, rtol=1e-12)
     np.testing.assert_allclose(run.reward, reward, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- issue 15: malformed files
+
+GOOD_CSV = "compute,reward\n1e18,0.1\n2e18,0.2\n4e18,0.3\n8e18,0.35\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("bin.csv", bytes(range(256)) * 4, "binary, not a text table"),
+        ("latin.csv", "compute,r\xe9ward\n1,0.1\n".encode("latin-1"), "not UTF-8 text"),
+        ("empty.csv", b"", "is empty: a CSV needs a header line"),
+        ("ragged.csv", b"compute,reward\n1,2\n3,4,5,6\n5,6\n", "not a well-formed table"),
+        ("cut.csv.gz", gzip.compress(GOOD_CSV.encode())[:-12], "truncated or corrupt"),
+        ("junk.csv.gz", b"not gzip at all", "truncated or corrupt"),
+        ("bin.jsonl", b"\x00\x01\x02\xff", "binary"),
+        ("latin.jsonl", '{"compute": 1, "r\xe9": 2}\n'.encode("latin-1"), "not UTF-8 text"),
+        ("cut.parquet", b"PAR1\x00\x01", "not a readable Parquet file"),
+    ],
+)
+def test_malformed_files_raise_a_load_error_naming_the_file(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LoadError, match=match) as info:
+        load_run(path)
+    assert info.value.path == str(path) and str(path) in str(info.value)
+    assert isinstance(info.value, InputError) and isinstance(info.value, ValueError)
+    # load_runs stops at the bad file and names it, after reading the good one
+    (tmp_path / "a_good.csv").write_text(GOOD_CSV)
+    with pytest.raises(LoadError, match=re.escape(str(path))):
+        load_runs([tmp_path / "a_good.csv", path])
+
+
+def test_load_error_pickles_with_its_path():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(LoadError("/data/x.csv", "is empty")))
+    assert err.path == "/data/x.csv" and str(err) == "/data/x.csv: is empty"
+
+
+def test_run_json_holding_a_list_is_named(tmp_path):
+    d = tmp_path / "run-list"
+    write_rundir(d, eval_records())
+    (d / "run.json").write_text("[1, 2]")
+    with pytest.raises(LoadError, match=r"run\.json: must hold a JSON object.*JSON list"):
+        load_run(d)
+    with pytest.raises(LoadError, match=r"run\.json"):
+        load_runs(tmp_path)
+
+
+def test_utf16_and_bom_csv_are_read(tmp_path):
+    for enc in ("utf-16", "utf-8-sig"):
+        path = tmp_path / f"{enc}.csv"
+        path.write_bytes(GOOD_CSV.encode(enc))
+        run = load_run(path)
+        assert run.reward.tolist() == [0.1, 0.2, 0.3, 0.35]
+
+
+@pytest.mark.parametrize("tail", ["9e18,0.", "9e18,", "9e18", "9e1", "9e18,1e-"])
+def test_torn_last_csv_line_is_skipped_warned_and_counted(tmp_path, tail):
+    path = tmp_path / "torn.csv"
+    path.write_text(GOOD_CSV + tail)
+    with pytest.warns(LoaderWarning, match="last line .* is incomplete"):
+        run = load_run(path)
+    assert run.compute.tolist() == [1e18, 2e18, 4e18, 8e18]
+    assert run.metadata["omitted"] == {"torn_last_line": 1}
+    gz = tmp_path / "torn.csv.gz"
+    gz.write_bytes(gzip.compress((GOOD_CSV + tail).encode()))
+    with pytest.warns(LoaderWarning, match="incomplete"):
+        assert len(load_run(gz)) == 4
+
+
+def test_complete_last_line_without_newline_is_kept(tmp_path):
+    path = tmp_path / "ok.csv"
+    path.write_text(GOOD_CSV + "9e18,0.4")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run = load_run(path)
+    assert run.reward.tolist() == [0.1, 0.2, 0.3, 0.35, 0.4]
+    assert run.metadata["omitted"] == {}
+
+
+def test_plain_x_y_columns_load_as_compute_and_reward(tmp_path):
+    path = tmp_path / "xy.csv"
+    path.write_text("x,y\n1,0.1\n2,0.2\n3,0.25\n")
+    run = load_run(path)
+    assert run.compute.tolist() == [1.0, 2.0, 3.0] and run.reward.tolist() == [0.1, 0.2, 0.25]
+    assert run.metadata["columns"]["compute"] == "x"
+    assert run.metadata["columns"]["reward"] == "y"
+    # a better-named column still wins over the plain one
+    path.write_text("x,y,accuracy\n1,5,0.1\n2,6,0.2\n")
+    assert load_run(path).reward.tolist() == [0.1, 0.2]

@@ -150,3 +150,67 @@ def test_to_arviz_keeps_walkers_as_chains(fit):
     a = idata.posterior["A"]
     assert a.shape == (16, post.chain.shape[0])
     np.testing.assert_allclose(np.sort(a.values.ravel()), np.sort(post.samples["A"].to_numpy()))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"seed": -1}, "seed must be None or an integer >= 0"),
+        ({"seed": "1"}, "seed must be"),
+        ({"learning_rate": "0.5"}, "learning_rate must be"),
+        ({"max_steps": 0}, "max_steps must be an integer >= 1"),
+    ],
+)
+def test_mcmc_checks_arguments_before_sampling(fit, monkeypatch, kwargs, match):
+    import emcee
+
+    def no_sampling(*args, **kw):
+        raise AssertionError("sampling started before the arguments were checked")
+
+    monkeypatch.setattr(emcee, "EnsembleSampler", no_sampling)
+    with pytest.raises(InputError, match=match):
+        fit.mcmc(**kwargs)
+
+
+def test_bootstrap_refuses_a_negative_seed(fit):
+    with pytest.raises(InputError, match="seed must be None or an integer >= 0"):
+        fit.bootstrap(100, seed=-1)
+
+
+def test_mcmc_on_few_points_warns_and_caps_the_chain():
+    c = np.geomspace(100, 20000, 5)
+    y = sigmoid(c, 0.6, 1.5, 2000.0, 0.1) + np.random.default_rng(0).normal(0, 0.01, 5)
+    few = fit_sigmoid(c, y, warn=False)
+    with pytest.warns(MCMCWarning, match="only 5 points.*max_steps=600"):
+        post = few.mcmc(n_steps=300, seed=0)
+    assert post.diagnostics["n_steps"] <= 600
+    # an explicit max_steps is honoured
+    longer = few.mcmc(n_steps=300, max_steps=900, seed=0, warn=False)
+    assert longer.diagnostics["n_steps"] <= 900
+
+
+def test_mcmc_takes_any_non_negative_seed_and_enough_walkers(fit):
+    """Found by the fuzz suite: emcee's legacy RandomState refused seeds >= 2**32, and fewer
+    walkers than twice the dimension failed inside emcee."""
+    big = fit.mcmc(n_steps=100, extend=False, seed=2**40, warn=False)
+    again = fit.mcmc(n_steps=100, extend=False, seed=2**40, warn=False)
+    np.testing.assert_array_equal(big.theta, again.theta)
+    with pytest.raises(InputError, match="n_walkers=8 is too few for 5 sampled parameters"):
+        fit.mcmc(n_walkers=8, likelihood="ar1")
+
+
+@pytest.mark.parametrize("scale", [3000.0, 1e-7, 1e49])
+def test_mcmc_noise_and_walkers_follow_the_reward_scale(scale):
+    """Returns in the thousands (or rewards in 1e-7 units) used to pin the noise sd to the
+    pass-rate range [1e-6, 10] and to start the walkers with absolute jitter; found by the fuzz
+    suite at 1e49, where the walkers collapsed and emcee refused to start."""
+    rng = np.random.default_rng(3)
+    y = sigmoid(C, 0.6, 1.6, 3000.0, 0.15) + rng.normal(0, 0.03, C.size)
+    ref = fit_sigmoid(C, y, warn=False).mcmc(n_steps=600, extend=False, seed=4, warn=False)
+    fit = fit_sigmoid(C, y * scale, warn=False)
+    post = fit.mcmc(n_steps=600, extend=False, seed=4, warn=False)
+    sd = np.median(post.noise_sd) / scale
+    assert sd == pytest.approx(0.03, rel=0.3)
+    assert sd == pytest.approx(np.median(ref.noise_sd), rel=0.2)
+    lo, hi = post.interval("A", 0.9)
+    assert lo < fit.A < hi and (hi - lo) / scale < 0.5

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from rlscaling.curve import curve_jacobian, curve_value
 from rlscaling.fit import solve_replicates
-from rlscaling.inputs import InputError
+from rlscaling.inputs import InputError, check_seed
 from rlscaling.samples import ParameterSamples
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ def bootstrap(
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if not (isinstance(n, int | np.integer) and n >= 10):
         raise InputError(f"n must be an integer >= 10 replicates, got {n!r}")
+    check_seed(seed)
     data = fit.data
     npts = data.n
     if block_length is None:

@@ -258,7 +258,12 @@ def compare(
     >>> bool(p["P_A"] < 0.05)  # moe_like has the higher asymptote
     True
     """
-    level = check_level(level)
+    from rlscaling.inputs import check_real, check_seed
+
+    check_seed(seed)
+    level = check_level(check_real(level, "level", what="a number in (0, 1)"))
+    check_real(budget, "budget", positive=True, allow_none=True, what="a finite compute")
+    check_real(margin, "margin", allow_none=True)
     if method not in ("bootstrap", "mcmc"):
         raise InputError(f"method must be 'bootstrap' or 'mcmc', got {method!r}")
     if not (isinstance(n, int | np.integer) and n >= 10):

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from rlscaling.curve import curve_value
-from rlscaling.inputs import CurveData, InputError, NanPolicy, check_curve, resolve_xy
+from rlscaling.inputs import (
+    CurveData,
+    InputError,
+    NanPolicy,
+    check_curve,
+    check_int,
+    check_real,
+    resolve_xy,
+)
 from rlscaling.result import SigmoidFit
 from rlscaling.runs import Run
 from rlscaling.solver import LOSSES, Bounds, grid_starts, levenberg_marquardt
@@ -63,6 +71,8 @@ def _resolve_bounds(
             raise InputError(
                 f"a_bounds must be 'auto' or a pair (low, high), got {a_bounds!r}"
             ) from None
+        a_lo = check_real(a_lo, "a_bounds[0]", allow_none=True, what="a finite number or None")
+        a_hi = check_real(a_hi, "a_bounds[1]", allow_none=True, what="a finite number or None")
     pass_rate = a_lo is not None and a_hi is not None and a_lo >= 0 and a_hi <= 1
     if pass_rate and not in_unit:
         idx = np.flatnonzero((y < 0) | (y > 1))[:3]
@@ -76,7 +86,15 @@ def _resolve_bounds(
     a_hi = float(y.max() + 10 * span_y) if a_hi is None else float(a_hi)
     if not a_lo < a_hi:
         raise InputError(f"a_bounds must have low < high, got {a_bounds!r}")
-    b_lo, b_hi = b_bounds
+    try:
+        b_lo, b_hi = b_bounds
+    except (TypeError, ValueError):
+        raise InputError(
+            f"b_bounds must be a pair (low, high) with 0 < low < high, e.g. {B_BOUNDS_DEFAULT}, "
+            f"got {b_bounds!r}"
+        ) from None
+    b_lo = check_real(b_lo, "b_bounds[0]", positive=True)
+    b_hi = check_real(b_hi, "b_bounds[1]", positive=True)
     if not 0 < b_lo < b_hi:
         raise InputError(f"b_bounds must satisfy 0 < low < high, got {b_bounds!r}")
     span_x = float(np.ptp(x))
@@ -193,8 +211,12 @@ def fit_sigmoid(
     """
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if not (isinstance(n_starts, int | np.integer) and n_starts >= 1):
-        raise InputError(f"n_starts must be a positive integer, got {n_starts!r}")
+    check_int(n_starts, "n_starts", 1)
+    if not (isinstance(r0, str) and r0 in ("first", "free")):
+        if isinstance(r0, str):
+            raise InputError(f"r0 must be a number, 'first' or 'free', got {r0!r}")
+        check_real(r0, "r0", what="a finite number, 'first' or 'free'")
+    check_real(f_scale, "f_scale", positive=True, allow_none=True)
     # A Run from a log usually starts with the untrained model at compute 0: that evaluation
     # is the starting reward, so it becomes R0 (for r0="first") instead of a fitted point.
     zero_r0, zero_omitted = None, {}
@@ -226,8 +248,6 @@ def fit_sigmoid(
         r0_value = None if r0_free else first
         r0_mode = r0
     else:
-        if not np.isfinite(r0):
-            raise InputError(f"r0 must be finite, got {r0!r}")
         r0_free, r0_value, r0_mode = False, float(r0), "fixed"
 
     k = 4 if r0_free else 3
@@ -240,7 +260,9 @@ def fit_sigmoid(
     x, y = cd.log_compute, cd.reward
     if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
         raise InputError(
-            f"reward is constant ({y[0]!r} at every point, to 12 digits): there is no curve to fit"
+            f"reward is constant (it varies by only {float(np.ptp(y)):.3g} around {float(y[0])!r},"
+            " below 1e-12 of max(1, |reward|)): there is no curve to fit. Rewards on a tiny "
+            "scale need multiplying by a power of 10 first."
         )
     bounds, pass_rate = _resolve_bounds(y, x, a_bounds, b_bounds, r0_free)
     if r0_value is not None and pass_rate and not 0 <= r0_value <= 1:

@@ -365,8 +365,11 @@ def forecast(
     >>> bool(lo[0] < fc.median[0] < hi[0])
     True
     """
-    for lv in levels:
-        check_level(lv)
+    from rlscaling.inputs import check_int, check_levels, check_seed
+
+    levels = check_levels(levels)
+    check_int(n_samples, "n_samples", 10)
+    check_seed(seed)
     run = as_run(data, reward, compute)
     if budget is None:
         budget = [2.0 * float(run.compute.max())]
@@ -440,8 +443,15 @@ def compute_to_reach(
     >>> res.prob_unreachable < 0.5
     True
     """
+    from rlscaling.inputs import check_int, check_real, check_seed
+
     if (target is None) == (fraction_of_asymptote is None):
         raise InputError("give exactly one of target= or fraction_of_asymptote=")
+    check_real(target, "target", allow_none=True, what="a finite reward")
+    check_real(fraction_of_asymptote, "fraction_of_asymptote", allow_none=True)
+    check_real(max_compute_factor, "max_compute_factor")
+    check_int(n_samples, "n_samples", 10)
+    check_seed(seed)
     if fraction_of_asymptote is not None and not 0 < fraction_of_asymptote < 1:
         raise InputError(f"fraction_of_asymptote must be in (0, 1), got {fraction_of_asymptote!r}")
     if not max_compute_factor > 1:

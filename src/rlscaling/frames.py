@@ -60,6 +60,9 @@ REWARD_NAMES = (
 )
 EVAL_SIZE_NAMES = ("eval_size", "n_eval", "num_eval_samples")
 GROUP_NAMES = ("run", "run_name", "run_id", "curve")
+# A plain two-column table ``x,y`` (a plot's data) is read as compute, reward when no column
+# has a more telling name.
+PLAIN_COMPUTE, PLAIN_REWARD = "x", "y"
 _EVALISH = re.compile(r"(^|[/._])(eval|val|valid|validation|test)([/._]|$)")
 
 
@@ -250,6 +253,14 @@ def _compute_axis(
             )
             meta = {arg: col, "unit": opts.compute_unit or unit, "conversion": None}
             return _numeric(df, col, source), meta, msg
+    plain = [c for c in cols if norm_name(c) == PLAIN_COMPUTE]
+    if len(plain) == 1:
+        unit = opts.compute_unit
+        return (
+            _numeric(df, plain[0], source),
+            {"compute": plain[0], "unit": unit, "conversion": None},
+            None,
+        )
     raise InputError(f"{source}: could not infer the compute column from columns {cols}; {hint}.")
 
 
@@ -288,6 +299,9 @@ def frame_run(
     cols = [str(c) for c in df.columns]
     df = df.set_axis(cols, axis=1).reset_index(drop=True)
     r_col = _pick(cols, opts.reward, REWARD_NAMES, "reward", source)
+    if r_col is None and opts.reward is None:
+        plain = [c for c in cols if norm_name(c) == PLAIN_REWARD]
+        r_col = plain[0] if len(plain) == 1 else None
     if r_col is None:
         raise InputError(
             f"{source}: could not infer the reward column from columns {cols}; "

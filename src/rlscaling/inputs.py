@@ -6,6 +6,7 @@ user asked for it (``nan_policy="omit"``, a compute window), and what is dropped
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -14,6 +15,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 NanPolicy = Literal["raise", "omit"]
+
+# Rewards beyond this magnitude are refused: squared residuals and curvature terms of such
+# values overflow float64 (1e308), so fit statistics would come back inf/NaN. Rewards are pass
+# rates, scores or returns; nothing measured that way is near 1e100.
+MAX_ABS_REWARD = 1e100
 
 
 class InputError(ValueError):
@@ -45,13 +51,91 @@ class CurveData:
 
 
 def _show(values: NDArray, idx: NDArray, limit: int = 3) -> str:
-    shown = ", ".join(f"[{int(i)}]={values[i]!r}" for i in idx[:limit])
+    shown = ", ".join(f"[{int(i)}]={float(values[i])!r}" for i in idx[:limit])
     more = f" and {idx.size - limit} more" if idx.size > limit else ""
     return shown + more
 
 
+def check_int(value: Any, name: str, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; bools, floats and strings are refused by name."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    positive: bool = False,
+    allow_none: bool = False,
+    what: str = "a finite number",
+) -> float | None:
+    """``value`` as a finite float (``> 0`` when ``positive``); strings and bools are refused."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        ok = bool(np.isfinite(value)) and (not positive or value > 0)
+    if not ok:
+        need = f"{what} > 0" if positive else what
+        raise InputError(f"{name} must be {need}, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """A seed for ``numpy.random.default_rng``: None or an integer >= 0."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InputError(
+            f"{name} must be None or an integer >= 0 (the same seed gives the same numbers), "
+            f"got {seed!r}"
+        )
+    return int(seed)
+
+
+def check_levels(levels: Any, name: str = "levels") -> tuple[float, ...]:
+    """Interval levels: a non-empty sequence of numbers in (0, 1)."""
+    if isinstance(levels, numbers.Real) and not isinstance(levels, bool):
+        levels = (levels,)
+    if isinstance(levels, str) or not hasattr(levels, "__iter__"):
+        raise InputError(
+            f"{name} must be a tuple of numbers in (0, 1) like (0.8, 0.9), got {levels!r}"
+        )
+    out = []
+    for lv in levels:
+        ok = isinstance(lv, numbers.Real) and not isinstance(lv, bool) and 0 < lv < 1
+        if not ok:
+            raise InputError(
+                f"{name} must hold numbers in (0, 1), e.g. 0.9 for a 90% interval, got {lv!r} "
+                f"({type(lv).__name__}) in {levels!r}"
+            )
+        out.append(float(lv))
+    if not out:
+        raise InputError(f"{name} must hold at least one level in (0, 1), got {levels!r}")
+    return tuple(out)
+
+
+def _masked(value: Any) -> NDArray[np.bool_] | None:
+    """The mask of a numpy masked array (True where masked), or None when nothing is masked."""
+    if not np.ma.isMaskedArray(value):
+        return None
+    mask = np.ma.getmaskarray(value)
+    return mask if mask.ndim == 1 and mask.any() else None
+
+
 def as_1d_float(value: Any, name: str) -> NDArray[np.float64]:
-    """Convert ``value`` to a 1-D float array or raise an error naming ``name``."""
+    """Convert ``value`` to a 1-D float array or raise an error naming ``name``.
+
+    Masked entries of a numpy masked array become NaN: they are missing values, never data
+    (``numpy.asarray`` would hand back whatever lies under the mask).
+    """
+    if np.ma.isMaskedArray(value):
+        try:
+            value = np.ma.asarray(value, dtype=float).filled(np.nan)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{name} must be numeric, got a masked array: {exc}") from None
     if isinstance(value, pd.DataFrame):
         raise InputError(
             f"{name} must be 1-D (array, list or Series), got a DataFrame with columns "
@@ -86,6 +170,18 @@ def resolve_xy(
         if reward is not None:
             raise InputError("reward must not be given when the first argument is a Run")
         return data.compute, data.reward, data.eval_size, data.name
+    if isinstance(data, pd.Series) and reward is None and compute is None:
+        # A Series of rewards indexed by compute (e.g. df.set_index("flops")["reward"]): the
+        # index is the compute, so the points are paired by label, never by position.
+        index = data.index
+        if not (pd.api.types.is_numeric_dtype(index.dtype) and index.nlevels == 1):
+            raise InputError(
+                "a Series passed alone is read as rewards indexed by compute, but its index is "
+                f"{index.dtype} ({list(index[:3])}...); pass fit_sigmoid(compute, reward) or "
+                "set a numeric compute index (series.index = compute)"
+            )
+        name = data.name if isinstance(data.name, str) else None
+        return index.to_numpy(dtype=float), data.to_numpy(), None, name
     if isinstance(data, pd.DataFrame):
         c_col = compute or "compute"
         r_col = reward if isinstance(reward, str) else (None if reward is not None else "reward")
@@ -114,6 +210,19 @@ def resolve_xy(
             "reward is missing: call fit_sigmoid(compute, reward), fit_sigmoid(df, "
             "compute='col', reward='col') or fit_sigmoid(run)"
         )
+    if (
+        isinstance(data, pd.Series)
+        and isinstance(reward, pd.Series)
+        and not data.index.equals(reward.index)
+    ):
+        # pandas would align two Series by label, numpy pairs them by position: refuse to
+        # guess which one the user meant.
+        raise InputError(
+            "compute and reward are Series with different indexes (first labels "
+            f"{list(data.index[:3])} and {list(reward.index[:3])}), so pairing them by position "
+            "could mix up points. Align them first (reward = reward.reindex(compute.index)) or "
+            "pass .to_numpy() of each to pair them by position."
+        )
     name = getattr(reward, "name", None)
     return data, reward, None, name if isinstance(name, str) else None
 
@@ -132,10 +241,19 @@ def check_curve(
     """Validate and window a curve. See :func:`rlscaling.fit_sigmoid` for the rules."""
     if nan_policy not in ("raise", "omit"):
         raise InputError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
+    masks = [m for m in (_masked(compute), _masked(reward)) if m is not None]
     c = as_1d_float(compute, "compute")
     r = as_1d_float(reward, "reward")
     if c.size != r.size:
         raise InputError(f"compute and reward must have the same length, got {c.size} and {r.size}")
+    if c.size == 0:
+        raise InputError(
+            "compute and reward are empty: pass at least a few (compute, reward) points"
+        )
+    masked = np.zeros(c.size, dtype=bool)
+    for m in masks:
+        if m.size == c.size:
+            masked |= m
     extras: dict[str, NDArray] = {}
     for arg, val in (("eval_size", eval_size), ("weights", weights)):
         if val is None:
@@ -155,6 +273,14 @@ def check_curve(
         bad |= ~np.isfinite(arr)
     if bad.any():
         idx = np.flatnonzero(bad)
+        if nan_policy == "raise" and masked.any():
+            m_idx = np.flatnonzero(masked)
+            shown = ", ".join(str(int(i)) for i in m_idx[:5]) + (", ..." if m_idx.size > 5 else "")
+            raise InputError(
+                f"compute/reward is a masked array with {m_idx.size} masked (missing) value(s) "
+                f"at positions {shown}; masked values are never fitted. Pass nan_policy='omit' "
+                "to drop them (the count is reported in the result), or fill them."
+            )
         if nan_policy == "raise":
             which = "compute" if (~np.isfinite(c[idx])).any() else "reward"
             vals = c if which == "compute" else r
@@ -162,11 +288,25 @@ def check_curve(
                 f"{which} has {idx.size} NaN/inf value(s): {_show(vals, idx)}. Remove them, "
                 "or pass nan_policy='omit' to drop them (the count is reported in the result)."
             )
-        omitted["nan_or_inf"] = int(idx.size)
+        if masked.any():
+            omitted["masked"] = int(masked.sum())
+        if (bad & ~masked).any():
+            omitted["nan_or_inf"] = int((bad & ~masked).sum())
+        if bad.all():
+            raise InputError(
+                f"all {c.size} points have a NaN/inf or masked compute or reward: nothing is "
+                "left to fit. Check the columns you passed."
+            )
         keep = ~bad
         c, r = c[keep], r[keep]
         extras = {k: v[keep] for k, v in extras.items()}
 
+    huge = np.flatnonzero(np.abs(r) > MAX_ABS_REWARD)
+    if huge.size:
+        raise InputError(
+            f"reward has value(s) beyond +-{MAX_ABS_REWARD:g}: {_show(r, huge)}. The fit's "
+            "squared residuals would overflow; divide the rewards by a power of 10 first."
+        )
     nonpos = np.flatnonzero(c <= 0)
     if nonpos.size:
         raise InputError(
@@ -178,13 +318,14 @@ def check_curve(
     if (steps < 0).any():
         i = int(np.flatnonzero(steps < 0)[0])
         raise InputError(
-            f"compute must be increasing, but compute[{i}]={c[i]!r} > compute[{i + 1}]="
-            f"{c[i + 1]!r}. Sort the points by compute first (e.g. df.sort_values('compute'))."
+            f"compute must be increasing, but compute[{i}]={float(c[i])!r} > compute[{i + 1}]="
+            f"{float(c[i + 1])!r}. Sort the points by compute first "
+            "(e.g. df.sort_values('compute'))."
         )
     if (steps == 0).any():
         i = int(np.flatnonzero(steps == 0)[0])
         raise InputError(
-            f"compute has duplicated values: compute[{i}] == compute[{i + 1}] == {c[i]!r}. "
+            f"compute has duplicated values: compute[{i}] == compute[{i + 1}] == {float(c[i])!r}. "
             "Average repeated evaluations at the same compute (and add their eval sizes)."
         )
     if "eval_size" in extras and (extras["eval_size"] <= 0).any():
@@ -200,9 +341,8 @@ def check_curve(
             "max_compute/min_compute instead of giving it zero weight."
         )
 
-    for arg, val in (("min_compute", min_compute), ("max_compute", max_compute)):
-        if val is not None and not (np.isfinite(val) and val > 0):
-            raise InputError(f"{arg} must be a finite number > 0, got {val!r}")
+    min_compute = check_real(min_compute, "min_compute", positive=True, allow_none=True)
+    max_compute = check_real(max_compute, "max_compute", positive=True, allow_none=True)
     if min_compute is not None and max_compute is not None and min_compute >= max_compute:
         raise InputError(
             f"min_compute ({min_compute!r}) must be below max_compute ({max_compute!r})"

@@ -20,6 +20,17 @@ LIKELIHOODS = ("gaussian", "student_t", "ar1", "binomial", "beta_binomial")
 _EPS = 1e-9
 
 
+def sigma_range(scale: float = 1.0) -> tuple[float, float]:
+    """Prior range of a noise sd for rewards whose spread is ``scale``.
+
+    [1e-6, 10] for pass rates and other rewards of spread up to 1 (as calibrated); for rewards
+    on other scales (returns in the thousands, rewards in 1e-9 units) the range moves with
+    them, so that the noise sd is never pinned to a bound set in the wrong units.
+    """
+    s = float(scale) if np.isfinite(scale) and scale > 0 else 1.0
+    return 1e-6 * min(s, 1.0), 10.0 * max(s, 1.0)
+
+
 @dataclass(frozen=True)
 class Likelihood:
     """Base: gaussian noise with unknown sd ``sigma`` (sampled as ``log_sigma``)."""
@@ -30,11 +41,13 @@ class Likelihood:
     def extra_names(self) -> tuple[str, ...]:
         return ("log_sigma",)
 
-    def extra_bounds(self) -> tuple[NDArray, NDArray]:
-        return np.array([np.log(1e-6)]), np.array([np.log(10.0)])
+    def extra_bounds(self, scale: float = 1.0) -> tuple[NDArray, NDArray]:
+        """Bounds of the noise parameters; ``scale`` is the spread of the rewards."""
+        lo, hi = sigma_range(scale)
+        return np.array([np.log(lo)]), np.array([np.log(hi)])
 
-    def initial_extra(self, noise_sd: float) -> NDArray:
-        return np.array([np.log(max(noise_sd, 1e-5))])
+    def initial_extra(self, noise_sd: float, scale: float = 1.0) -> NDArray:
+        return np.array([np.log(max(noise_sd, 10.0 * sigma_range(scale)[0]))])
 
     def log_like(
         self, y: NDArray, mu: NDArray, w: NDArray, n_eval: NDArray | None, extra: NDArray
@@ -91,11 +104,12 @@ class AR1(Likelihood):
     def extra_names(self) -> tuple[str, ...]:
         return ("log_sigma", "rho")
 
-    def extra_bounds(self):  # type: ignore[no-untyped-def]
-        return np.array([np.log(1e-6), -0.95]), np.array([np.log(10.0), 0.95])
+    def extra_bounds(self, scale=1.0):  # type: ignore[no-untyped-def]
+        lo, hi = sigma_range(scale)
+        return np.array([np.log(lo), -0.95]), np.array([np.log(hi), 0.95])
 
-    def initial_extra(self, noise_sd):  # type: ignore[no-untyped-def]
-        return np.array([np.log(max(noise_sd, 1e-5)), 0.0])
+    def initial_extra(self, noise_sd, scale=1.0):  # type: ignore[no-untyped-def]
+        return np.array([np.log(max(noise_sd, 10.0 * sigma_range(scale)[0])), 0.0])
 
     def log_like(self, y, mu, w, n_eval, extra):  # type: ignore[no-untyped-def]
         sigma = np.exp(extra[:, 0:1])
@@ -126,10 +140,10 @@ class Binomial(Likelihood):
     def extra_names(self) -> tuple[str, ...]:
         return ()
 
-    def extra_bounds(self):  # type: ignore[no-untyped-def]
+    def extra_bounds(self, scale=1.0):  # type: ignore[no-untyped-def]
         return np.zeros(0), np.zeros(0)
 
-    def initial_extra(self, noise_sd):  # type: ignore[no-untyped-def]
+    def initial_extra(self, noise_sd, scale=1.0):  # type: ignore[no-untyped-def]
         return np.zeros(0)
 
     def log_like(self, y, mu, w, n_eval, extra):  # type: ignore[no-untyped-def]
@@ -160,10 +174,10 @@ class BetaBinomial(Binomial):
     def extra_names(self) -> tuple[str, ...]:
         return ("log_phi",)
 
-    def extra_bounds(self):  # type: ignore[no-untyped-def]
+    def extra_bounds(self, scale=1.0):  # type: ignore[no-untyped-def]
         return np.array([np.log(1.0)]), np.array([np.log(1e7)])
 
-    def initial_extra(self, noise_sd):  # type: ignore[no-untyped-def]
+    def initial_extra(self, noise_sd, scale=1.0):  # type: ignore[no-untyped-def]
         return np.array([np.log(1e3)])
 
     def log_like(self, y, mu, w, n_eval, extra):  # type: ignore[no-untyped-def]

@@ -18,11 +18,18 @@ Formats are chosen by name and content (``format=`` overrides):
 
 from __future__ import annotations
 
+import bz2
+import csv
 import glob as _glob
+import gzip
+import io
 import json
+import lzma
 import os
 import re
 import warnings
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -43,12 +50,31 @@ from rlscaling.frames import (
 from rlscaling.inputs import InputError, NanPolicy
 from rlscaling.runs import Run
 
-__all__ = ["LoaderWarning", "load_run", "load_runs"]
+__all__ = ["LoadError", "LoaderWarning", "load_run", "load_runs"]
 
 Format = Literal["csv", "jsonl", "parquet", "tensorboard", "wandb", "rundir"]
 Duplicates = Literal["raise", "last", "mean"]
 WANDB_COL = re.compile(r"^(?P<run>.+) - (?P<metric>.+?)(?P<agg>__MIN|__MAX)?$")
 IO_EXTRA = 'pip install "rlscaling[io]"'
+# Characters a number written to a CSV cannot end with: a last line ending in one of them
+# (``9e18,0.``) was cut off mid-write.
+NUMBER_CUT = (".", "e", "E", "+", "-")
+
+
+class LoadError(InputError):
+    """A file could not be read as a run; ``path`` names it and the message says what is wrong.
+
+    A subclass of :class:`~rlscaling.InputError` (and so of ``ValueError``): code catching
+    either keeps working.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], message: str) -> None:
+        self.path = str(path)
+        self.reason = message
+        super().__init__(f"{self.path}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # survives pickling (e.g. a process pool)
+        return (type(self), (self.path, self.reason))
 
 
 def load_run(
@@ -122,6 +148,16 @@ def load_run(
         ``compute_unit``, ``conversion``, ``omitted`` (counts by reason), and for run
         directories ``recipe``, ``seed``, ``model``, ``task`` from ``run.json``.
 
+    Raises
+    ------
+    LoadError
+        The file cannot be read as a table (binary, not UTF-8/UTF-16, empty, rows of unequal
+        length, a truncated compressed file, a ``run.json`` that is not a JSON object); the
+        error's ``path`` names the file. A subclass of :class:`~rlscaling.InputError`.
+    InputError
+        The table holds no usable run (columns not found, NaN under ``nan_policy="raise"``,
+        clashing duplicates); the message names the file and the fix.
+
     Notes
     -----
     Without a compute column and without a conversion, a token column and then a step column is
@@ -148,7 +184,7 @@ def load_run(
     'compute = global_step * 2e+15 (compute_per_step)'
     """
     opts = replace(_options(locals()), one=True)
-    runs = _read_source(Path(path), opts)
+    runs = _read_checked(Path(path), opts)
     if len(runs) != 1:
         names = [r.name for r in runs]
         raise InputError(
@@ -209,7 +245,7 @@ def load_runs(
     """
     opts = _options(locals())
     paths = _expand(paths_or_glob)
-    runs = [r for p in paths for r in _read_source(p, opts)]
+    runs = [r for p in paths for r in _read_checked(p, opts)]
     if not runs:
         which = "" if run is None else f" named {run!r}"
         raise InputError(f"no runs{which} found in {paths_or_glob!r}")
@@ -295,6 +331,97 @@ def _detect(p: Path) -> str:
     return "jsonl" if head.lstrip()[:1] == b"{" else "csv"
 
 
+def _read_checked(p: Path, opts: LoadOptions) -> list[Run]:
+    """:func:`_read_source`, with the errors of the parsers it uses turned into a
+    :class:`LoadError` that names the file and what is wrong with it."""
+    try:
+        return _read_source(p, opts)
+    except InputError as exc:
+        if str(p) in str(exc):
+            raise
+        raise LoadError(p, str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise LoadError(
+            p,
+            f"is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start}): it looks binary or uses another encoding. Save it as UTF-8 "
+            "(UTF-16 with a byte-order mark is read too), or pass format= if it is Parquet or "
+            "a TensorBoard file.",
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise LoadError(
+            p, "is empty: a CSV needs a header line (e.g. 'compute,reward') and one row per point"
+        ) from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise LoadError(
+            p,
+            f"is not a well-formed table ({detail}); every row needs as many fields as the "
+            "header. Fix the rows named, or quote fields that contain the separator.",
+        ) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise LoadError(
+            p,
+            f"is a truncated or corrupt compressed file ({type(exc).__name__}: {exc}); copy it "
+            "again or decompress it to see how much is intact",
+        ) from None
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise LoadError(p, f"cannot be opened ({exc.strerror or exc})") from None
+        raise LoadError(p, f"cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def _read_text(p: Path) -> str:
+    """The decompressed text of ``p``: UTF-8 (a BOM is dropped) or UTF-16 with a BOM."""
+    name = p.name.lower()
+    if name.endswith(".gz"):
+        with gzip.open(p, "rb") as fh:
+            raw = fh.read()
+    elif name.endswith(".bz2"):
+        raw = bz2.decompress(p.read_bytes())
+    elif name.endswith(".xz"):
+        raw = lzma.decompress(p.read_bytes())
+    elif name.endswith(".zip"):
+        with zipfile.ZipFile(p) as zf:
+            members = [m for m in zf.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise LoadError(p, f"a zip file must hold exactly one table, found {members}")
+            raw = zf.read(members[0])
+    else:
+        raw = p.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16, as spreadsheet programs save it
+        return raw.decode("utf-16")
+    if b"\x00" in raw[:4096]:
+        raise LoadError(
+            p,
+            "is binary, not a text table (it holds NUL bytes); pass format='parquet' or "
+            "format='tensorboard' if it is one of those, or export it as CSV",
+        )
+    return raw.decode("utf-8-sig")
+
+
+def _split_torn_csv(text: str, sep: str) -> tuple[str, str | None]:
+    """Split off a last CSV line that a cut-off write left incomplete: (rest, torn line or None).
+
+    Only a last line without its newline can be torn. It counts as torn when it has fewer
+    fields than the header, an empty field, or a field that stops where a number cannot end
+    (``9e18,0.``): read as it stands it would be a wrong point, e.g. reward 0.
+    """
+    if not text or text.endswith(("\n", "\r")):
+        return text, None
+    head, _, last = text.rpartition("\n")
+    if not head.strip() or not last.strip():
+        return text, None
+    header = next(csv.reader([head.splitlines()[0]], delimiter=sep), [])
+    fields = next(csv.reader([last], delimiter=sep), [])
+    torn = (
+        len(fields) < len(header)
+        or any(not f.strip() for f in fields)
+        or any(f.strip().endswith(NUMBER_CUT) for f in fields)
+    )
+    return (head + "\n", last) if torn else (text, None)
+
+
 def _read_source(p: Path, opts: LoadOptions) -> list[Run]:
     if not p.exists():
         raise InputError(f"path={str(p)!r} does not exist")
@@ -318,13 +445,20 @@ def _read_source(p: Path, opts: LoadOptions) -> list[Run]:
         runs = _table_runs(_read_parquet(p), p, "parquet", opts)
     else:
         sep = "\t" if ".tsv" in [s.lower() for s in p.suffixes] else ","
-        header = list(pd.read_csv(p, sep=sep, nrows=0).columns)
+        text, torn_line = _split_torn_csv(_read_text(p), sep)
+        torn = int(torn_line is not None)
+        if torn:
+            warn(
+                f"{p}: the last line ({torn_line!r}) is incomplete (a write was cut off) and "
+                "was skipped; it is counted in metadata['omitted']['torn_last_line']"
+            )
+        header = list(pd.read_csv(io.StringIO(text), sep=sep, nrows=0).columns)
         if fmt == "wandb" or _looks_wandb(header):
             # blank cells are steps a run did not log; "NaN" is a logged NaN
-            raw = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
-            runs = _read_wandb(raw, p, opts)
+            raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+            runs = _read_wandb(raw, p, opts, torn=torn)
         else:
-            runs = _table_runs(pd.read_csv(p, sep=sep), p, "csv", opts)
+            runs = _table_runs(pd.read_csv(io.StringIO(text), sep=sep), p, "csv", opts, torn=torn)
     return runs
 
 
@@ -346,7 +480,7 @@ def _choose(names: list[str], opts: LoadOptions, p: Path) -> list[str]:
 
 def _read_jsonl(p: Path) -> tuple[list[dict[str, Any]], int]:
     """Records of a JSONL file; a last line that does not parse is torn: skipped and counted."""
-    lines = [(i, ln) for i, ln in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)]
+    lines = [(i, ln) for i, ln in enumerate(_read_text(p).splitlines(), 1)]
     lines = [(i, ln) for i, ln in lines if ln.strip()]
     records: list[dict[str, Any]] = []
     torn = 0
@@ -379,10 +513,15 @@ def _records_frame(records: list[dict[str, Any]], p: Path) -> pd.DataFrame:
 
 def _read_parquet(p: Path) -> pd.DataFrame:
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow
     except ImportError:
         raise ImportError(f"reading Parquet needs pyarrow: {IO_EXTRA}") from None
-    return pd.read_parquet(p)
+    try:
+        return pd.read_parquet(p)
+    except pyarrow.ArrowException as exc:
+        raise LoadError(
+            p, f"is not a readable Parquet file ({exc}); it may be truncated or another format"
+        ) from None
 
 
 def _read_rundir(d: Path, opts: LoadOptions, name: str | None = None) -> Run:
@@ -392,7 +531,13 @@ def _read_rundir(d: Path, opts: LoadOptions, name: str | None = None) -> Run:
         try:
             info = json.loads(meta_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise InputError(f"{meta_path} is not valid JSON: {exc}") from None
+            raise LoadError(meta_path, f"is not valid JSON: {exc}") from None
+        if not isinstance(info, dict):
+            raise LoadError(
+                meta_path,
+                f"must hold a JSON object (name, config, compute_unit, ...), got a JSON "
+                f"{type(info).__name__}; fix or remove the file (eval.jsonl holds the points)",
+            )
     if not eval_path.is_file():
         raise InputError(f"{d} has no eval.jsonl: the run has not been evaluated yet")
     try:  # the trainer's own reader: the writer and this loader share one contract
@@ -423,8 +568,10 @@ def _rundir_name(d: Path, info: dict[str, Any] | None = None) -> str:
     if info is None:
         try:
             info = json.loads((d / "run.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             info = {}
+    if not isinstance(info, dict):
+        info = {}  # reading the run says what is wrong with run.json; a name is only a label
     config = info.get("config") if isinstance(info.get("config"), dict) else {}
     return str(info.get("name") or info.get("run_name") or config.get("run_name") or d.name)
 
@@ -438,7 +585,7 @@ def _looks_wandb(cols: list[str]) -> bool:
     return cols[0] in ("Step", "_step") and len(series) == len(cols) - 1
 
 
-def _read_wandb(raw: pd.DataFrame, p: Path, opts: LoadOptions) -> list[Run]:
+def _read_wandb(raw: pd.DataFrame, p: Path, opts: LoadOptions, torn: int = 0) -> list[Run]:
     axis = [c for c in raw.columns if " - " not in c]
     series: dict[str, dict[str, str]] = {}
     for col in raw.columns:
@@ -453,7 +600,16 @@ def _read_wandb(raw: pd.DataFrame, p: Path, opts: LoadOptions) -> list[Run]:
         meta = {"wandb_run": run_name}
         df = df.replace("", np.nan)
         runs.append(
-            frame_run(df, opts, name=run_name, source=p, fmt="wandb", meta=meta, present=present)
+            frame_run(
+                df,
+                opts,
+                name=run_name,
+                source=p,
+                fmt="wandb",
+                meta=meta,
+                present=present,
+                torn=torn,
+            )
         )
     return runs
 

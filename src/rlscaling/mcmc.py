@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rlscaling.curve import curve_jacobian, curve_value
-from rlscaling.inputs import InputError
+from rlscaling.inputs import InputError, check_int, check_real, check_seed
 from rlscaling.likelihood import Binomial, Likelihood, get_likelihood
 from rlscaling.samples import ParameterSamples
 
@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 PriorSpec = Any  # a frozen scipy.stats distribution (has .logpdf) or a callable log-density
 PRIOR_KEYS = ("A", "B", "C_mid", "R0")
 MIN_TAU_MULTIPLE = 50  # emcee's guidance: chains longer than ~50 autocorrelation times
+# With fewer points than this the posterior is mostly prior and bounds: chains mix slowly
+# (autocorrelation times of 70+ steps on 5 points against ~18 on 30), so extending them to 50
+# autocorrelation times costs several times a normal run and buys no information.
+FEW_POINTS = 8
+MAX_STEPS_DEFAULT = 20000
 
 
 class MCMCWarning(UserWarning):
@@ -105,7 +110,7 @@ def mcmc(
     n_walkers: int = 32,
     n_steps: int = 1000,
     extend: bool = True,
-    max_steps: int = 20000,
+    max_steps: int | None = None,
     seed: int | None = 0,
     progress: bool = False,
     warn: bool = True,
@@ -130,6 +135,11 @@ def mcmc(
     extend : bool, default True
         Keep sampling (up to ``max_steps``) until the chain is longer than 50 autocorrelation
         times.
+    max_steps : int, optional
+        Longest chain ``extend`` may grow to; default 20,000 steps, or ``2 * n_steps`` when the
+        fit has fewer than 8 points (there the chain mixes slowly and the posterior is mostly
+        the prior, so a long chain costs time without adding information; an
+        :class:`MCMCWarning` says so).
     seed : int or None
         The same seed gives the same chain.
     progress : bool
@@ -163,6 +173,9 @@ def mcmc(
     True
     """
     lik = get_likelihood(likelihood)
+    # Checked before any sampling: a bad argument must not cost a chain's run time first.
+    check_seed(seed)
+    check_real(learning_rate, "learning_rate")
     if not 0 < learning_rate <= 1:
         raise InputError(f"learning_rate must be in (0, 1], got {learning_rate!r}")
     eta = float(learning_rate)
@@ -181,6 +194,19 @@ def mcmc(
         raise InputError(f"n_walkers must be an even integer >= 8, got {n_walkers!r}")
     if not (isinstance(n_steps, int) and n_steps >= 100):
         raise InputError(f"n_steps must be an integer >= 100, got {n_steps!r}")
+    few = data.n < FEW_POINTS
+    if max_steps is None:
+        max_steps = 2 * n_steps if few else MAX_STEPS_DEFAULT
+    check_int(max_steps, "max_steps", 1)
+    if warn and few:
+        warnings.warn(
+            f"MCMC on only {data.n} points: the posterior is mostly the prior and the bounds, "
+            f"chains mix slowly, and its intervals say little; the chain is capped at "
+            f"max_steps={max_steps} (pass max_steps= to sample longer). More evaluations help "
+            "far more than more steps.",
+            MCMCWarning,
+            stacklevel=3,
+        )
     priors = dict(priors or {})
     unknown = set(priors) - set(PRIOR_KEYS)
     if unknown:
@@ -189,14 +215,22 @@ def mcmc(
     b = fit.bounds
     r0_sampled = bool(b.free[3]) or fit.r0_mode == "first"
     names = ["A", "log_B", "log_C_mid"] + (["R0"] if r0_sampled else []) + list(lik.extra_names)
-    e_lo, e_hi = lik.extra_bounds()
+    if n_walkers < 2 * len(names):
+        raise InputError(
+            f"n_walkers={n_walkers} is too few for {len(names)} sampled parameters ({names}): "
+            f"emcee's ensemble moves need at least {2 * len(names)} (twice the dimension)"
+        )
+    # Reward spread: the noise bounds and the walkers' jitter are set relative to it, so
+    # rewards of 1e4 or 1e-9 are sampled as well as pass rates.
+    y_span = float(np.ptp(y)) if np.ptp(y) > 0 else 1.0
+    e_lo, e_hi = lik.extra_bounds(y_span)
     r0_lo, r0_hi = (b.lower[3], b.upper[3]) if b.free[3] else (-np.inf, np.inf)
     if fit.pass_rate and r0_sampled:
         r0_lo, r0_hi = 0.0, 1.0
     lower = np.r_[b.lower[0], np.log(b.lower[1]), b.lower[2], [r0_lo] * r0_sampled, e_lo]
     upper = np.r_[b.upper[0], np.log(b.upper[1]), b.upper[2], [r0_hi] * r0_sampled, e_hi]
     r0_fixed_value = fit.R0
-    first_prior_sd = max(fit.noise_sd, 1e-6)
+    first_prior_sd = max(fit.noise_sd, 1e-6 * min(y_span, 1.0))
     dens = {k: _log_density(v, k) for k, v in priors.items()}
     n_extra = len(lik.extra_names)
 
@@ -257,10 +291,11 @@ def mcmc(
         np.log(fit.B),
         np.log(fit.C_mid),
         [fit.R0] * r0_sampled,
-        lik.initial_extra(fit.noise_sd),
+        lik.initial_extra(fit.noise_sd, y_span),
     ]
-    inner_lo = np.where(np.isfinite(lower), lower + 1e-9 * (1 + np.abs(lower)), -np.inf)
-    inner_hi = np.where(np.isfinite(upper), upper - 1e-9 * (1 + np.abs(upper)), np.inf)
+    with np.errstate(invalid="ignore"):  # infinite bounds give inf - inf before np.where
+        inner_lo = np.where(np.isfinite(lower), lower + 1e-9 * (1 + np.abs(lower)), -np.inf)
+        inner_hi = np.where(np.isfinite(upper), upper - 1e-9 * (1 + np.abs(upper)), np.inf)
     z_hat = np.clip(z_hat, inner_lo, inner_hi)
     if not np.isfinite(log_prob(z_hat[None, :])[0]):
         bad = [k for k, f in dens.items() if not np.isfinite(f(np.atleast_1d(fit.params[k]))[0])]
@@ -278,9 +313,17 @@ def mcmc(
         [max(se["R0"], first_prior_sd)] * r0_sampled,
         np.full(n_extra, 0.1),
     ]
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 0.01)
-    scale = np.minimum(scale, np.where(np.isfinite(upper - lower), 0.05 * (upper - lower), 1.0))
-    p0 = z_hat + rng.normal(size=(n_walkers, z_hat.size)) * np.maximum(scale, 1e-6)
+    # Where a standard error is unknown, jitter by 1% of the reward range (A, R0) or 0.01 (the
+    # log-scale and noise coordinates): an absolute 0.01 is lost in the rounding of rewards
+    # of 1e49 and leaves the walkers on top of each other.
+    fallback = np.r_[
+        0.01 * y_span, 0.01, 0.01, [0.01 * y_span] * r0_sampled, np.full(n_extra, 0.01)
+    ]
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, fallback)
+    scale = np.minimum(
+        scale, np.where(np.isfinite(upper - lower), 0.05 * (upper - lower), 100 * fallback)
+    )
+    p0 = z_hat + rng.normal(size=(n_walkers, z_hat.size)) * np.maximum(scale, 1e-4 * fallback)
     p0 = np.clip(p0, inner_lo, inner_hi)
     for _ in range(100):
         bad = ~np.isfinite(log_prob(p0))
@@ -292,8 +335,27 @@ def mcmc(
     # this posterior (A, B and C_mid are strongly correlated): measured tau ~17 vs ~55 steps.
     moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
     sampler = emcee.EnsembleSampler(n_walkers, z_hat.size, log_prob, vectorize=True, moves=moves)
-    sampler.random_state = np.random.RandomState(seed).get_state()
-    state = sampler.run_mcmc(p0, n_steps, progress=progress)
+    # emcee draws from a legacy RandomState, which takes seeds below 2**32 only; a larger seed
+    # is folded into that range through a SeedSequence (still: same seed, same chain).
+    legacy = (
+        seed
+        if seed is None or seed < 2**32
+        else int(np.random.SeedSequence(seed).generate_state(1)[0])
+    )
+    sampler.random_state = np.random.RandomState(legacy).get_state()
+    # emcee checks the starting ensemble's condition number on the raw coordinates; with A and
+    # R0 on a reward scale far from that of ln B (returns of 1e4, or 1e49 in the fuzz suite) it
+    # is huge although the walkers are well spread, and emcee refuses. The DE moves are affine
+    # invariant, so the check is done here on standardised coordinates instead.
+    spread = p0.std(axis=0)
+    std = (p0 - p0.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    if np.any(spread == 0) or np.linalg.cond(np.cov(std, rowvar=False)) > 1e8:
+        raise InputError(
+            f"the MCMC walkers could not be spread around the point fit (parameters "
+            f"{[nm for nm, sd in zip(names, spread, strict=True) if sd == 0] or names} are pinned"
+            " by their bounds); widen a_bounds/b_bounds or use fit.bootstrap()"
+        )
+    state = sampler.run_mcmc(p0, n_steps, progress=progress, skip_initial_state_check=True)
     total = n_steps
     tau = _tau(sampler)
     while extend and total < MIN_TAU_MULTIPLE * np.max(tau) and total < max_steps:

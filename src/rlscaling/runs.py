@@ -147,8 +147,12 @@ class Run:
         return self.select(self.compute <= fraction * self.compute.max() * (1 + 1e-12))
 
     def without_zero_compute(self) -> tuple[Run, float | None]:
-        """Split off evaluations at compute 0; returns the rest and the last zero-compute reward."""
-        zero = self.compute <= 0
+        """Split off evaluations at compute 0; returns the rest and the last zero-compute reward.
+
+        Only exact zeros are split off: a negative compute is an error in the data, which the
+        fitting functions refuse with a message rather than drop.
+        """
+        zero = self.compute == 0
         if not zero.any():
             return self, None
         return self.select(~zero), float(self.reward[zero][-1])

@@ -132,6 +132,18 @@ def _cost(res: NDArray, loss: str, f_scale: float) -> NDArray:
     return 0.5 * f_scale**2 * np.sum(rho, axis=-1)
 
 
+def _reward_scale(y: NDArray) -> float:
+    """A power of two near the spread of ``y`` when that is far from 1, else 1."""
+    finite = np.asarray(y, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 2:
+        return 1.0
+    spread = float(finite.max() - finite.min())
+    if not (np.isfinite(spread) and spread > 0) or 1e-2 <= spread <= 1e2:
+        return 1.0
+    return float(2.0 ** np.round(np.log2(spread)))
+
+
 def levenberg_marquardt(
     x: NDArray,
     y: NDArray,
@@ -152,6 +164,31 @@ def levenberg_marquardt(
     point is clipped into the box. Robust losses use iteratively reweighted residuals and
     Jacobian rows (``sqrt(rho')``), as scipy does to first order.
     """
+    scale = _reward_scale(y)
+    if scale != 1.0:
+        # The tolerances and damping floors below are absolute, tuned for rewards of order 0.01
+        # to 100: solve on rewards divided by a power of two (exact, so nothing is lost) and
+        # scale back. Curves on 1e-9 or 1e50 scales then converge to the same fit as at 1.
+        lower, upper = bounds.lower.copy(), bounds.upper.copy()
+        lower[[0, 3]] /= scale
+        upper[[0, 3]] /= scale
+        theta0 = np.array(theta0, dtype=float, copy=True)
+        theta0[..., [0, 3]] /= scale
+        sol = levenberg_marquardt(
+            x,
+            np.asarray(y, dtype=float) / scale,
+            w,
+            theta0,
+            Bounds(lower=lower, upper=upper, free=bounds.free),
+            loss=loss,
+            f_scale=f_scale / scale,
+            max_iter=max_iter,
+            ftol=ftol,
+            xtol=xtol,
+        )
+        theta = sol.theta.copy()
+        theta[:, [0, 3]] *= scale
+        return SolveResult(theta, sol.cost * scale**2, sol.converged, sol.n_iter)
     theta = np.array(theta0, dtype=float, copy=True)
     rows = theta.shape[0]
     y = np.broadcast_to(y, (rows, y.shape[-1]))
