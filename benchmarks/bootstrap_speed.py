@@ -18,8 +18,8 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from rlscaling import fit_sigmoid, sigmoid
-from rlscaling.curve import curve_value
-from rlscaling.fit import solve_replicates
+from rlscaling.model.curve import curve_value
+from rlscaling.model.solver import solve_replicates
 
 
 def main(n_rep: int = 1000, n_pts: int = 100) -> None:

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from rlscaling import forecast
-from rlscaling.datasets import calibration_runs
-from rlscaling.prior import fit_prior
+from rlscaling.forecasting.prior import fit_prior
+from rlscaling.io.datasets import calibration_runs
 
 
 def main() -> None:

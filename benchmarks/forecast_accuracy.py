@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from devcurves import DEFAULT, geometric_tail, load_dev_curves
 
 from rlscaling import forecast
-from rlscaling.prior import ForecastPrior, corpus_cases, prior_from_cases
+from rlscaling.forecasting.prior import ForecastPrior, corpus_cases, prior_from_cases
 
 
 def single_start_curve_fit(run, c_t: float) -> float:

@@ -3,8 +3,8 @@
     python benchmarks/learn_default_prior.py [--curves PATH]
 
 Writes ``src/rlscaling/data/forecast_prior.json``: the learned settings of the ``"auto"``
-forecaster plus the corpus scores they reached (see ``rlscaling.prior.fit_prior``). The data
-are the public development curves described in ``docs/forecasting.md``; loss curves are
+forecaster plus the corpus scores they reached (see ``rlscaling.forecasting.prior.fit_prior``).
+The data are the public development curves described in ``docs/forecasting.md``; loss curves are
 negated so that higher is better.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from devcurves import DEFAULT, load_dev_curves
 
-from rlscaling.prior import fit_prior
+from rlscaling.forecasting.prior import fit_prior
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "rlscaling" / "data" / "forecast_prior.json"
 

@@ -67,7 +67,7 @@ def readme(doc: dict, sweep_dir: Path) -> str:
         f"{len(rows)} runs: recipes {', '.join(recipes)} x seeds {', '.join(map(str, seeds))}, "
         "each a full RL run of the bundled reference trainer to its plateau. Compute is "
         "training FLOPs (see `rlscaling.trainer.compute`); the reward is the pass rate on 128 "
-        "held-out prompts x 4 samples. Load them with `rlscaling.datasets.calibration_runs()`.",
+        "held-out prompts x 4 samples. Load them with `rlscaling.io.datasets.calibration_runs()`.",
         "",
         "Per run (`<recipe>/seed<k>/`): `run.json` (the full resolved config, package versions, "
         "parameter counts, tags), `eval.jsonl` (the curve: one line per evaluation), "

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rlscaling import compare
-from rlscaling.simulate import simulate_curve
+from rlscaling.model.simulate import simulate_curve
 
 RECIPES = {  # A, B, C_mid (GPU-hours), R0
     "fast": (0.52, 2.4, 600.0, 0.2),

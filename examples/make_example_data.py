@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlscaling.simulate import simulate_curve
+from rlscaling.model.simulate import simulate_curve
 
 # name, A, B, C_mid (GPU-hours), max compute, source row in the paper's Table 1
 CURVES = [

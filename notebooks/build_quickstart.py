@@ -118,8 +118,8 @@ ax.figure"""),
 The package also ships real RL runs of its reference trainer: a sweep of recipes x seeds on a
 tiny model and a toy task, each run to its plateau, with compute in training FLOPs. A run that
 is a third done: where does it end, and how sure are we?"""),
-    ("code", """from rlscaling.datasets import calibration_runs
-from rlscaling.seeds import seed_spread
+    ("code", """from rlscaling.io.datasets import calibration_runs
+from rlscaling.decide.seeds import seed_spread
 
 runs = calibration_runs()
 print(len(runs), "runs:", sorted({r.metadata["recipe"] for r in runs}))
@@ -140,7 +140,7 @@ print(spread.inflate(fc_real).summary())"""),
     ("md", """## Next steps
 
 - `rlscaling.backtest(runs)` checks forecasts made from 25/50/75% of finished runs against their
-  ends, beside naive baselines; `rlscaling.report.early_fit_report(runs).write("report")` (or
+  ends, beside naive baselines; `rlscaling.decide.report.early_fit_report(runs).write("report")` (or
   `rlscaling report calibration --out report`) lays the evidence out as an HTML page.
 - Several seeds of one recipe (same `metadata["recipe"]`) are pooled by `compare`, so the spread
   between seeds shows in the intervals.

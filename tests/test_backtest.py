@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from rlscaling import BacktestResult, InputError, Run, backtest, sigmoid
-from rlscaling.backtest import BASELINES, curve_fit_baseline
-from rlscaling.simulate import simulate_curve
+from rlscaling import BacktestResult, Run, backtest, sigmoid
+from rlscaling.decide.backtest import BASELINES, curve_fit_baseline
+from rlscaling.io.checks import InputError
+from rlscaling.model.simulate import simulate_curve
 
 C = np.linspace(250, 16000, 64)
 

@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rlscaling import sigmoid
-from rlscaling.cli import _trainer_commands, app
-from rlscaling.datasets import example_curves
+from rlscaling.cli import app
+from rlscaling.cli.train import TRAINER_COMMANDS
+from rlscaling.io.datasets import example_curves
 
 runner = CliRunner()
 
@@ -100,7 +101,7 @@ def test_demo_on_synthetic_curves_writes_everything(tmp_path):
 
 
 def test_demo_on_the_bundled_calibration_runs_with_report(tmp_path):
-    from rlscaling.datasets import calibration_runs
+    from rlscaling.io.datasets import calibration_runs
 
     runs = calibration_runs()
     recipes = {r.metadata["recipe"] for r in runs}
@@ -151,7 +152,7 @@ def test_trainer_commands_are_listed_without_importing_torch():
     code = "import sys, rlscaling.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-    names = [n for n, _ in _trainer_commands()]
+    names = list(TRAINER_COMMANDS)
     if names:
         res = runner.invoke(app, ["--help"])
         assert all(n in res.stdout for n in names)
@@ -209,7 +210,7 @@ def test_hints_speak_cli_options_not_python_keywords(tmp_path):
 
 
 def test_cli_message_rewrites_only_keyword_hints():
-    from rlscaling.cli import cli_message
+    from rlscaling.cli.common import cli_message
 
     msg = (
         "a.csv: 2 of 9 rows have a NaN, the first: compute=1e+18, reward=nan. Pass "
@@ -237,7 +238,7 @@ def test_python_m_runs_the_cli():
 
 
 def _trainer_or_skip():
-    if "train" not in [n for n, _ in _trainer_commands()]:
+    if "train" not in list(TRAINER_COMMANDS):
         pytest.skip("the trainer is not installed")
     try:
         import rlscaling.trainer.cli  # noqa: F401
@@ -272,7 +273,7 @@ def test_backtest_columns_say_their_unit(csvs):
 
 def test_fit_figure_has_a_panel_per_run_and_one_extrapolated_entry(csvs, tmp_path):
     from rlscaling import fit_sigmoid
-    from rlscaling.loaders import load_runs
+    from rlscaling.io.loaders import load_runs
     from rlscaling.plot import plot_fits
 
     fits = [fit_sigmoid(r, warn=False) for r in load_runs(csvs)]
@@ -287,7 +288,7 @@ def test_fit_figure_has_a_panel_per_run_and_one_extrapolated_entry(csvs, tmp_pat
 
 def test_shared_axes_plot_gets_no_per_run_title_and_one_extrapolated_entry(csvs):
     from rlscaling import fit_sigmoid
-    from rlscaling.loaders import load_runs
+    from rlscaling.io.loaders import load_runs
     from rlscaling.plot import new_axes
 
     ax = new_axes()
@@ -300,8 +301,8 @@ def test_shared_axes_plot_gets_no_per_run_title_and_one_extrapolated_entry(csvs)
 
 def test_forecast_figure_shows_the_path_and_labels_its_shades(csvs, tmp_path):
     from rlscaling import forecast
-    from rlscaling.cli import _forecast_path
-    from rlscaling.loaders import load_run
+    from rlscaling.cli.forecast import _forecast_path
+    from rlscaling.io.loaders import load_run
     from rlscaling.plot import plot_forecast
 
     run = load_run(csvs[0]).truncate(0.5)
@@ -316,14 +317,14 @@ def test_forecast_figure_shows_the_path_and_labels_its_shades(csvs, tmp_path):
 
 
 def test_fit_warns_about_a_declining_run_like_forecast(tmp_path):
-    from rlscaling.ensemble import decline_note
+    from rlscaling.forecasting.ensemble import decline_note
 
     c = np.geomspace(100, 1e5, 40)
     y = sigmoid(c, 0.7, 2.0, 1000, 0.1) - 0.25 * (c > 1e4) * np.log10(c / 1e4)
     df = pd.DataFrame({"compute": c, "reward": y + 0.002 * np.sin(np.arange(40))})
     path = tmp_path / "declining.csv"
     df.to_csv(path, index=False)
-    from rlscaling.loaders import load_run
+    from rlscaling.io.loaders import load_run
 
     note = decline_note(load_run(path))
     assert note is not None
@@ -351,3 +352,19 @@ def test_demo_announces_its_steps_and_quiet_silences_them(tmp_path):
         ["demo", "--out", str(tmp_path / "q"), "--n", "50", "--synthetic", "--no-report", "-q"],
     )
     assert quiet.exit_code == 0 and "[1/4]" not in quiet.stderr
+
+
+def test_the_listed_trainer_commands_are_the_trainers_own():
+    # The table lets `rlscaling --help` list the trainer's commands without importing it; it
+    # must say what rlscaling.trainer.cli defines (names and first docstring lines).
+    _trainer_or_skip()
+    import typer
+
+    from rlscaling.trainer.cli import train_app
+
+    group = typer.main.get_command(train_app)
+    own = {
+        name: " ".join((cmd.callback.__doc__ or "").split("\n\n")[0].split())
+        for name, cmd in group.commands.items()
+    }
+    assert own == TRAINER_COMMANDS

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from rlscaling import Comparison, InputError, Run, compare, fit_sigmoid, sigmoid
-from rlscaling.compare import A_MARGIN, last_crossing, prob_greater
-from rlscaling.simulate import simulate_curve
+from rlscaling import Comparison, Run, compare, fit_sigmoid, sigmoid
+from rlscaling.decide.compare import A_MARGIN, last_crossing, prob_greater
+from rlscaling.io.checks import InputError
+from rlscaling.model.simulate import simulate_curve
 
 C = np.geomspace(100, 40000, 40)
 
@@ -206,8 +207,8 @@ def test_verdicts_on_real_runs_follow_their_probabilities():
     Before: "grpo is more efficient (P(B higher) = 0.51)" and "A agree within 0.02" for A that
     are not identified, and "X leads at ..." with P(reward_X higher) below one half.
     """
-    from rlscaling.compare import CLEAR
-    from rlscaling.datasets import calibration_runs
+    from rlscaling.decide.compare import CLEAR
+    from rlscaling.io.datasets import calibration_runs
 
     cmp = compare(calibration_runs(), n=200, seed=0)
     for (_, p), (_, x) in zip(cmp.pairwise.iterrows(), cmp.crossovers.iterrows(), strict=True):
@@ -245,7 +246,7 @@ def test_verdicts_on_real_runs_follow_their_probabilities():
     ],
 )
 def test_pair_verdict_names_a_leader_only_outside_the_clear_band(probs, on, leader):
-    from rlscaling.compare import pair_verdict
+    from rlscaling.decide.compare import pair_verdict
 
     kw = {"p_a": 0.5, "p_b": 0.5, "p_reward": 0.5, "a_gap": 0.0, "identified": (True, True)}
     text, got_on, got = pair_verdict("a", "b", **{**kw, **probs}, budget=1e4)
@@ -260,7 +261,7 @@ def test_pair_verdict_names_a_leader_only_outside_the_clear_band(probs, on, lead
 def test_leader_at_the_end_is_read_from_all_draws_not_from_the_crossing_ones():
     """85% of j's draws stay below i; 15% overtake i late. Before: those 15% named j the
     leader at the end ("no crossing ...; b leads at ...")."""
-    from rlscaling.compare import _crossover
+    from rlscaling.decide.compare import _crossover
 
     n = 200
     ti = np.tile([0.70, 1.5, np.log(1000.0), 0.1], (n, 1))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rlscaling.curve import curve_jacobian, curve_value, log_compute_to_reach, sigmoid
+from rlscaling.model.curve import curve_jacobian, curve_value, log_compute_to_reach, sigmoid
 
 
 def test_sigmoid_matches_the_paper_formula_by_hand():

@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import least_squares
 
 from rlscaling import IdentifiabilityWarning, fit_sigmoid, sigmoid
-from rlscaling.curve import curve_value
+from rlscaling.model.curve import curve_value
 
 
 def draw(rng, n=50, span=30.0, stop=None):

@@ -8,7 +8,6 @@ from hypothesis.extra.numpy import arrays
 
 from rlscaling import (
     ForecastWarning,
-    InputError,
     Run,
     compute_to_reach,
     example_curves,
@@ -16,8 +15,9 @@ from rlscaling import (
     load_example,
     sigmoid,
 )
-from rlscaling.prior import ForecastPrior, fit_prior
-from rlscaling.simulate import simulate_curve
+from rlscaling.forecasting.prior import ForecastPrior, fit_prior
+from rlscaling.io.checks import InputError
+from rlscaling.model.simulate import simulate_curve
 
 C = np.geomspace(100, 1e4, 30)
 
@@ -130,7 +130,7 @@ def test_forecast_never_returns_nan(y):
 
 
 def test_pass_rate_forecasts_stay_in_the_unit_interval():
-    from rlscaling.simulate import simulate_curve
+    from rlscaling.model.simulate import simulate_curve
 
     # A run close to its ceiling of 1 with noisy evaluations: unclipped draws would spill over 1.
     run = simulate_curve(0.99, 1.5, 1000.0, 0.1, compute=np.geomspace(100, 3000, 12), noise=0.03,

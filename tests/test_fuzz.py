@@ -25,7 +25,8 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rlscaling import InputError, Run, compare, compute_to_reach, fit_sigmoid, forecast, sigmoid
+from rlscaling import Run, compare, compute_to_reach, fit_sigmoid, forecast, sigmoid
+from rlscaling.io.checks import InputError
 
 SLOW = os.environ.get("RLSCALING_FUZZ") == "slow" or settings.default.max_examples >= 1000
 

@@ -26,8 +26,8 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rlscaling import InputError
-from rlscaling.loaders import LoadError, load_run, load_runs
+from rlscaling.io.checks import InputError
+from rlscaling.io.loaders import LoadError, load_run, load_runs
 
 SLOW = os.environ.get("RLSCALING_FUZZ") == "slow" or settings.default.max_examples >= 1000
 

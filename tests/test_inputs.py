@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rlscaling import InputError, Run, fit_sigmoid, sigmoid
+from rlscaling import Run, fit_sigmoid, sigmoid
+from rlscaling.io.checks import InputError
 
 C = np.geomspace(10, 1e5, 20)
 Y = sigmoid(C, 0.6, 1.5, 1000.0, 0.1) + 0.002 * np.sin(np.arange(20))

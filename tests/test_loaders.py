@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rlscaling import InputError, Run
-from rlscaling import loaders as loaders_mod
-from rlscaling.datasets import example_curves
-from rlscaling.loaders import LoadError, LoaderWarning, load_run, load_runs
+from rlscaling import Run
+from rlscaling.io import loaders as loaders_mod
+from rlscaling.io.checks import InputError
+from rlscaling.io.datasets import example_curves
+from rlscaling.io.loaders import LoadError, LoaderWarning, load_run, load_runs
 
 C = np.array([0.0, 1e17, 2e17, 4e17, 8e17])
 R = np.array([0.20, 0.26, 0.31, 0.38, 0.42])

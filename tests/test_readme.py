@@ -16,7 +16,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rlscaling.cli import _trainer_commands, app
+from rlscaling.cli import app
+from rlscaling.cli.train import TRAINER_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -58,7 +59,7 @@ def test_python_block_runs_on_its_own(k, tmp_path, monkeypatch):
 
 
 def _command(name: str) -> click.Command:
-    trainer = [n for n, _ in _trainer_commands()]
+    trainer = list(TRAINER_COMMANDS)
     if name in trainer:
         try:
             from rlscaling.trainer.cli import train_app

@@ -6,10 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from rlscaling import InputError, Run, forecast
-from rlscaling.report import early_fit_report
-from rlscaling.seeds import seed_spread
-from rlscaling.simulate import simulate_curve
+from rlscaling import Run, forecast
+from rlscaling.decide.report import early_fit_report
+from rlscaling.decide.seeds import seed_spread
+from rlscaling.io.checks import InputError
+from rlscaling.model.simulate import simulate_curve
 
 COMPUTE = np.geomspace(100, 20000, 40)
 
@@ -72,7 +73,7 @@ def test_write_gives_self_contained_html_and_json(report, tmp_path):
 def test_report_renders_in_headless_chromium_with_its_figures(report, tmp_path):
     from matplotlib.image import imread
 
-    from rlscaling.report_html import screenshot
+    from rlscaling.decide.report_html import screenshot
 
     paths = report.write(tmp_path / "rep")
     png = screenshot(paths["html"], tmp_path / "shot.png", height=3000)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlscaling import rundir
+from rlscaling.io import rundir
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 records = st.lists(st.dictionaries(st.text(max_size=8), scalars, max_size=5), max_size=6)
@@ -54,6 +54,6 @@ def test_the_contract_needs_only_the_standard_library():
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert imported - {"__future__"} <= set(sys.stdlib_module_names)
-    code = "import sys, rlscaling.rundir; print(sorted({'torch', 'numpy'} & set(sys.modules)))"
+    code = "import sys, rlscaling.io.rundir; print(sorted({'torch', 'numpy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "torch" not in out.stdout

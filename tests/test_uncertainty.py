@@ -5,11 +5,12 @@ import pytest
 from scipy import stats
 from scipy.optimize import least_squares
 
-from rlscaling import InputError, fit_sigmoid, sigmoid
-from rlscaling.curve import curve_value
-from rlscaling.fit import solve_replicates
-from rlscaling.mcmc import MCMCWarning
-from rlscaling.simulate import simulate_curve
+from rlscaling import fit_sigmoid, sigmoid
+from rlscaling.io.checks import InputError
+from rlscaling.model.curve import curve_value
+from rlscaling.model.simulate import simulate_curve
+from rlscaling.model.solver import solve_replicates
+from rlscaling.uncertainty.mcmc import MCMCWarning
 
 C = np.geomspace(100, 1e5, 40)
 

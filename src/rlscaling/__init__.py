@@ -1,20 +1,51 @@
 """rlscaling: fit and forecast reward-vs-compute scaling curves of RL runs on language models.
 
 The fitted form is ``R(C) = R0 + (A - R0) / (1 + (C_mid / C) ** B)``.
+
+The names below are loaded on first use (PEP 562 ``__getattr__``): ``import rlscaling`` stays
+fast because scipy.stats, pandas, matplotlib and emcee are imported only when a function that
+needs them is first touched.
+
+Examples
+--------
+>>> import rlscaling
+>>> fit = rlscaling.fit_sigmoid(rlscaling.load_example("scalerl_like"), warn=False)
+>>> round(fit.params["A"], 2) > 0
+True
 """
 
-from rlscaling.backtest import BacktestResult, backtest
-from rlscaling.compare import Comparison, compare
-from rlscaling.curve import sigmoid
-from rlscaling.datasets import example_curves, load_example
-from rlscaling.fit import IdentifiabilityWarning, fit_sigmoid
-from rlscaling.forecast import Forecast, ForecastWarning, TargetForecast, compute_to_reach, forecast
-from rlscaling.inputs import InputError
-from rlscaling.loaders import LoaderWarning, load_run, load_runs
-from rlscaling.result import SigmoidFit
-from rlscaling.runs import Run
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from rlscaling.version import __version__
+
+# public name -> the module that defines it (the layer it lives in)
+_EXPORTS = {
+    "BacktestResult": "rlscaling.decide.backtest",
+    "backtest": "rlscaling.decide.backtest",
+    "Comparison": "rlscaling.decide.compare",
+    "compare": "rlscaling.decide.compare",
+    "sigmoid": "rlscaling.model.curve",
+    "example_curves": "rlscaling.io.datasets",
+    "load_example": "rlscaling.io.datasets",
+    "IdentifiabilityWarning": "rlscaling.fit.fitting",
+    "fit_sigmoid": "rlscaling.fit.fitting",
+    "SigmoidFit": "rlscaling.fit.result",
+    "Forecast": "rlscaling.forecasting.forecast",
+    "ForecastWarning": "rlscaling.forecasting.forecast",
+    "TargetForecast": "rlscaling.forecasting.forecast",
+    "compute_to_reach": "rlscaling.forecasting.forecast",
+    "forecast": "rlscaling.forecasting.forecast",
+    "InputError": "rlscaling.io.checks",
+    "LoadError": "rlscaling.io.loaders",
+    "LoaderWarning": "rlscaling.io.frames",
+    "load_run": "rlscaling.io.loaders",
+    "load_runs": "rlscaling.io.loaders",
+    "Run": "rlscaling.io.runs",
+    "MCMCWarning": "rlscaling.uncertainty.mcmc",
+}
 
 __all__ = [
     "BacktestResult",
@@ -23,10 +54,13 @@ __all__ = [
     "ForecastWarning",
     "IdentifiabilityWarning",
     "InputError",
+    "LoadError",
     "LoaderWarning",
+    "MCMCWarning",
     "Run",
     "SigmoidFit",
     "TargetForecast",
+    "__version__",
     "backtest",
     "compare",
     "compute_to_reach",
@@ -38,3 +72,37 @@ __all__ = [
     "load_runs",
     "sigmoid",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rlscaling' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
+    from rlscaling.decide.backtest import BacktestResult, backtest
+    from rlscaling.decide.compare import Comparison, compare
+    from rlscaling.fit.fitting import IdentifiabilityWarning, fit_sigmoid
+    from rlscaling.fit.result import SigmoidFit
+    from rlscaling.forecasting.forecast import (
+        Forecast,
+        ForecastWarning,
+        TargetForecast,
+        compute_to_reach,
+        forecast,
+    )
+    from rlscaling.io.checks import InputError
+    from rlscaling.io.datasets import example_curves, load_example
+    from rlscaling.io.frames import LoaderWarning
+    from rlscaling.io.loaders import LoadError, load_run, load_runs
+    from rlscaling.io.runs import Run
+    from rlscaling.model.curve import sigmoid
+    from rlscaling.uncertainty.mcmc import MCMCWarning

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,8 +14,8 @@ if TYPE_CHECKING:
     import matplotlib.axes
     import matplotlib.figure
 
-    from rlscaling.forecast import Forecast
-    from rlscaling.result import SigmoidFit
+    from rlscaling.fit.result import SigmoidFit
+    from rlscaling.forecasting.forecast import Forecast
 
 
 def new_axes(ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
@@ -171,3 +172,19 @@ def plot_forecast(
     ax.set_ylabel("reward")
     ax.legend(fontsize=7, loc="lower right")
     return ax
+
+
+def save_figure(ax_or_fig: Any, path: str | Path) -> Path:
+    """Save the figure of an Axes (or a Figure) as ``path`` (folders created); returns the path.
+
+    Examples
+    --------
+    >>> from rlscaling import fit_sigmoid, load_example
+    >>> from rlscaling.plot import save_figure
+    >>> save_figure(fit_sigmoid(load_example("scalerl_like"), warn=False).plot(), "fit.png").name
+    'fit.png'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    getattr(ax_or_fig, "figure", ax_or_fig).savefig(path, dpi=120)
+    return path

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rlscaling import rundir  # noqa: E402
+from rlscaling.io import rundir  # noqa: E402
 from rlscaling.trainer import loop  # noqa: E402
 from rlscaling.trainer.loop import train  # noqa: E402
 from rlscaling.trainer.runlog import read_jsonl  # noqa: E402

@@ -1,4 +1,4 @@
-"""The trainer's run-directory writer and the library's loader agree (rlscaling.rundir)."""
+"""The trainer's run-directory writer and the library's loader agree (rlscaling.io.rundir)."""
 
 import pytest
 

@@ -94,7 +94,7 @@ def test_bundled_calibration_sweep_config_is_valid():
 
 
 def test_sweep_runs_in_parallel_skips_finished_and_resumes_longer(tmp_path):
-    from rlscaling.loaders import load_runs
+    from rlscaling.io.loaders import load_runs
 
     sw = _sweep(tmp_path)
     rows = sweep(sw, workers=2, progress=False)
@@ -144,7 +144,7 @@ def test_bundled_sweep_round_trip(tmp_path):
     import runpy
     import sys
 
-    from rlscaling.datasets import load_sweep_dir
+    from rlscaling.io.datasets import load_sweep_dir
 
     sw = _sweep(tmp_path, seeds=[0, 1], recipes={"grpo": {"recipe": "grpo"}})
     sweep(sw, workers=2, progress=False)

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlscaling import rundir
+from rlscaling.io import rundir
 from rlscaling.trainer.model import save_model
 
 FORMAT = 2

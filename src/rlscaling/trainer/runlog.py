@@ -1,7 +1,7 @@
 """The run directory: ``run.json``, ``eval.jsonl``, ``train.jsonl`` (and ``checkpoints/``).
 
 File names, the keys every line carries and the reader are the library's run-directory
-contract (:mod:`rlscaling.rundir`), which the loader of run directories uses too. Each JSONL
+contract (:mod:`rlscaling.io.rundir`), which the loader of run directories uses too. Each JSONL
 line is written whole with one ``write`` and flushed, so a reader sees either a complete line
 or a torn last line it can skip. On resume the logs are cut back to the checkpoint's step so a
 killed run continues the same curve without duplicates.
@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rlscaling import rundir
+from rlscaling.io import rundir
 
 
 def _clean(obj: Any) -> Any:
@@ -32,7 +32,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Complete lines of a run log; none if it does not exist yet.
 
     A torn last line (a write cut off) is skipped; a bad line before it raises
-    :class:`rlscaling.rundir.LogLineError` (see :func:`rlscaling.rundir.read_jsonl`).
+    :class:`rlscaling.io.rundir.LogLineError` (see :func:`rlscaling.io.rundir.read_jsonl`).
     """
     path = Path(path)
     return rundir.read_jsonl(path)[0] if path.exists() else []
@@ -61,11 +61,11 @@ class RunWriter:
             fh.flush()
 
     def append_eval(self, record: dict[str, Any]) -> None:
-        """Append an evaluation (the trainer's have :data:`rlscaling.rundir.EVAL_KEYS`)."""
+        """Append an evaluation (the trainer's have :data:`rlscaling.io.rundir.EVAL_KEYS`)."""
         self._append(self.eval_path, record)
 
     def append_train(self, record: dict[str, Any]) -> None:
-        """Append a step (the trainer's have at least :data:`rlscaling.rundir.TRAIN_KEYS`)."""
+        """Append a step (the trainer's have at least :data:`rlscaling.io.rundir.TRAIN_KEYS`)."""
         self._append(self.train_path, record)
 
     def truncate_after(self, step: int) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from rlscaling import rundir
+from rlscaling.io import rundir
 from rlscaling.trainer.config import TrainConfig
 from rlscaling.trainer.model import build_tiny_model, build_tokenizer, load_model, save_model
 from rlscaling.trainer.rollout.base import SamplingParams

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from rlscaling import rundir
+from rlscaling.io import rundir
 from rlscaling.trainer.compute import DeviceTimer
 from rlscaling.trainer.pipeline.client import GeneratorClient
 from rlscaling.trainer.pipeline.messages import GeneratorStats, Start

@@ -1,0 +1,117 @@
+"""``rlscaling backtest``: fit early parts of finished runs and score against the rest."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from rlscaling.cli.common import (
+    ComputeOpt,
+    CsvOpt,
+    DuplicatesOpt,
+    FigureOpt,
+    FilesArg,
+    ForecastMethodOpt,
+    FormatOpt,
+    FractionsOpt,
+    JsonOpt,
+    LevelsOpt,
+    NanPolicyOpt,
+    NSamplesOpt,
+    PerStepOpt,
+    PerTokenOpt,
+    ProgressOpt,
+    RewardOpt,
+    RunsOpt,
+    SeedOpt,
+    StepOpt,
+    TokensOpt,
+    _floats,
+    _load,
+    _num,
+    _pct,
+    _write_figure,
+    check_count,
+    clean_errors,
+    console,
+    reported_warnings,
+    write_csv,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@clean_errors
+def backtest_command(
+    files: FilesArg,
+    fractions: FractionsOpt = "0.25,0.5,0.75",
+    levels: LevelsOpt = "0.8,0.9",
+    method: ForecastMethodOpt = "auto",
+    target: Annotated[
+        str, typer.Option("--target", help="last3 (mean of the last 3 evaluations) or last.")
+    ] = "last3",
+    n_samples: NSamplesOpt = 1000,
+    progress: ProgressOpt = None,
+    compute: ComputeOpt = None,
+    reward: RewardOpt = None,
+    compute_per_step: PerStepOpt = None,
+    step: StepOpt = None,
+    tokens: TokensOpt = None,
+    flops_per_token: PerTokenOpt = None,
+    run: RunsOpt = None,
+    nan_policy: NanPolicyOpt = "raise",
+    duplicates: DuplicatesOpt = None,
+    file_format: FormatOpt = None,
+    seed: SeedOpt = 0,
+    json_path: JsonOpt = None,
+    csv_path: CsvOpt = None,
+    figure: FigureOpt = None,
+) -> None:
+    """Backtest forecasts on finished runs: fit early fractions, score against the end."""
+    from rlscaling.decide.backtest import backtest
+
+    fr, lvs = _floats(fractions, "--fractions"), _floats(levels, "--levels")
+    check_count(n_samples, "--n-samples")
+    with reported_warnings():
+        runs = _load(
+            files, compute=compute, reward=reward, compute_per_step=compute_per_step,
+            step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
+            nan_policy=nan_policy, duplicates=duplicates, format=file_format,
+        )  # fmt: skip
+        bt = backtest(
+            runs, fr, levels=lvs, method=method, target=target,  # type: ignore[arg-type]
+            seed=seed, progress=progress, n_samples=n_samples,
+        )  # fmt: skip
+    tab = bt.summary_table()
+    lv = max(bt.levels)
+    table = Table(
+        title=f"Backtest of {len(runs)} runs: error of the forecast end, as a share of each "
+        "run's reward range (max - min)",
+        caption="error = |forecast - truth| / range; width = interval width / range; "
+        "cover = share of runs whose truth the interval held",
+    )
+    for col in ("fraction", "method", "refused", "median error", "mean error", "p90 error"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for v in bt.levels:
+        table.add_column(f"cover {v:g}", justify="right")
+    table.add_column(f"width {lv:g}", justify="right")
+    for _, r in tab.iterrows():
+        table.add_row(
+            f"{r['fraction']:.2f}",
+            str(r["method"]),
+            f"{r['refused']}/{r['runs']}",
+            *(_pct(r[c]) for c in ("median_rel_error", "mean_rel_error", "p90_rel_error")),
+            *(_num(r[f"coverage_{v:g}"], ".2f") for v in bt.levels),
+            _pct(r[f"rel_width_{lv:g}"]),
+        )
+    console.print(table)
+    tail = bt.summary().split("\n\n", 1)
+    if len(tail) == 2 and tail[1].strip():
+        console.print(tail[1], highlight=False)
+    write_json(json_path, bt.to_dict())
+    write_csv(csv_path, bt.frame)
+    _write_figure(figure, bt.plot)

@@ -1,0 +1,323 @@
+"""What every command of the ``rlscaling`` command line shares.
+
+Options (typed ``Annotated`` aliases), loading run files, writing ``--json``/``--csv``/
+``--figure``, turning the library's errors into one ``error: ...`` line (exit status 2, never
+a traceback) and its warnings into ``warning: ...`` lines, and rendering a result's
+``to_frame()`` as a table. The library's messages suggest Python keywords
+(``reward='<column>'``); printed here they are rewritten to this command line's options
+(``--reward COLUMN``) by :func:`cli_message`, and only options that exist are suggested.
+
+Nothing here imports pandas, scipy or matplotlib at import time: ``rlscaling --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import re
+import sys
+import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rlscaling.io.checks import InputError
+from rlscaling.io.serialize import json_default as _json_default
+from rlscaling.plot import save_figure
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rlscaling.io.runs import Run
+
+# Piped output (a file, CI logs) gets a fixed width wide enough for the tables.
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+# Library keyword -> this command line's option, for the hints in error messages. Only
+# options that exist on the commands that read files are listed; ``path=`` is dropped.
+CLI_OPTIONS = {
+    "compute": "--compute",
+    "reward": "--reward",
+    "step": "--step",
+    "tokens": "--tokens",
+    "compute_per_step": "--compute-per-step",
+    "flops_per_token": "--flops-per-token",
+    "run": "--run",
+    "nan_policy": "--nan-policy",
+    "duplicates": "--duplicates",
+    "format": "--format",
+    "n_samples": "--n-samples",
+    "budget": "--budget",
+    "level": "--level",
+    "fractions": "--fractions",
+    "levels": "--levels",
+    "method": "--method",
+    "target": "--target",
+    "group_by": "--group-by",
+}
+_KEYWORD = re.compile(
+    r"\b(?P<key>[a-z_]+)=(?P<value>'<[^'>]*>'|<[^>]*>|'[A-Za-z0-9_.-]*'|\.\.\.|(?=[\s,;:)]|$))"
+)
+
+
+def cli_message(message: str, options: set[str] | None = None) -> str:
+    """A library error message with its Python hints rewritten as options of this CLI.
+
+    ``reward='<column>'`` becomes ``--reward COLUMN``, ``run='<name>'`` ``--run NAME``,
+    ``nan_policy='omit'`` ``--nan-policy omit``; keywords without an option here (or, when
+    ``options`` is given, without one on the command that failed: its parameter names) are
+    left as they are, and ``path=`` (the file argument) is dropped.
+
+    Examples
+    --------
+    >>> cli_message("could not infer the reward column from ['x', 'y']; pass reward='<column>'")
+    "could not infer the reward column from ['x', 'y']; pass --reward COLUMN"
+    >>> cli_message("path='a.csv' holds 2 runs: ['a', 'b']. Pick one with run='<name>'")
+    "'a.csv' holds 2 runs: ['a', 'b']. Pick one with --run NAME"
+    """
+
+    def render(m: re.Match[str]) -> str:
+        key, value = m.group("key"), m.group("value")
+        if key == "path":
+            return value
+        option = CLI_OPTIONS.get(key)
+        if option is None or (options is not None and key not in options):
+            return m.group(0)
+        if value.startswith(("'<", "<")):
+            what = "COLUMN" if "column" in value else "NAME" if "name" in value else "VALUE"
+            return f"{option} {what}"
+        if value == "...":
+            return f"{option} VALUE"
+        if value.startswith("'"):
+            return f"{option} {value.strip(chr(39))}"
+        return option
+
+    return _KEYWORD.sub(render, message)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def clean_errors(func: F) -> F:
+    """Turn user-facing errors into one line on stderr and exit status 2."""
+
+    # The library keywords this command has an option for (``format`` is ``file_format``).
+    params = set(inspect.signature(func).parameters)
+    params |= {"format"} if "file_format" in params else set()
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (InputError, OSError, ValueError, KeyError, EOFError, zlib.error) as exc:
+            msg = exc.args[0] if exc.args else exc
+            if isinstance(exc, OSError) and exc.filename and exc.strerror:
+                msg = f"{exc.strerror}: {exc.filename}"
+            text = str(msg).splitlines()[0] if str(msg).strip() else type(exc).__name__
+            typer.echo(f"error: {cli_message(text, params)}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def reported_warnings() -> Iterator[None]:
+    """Print the library's warnings as ``warning: ...`` lines on stderr (each message once)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen: set[str] = set()
+            for w in caught:
+                msg = str(w.message)
+                if issubclass(w.category, UserWarning) and msg not in seen:
+                    seen.add(msg)
+                    typer.echo(f"warning: {msg}", err=True)
+
+
+# ---------------------------------------------------------------------------- shared options
+
+FilesArg = Annotated[
+    list[str],
+    typer.Argument(help="Run files or directories (CSV, JSONL, Parquet, TensorBoard, run dirs) "
+                   "or glob patterns.", show_default=False),
+]  # fmt: skip
+ComputeOpt = Annotated[
+    str | None, typer.Option("--compute", help="Compute column (inferred when omitted).")
+]
+RewardOpt = Annotated[
+    str | None, typer.Option("--reward", help="Reward column (inferred when omitted).")
+]
+PerStepOpt = Annotated[
+    float | None,
+    typer.Option("--compute-per-step", help="Convert steps to compute: step x this value."),
+]
+StepOpt = Annotated[
+    str | None, typer.Option("--step", help="Step column (with --compute-per-step).")
+]
+TokensOpt = Annotated[
+    str | None, typer.Option("--tokens", help="Token column (with --flops-per-token).")
+]
+PerTokenOpt = Annotated[
+    float | None,
+    typer.Option("--flops-per-token", help="Convert tokens to compute: tokens x this value."),
+]
+RunsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--run", help="Keep only runs with this name (repeat for several)."),
+]
+NanPolicyOpt = Annotated[
+    str,
+    typer.Option(
+        "--nan-policy", help="raise: refuse rows with a missing value; omit: drop and count them."
+    ),
+]
+DuplicatesOpt = Annotated[
+    str | None,
+    typer.Option("--duplicates", help="Repeated compute values: raise, last or mean."),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", help="File format when the name does not say (csv, jsonl, ...)."),
+]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")]
+CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write the results table as CSV here.")]
+FigureOpt = Annotated[Path | None, typer.Option("--figure", help="Write a figure (PNG) here.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")]
+LevelOpt = Annotated[float, typer.Option("--level", help="Interval level, e.g. 0.9.")]
+FractionsOpt = Annotated[
+    str, typer.Option("--fractions", help="Observed fractions of compute, comma-separated.")
+]
+LevelsOpt = Annotated[str, typer.Option("--levels", help="Interval levels, comma-separated.")]
+ForecastMethodOpt = Annotated[
+    str, typer.Option("--method", help="Forecast method: auto, sigmoid, plateau or mcmc.")
+]
+NSamplesOpt = Annotated[int, typer.Option("--n-samples", help="Draws per forecast.")]
+ProgressOpt = Annotated[
+    bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
+
+
+def _load(files: list[str], one: bool = False, **options: Any) -> list[Run]:
+    """``load_runs`` (``load_run`` with ``one``) with the command's loader options; a file
+    that cannot be decompressed or ends early is named (the decompressor's message does not
+    say which)."""
+    from rlscaling.io.loaders import load_run, load_runs
+
+    try:
+        return [load_run(files[0], **options)] if one else load_runs(files, **options)
+    except (EOFError, zlib.error) as exc:
+        raise InputError(
+            f"{' '.join(files)}: a compressed file could not be read to its end ({exc}); "
+            "is it truncated? Decompress it to check, or pass the uncompressed file"
+        ) from None
+
+
+def check_count(value: int, option: str, minimum: int = 1) -> None:
+    """Refuse a count option below ``minimum`` before any work starts."""
+    if value < minimum:
+        raise InputError(f"{option} must be an integer >= {minimum}, got {value}")
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(
+            f"{option} must be comma-separated numbers like 0.25,0.5,0.75, got {text!r}"
+        ) from None
+    if not vals:
+        raise InputError(f"{option} is empty; give numbers like 0.25,0.5,0.75")
+    return vals
+
+
+def write_json(path: Path | None, obj: Any) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+        console.print(f"wrote {path}")
+
+
+def write_csv(path: Path | None, df: pd.DataFrame) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(path, index=False)
+        console.print(f"wrote {path}")
+
+
+def _write_figure(path: Path | None, draw: Callable[[], Any]) -> None:
+    if path is not None:
+        save_figure(draw(), path)
+        console.print(f"wrote {path}")
+
+
+def _ci(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+# ---------------------------------------------------------------------------- fit
+
+
+def fits_table(fits: list[Any], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("run", "A", "B", "C_mid", "R0", "n", "R^2", "identified"):
+        table.add_column(col, justify="right" if col not in ("run", "identified") else "left")
+    for f in fits:
+        se = f.stderr
+        table.add_row(
+            f.data.name or "run",
+            f"{f.A:.3f} ± {se['A']:.3f}",
+            f"{f.B:.2f} ± {se['B']:.2f}",
+            f"{f.C_mid:.4g}",
+            f"{f.R0:.3f}",
+            str(f.n_used),
+            f"{f.r2:.3f}",
+            "yes" if f.identified else "NO: " + "; ".join(f.identification_issues),
+        )
+    return table
+
+
+def _pct(v: Any) -> str:
+    """A share (0.031) as a percentage ("3.1%"); "-" where missing."""
+    return _num(v, ".1%")
+
+
+def _num(v: Any, fmt: str = ".4f") -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "-"
+    return f"{f:{fmt}}" if f == f and abs(f) != float("inf") else "-"
+
+
+def frame_table(df: pd.DataFrame, title: str, fmt: str = ".4g") -> Table:
+    """A rich table of a result's ``to_frame()``: one column per frame column, numbers in
+    ``fmt``, the first column left-aligned (the row's name)."""
+    table = Table(title=title)
+    for k, col in enumerate(df.columns):
+        table.add_column(str(col), justify="left" if k == 0 else "right")
+    for row in df.itertuples(index=False):
+        table.add_row(*(_cell(v, fmt) for v in row))
+    return table
+
+
+def _cell(v: Any, fmt: str) -> str:
+    if isinstance(v, bool) or v is None:
+        return "-" if v is None else ("yes" if v else "no")
+    if isinstance(v, int | float) or hasattr(v, "dtype"):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return str(v)
+        return f"{f:{fmt}}" if f == f and abs(f) != float("inf") else "-"
+    return str(v)

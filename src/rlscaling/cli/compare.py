@@ -1,0 +1,139 @@
+"""``rlscaling compare``: compare recipes by A, B, C_mid (seeds pooled)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rlscaling.cli.common import (
+    ComputeOpt,
+    CsvOpt,
+    DuplicatesOpt,
+    FigureOpt,
+    FilesArg,
+    FormatOpt,
+    JsonOpt,
+    LevelOpt,
+    NanPolicyOpt,
+    PerStepOpt,
+    PerTokenOpt,
+    RewardOpt,
+    RunsOpt,
+    SeedOpt,
+    StepOpt,
+    TokensOpt,
+    _ci,
+    _load,
+    _write_figure,
+    check_count,
+    clean_errors,
+    console,
+    reported_warnings,
+    write_csv,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@clean_errors
+def compare_command(
+    files: FilesArg,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Compare rewards here (default 4x observed).")
+    ] = None,
+    method: Annotated[str, typer.Option("--method", help="bootstrap or mcmc.")] = "bootstrap",
+    n: Annotated[int, typer.Option("--n", help="Draws per recipe.")] = 1000,
+    group_by: Annotated[
+        str | None, typer.Option("--group-by", help="Metadata key naming each run's recipe.")
+    ] = None,
+    level: LevelOpt = 0.9,
+    compute: ComputeOpt = None,
+    reward: RewardOpt = None,
+    compute_per_step: PerStepOpt = None,
+    step: StepOpt = None,
+    tokens: TokensOpt = None,
+    flops_per_token: PerTokenOpt = None,
+    run: RunsOpt = None,
+    nan_policy: NanPolicyOpt = "raise",
+    duplicates: DuplicatesOpt = None,
+    file_format: FormatOpt = None,
+    seed: SeedOpt = 0,
+    json_path: JsonOpt = None,
+    csv_path: CsvOpt = None,
+    figure: FigureOpt = None,
+) -> None:
+    """Compare recipes: A, B, C_mid with intervals, P(i beats j) and where curves cross."""
+    from rlscaling.decide.compare import compare
+
+    check_count(n, "--n", 10)
+    with reported_warnings():
+        runs = _load(
+            files, compute=compute, reward=reward, compute_per_step=compute_per_step,
+            step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
+            nan_policy=nan_policy, duplicates=duplicates, format=file_format,
+        )  # fmt: skip
+        cmp = compare(
+            runs,
+            budget=budget,
+            level=level,
+            n=n,
+            method=method,
+            seed=seed,
+            group_by=group_by,  # type: ignore[arg-type]
+        )
+    print_comparison(cmp)
+    write_json(json_path, cmp.to_dict())
+    write_csv(csv_path, cmp.table)
+    if csv_path is not None:
+        pairs = cmp.pairwise.merge(
+            cmp.crossovers, on=["recipe_i", "recipe_j"], suffixes=("", "_crossing")
+        )
+        write_csv(csv_path.with_name(csv_path.stem + "_pairs.csv"), pairs)
+    _write_figure(figure, cmp.plot)
+
+
+def print_comparison(cmp: Any) -> None:
+    """Tables of a :class:`~rlscaling.Comparison`, then each pair's verdict and crossing."""
+    console.print(comparison_tables(cmp))
+    for (_, p), (_, x) in zip(cmp.pairwise.iterrows(), cmp.crossovers.iterrows(), strict=True):
+        console.print(f"{p['recipe_i']} vs {p['recipe_j']}: {p['verdict']}", highlight=False)
+        console.print(f"  {x['statement']}", highlight=False)
+    for note in cmp.notes:
+        console.print(f"note: {note}", highlight=False)
+
+
+def comparison_tables(cmp: Any) -> Table:
+    """Per-recipe and pairwise tables of a :class:`~rlscaling.Comparison`, stacked in one grid."""
+    lv = f"{cmp.level * 100:g}%"
+    recipes = Table(title=f"Recipes ({cmp.method}, {lv} intervals; budget {cmp.budget:.4g})")
+    for col in ("recipe", "runs", "A", "B", "C_mid", "reward at budget", "identified"):
+        recipes.add_column(col, justify="left" if col in ("recipe", "identified") else "right")
+    for _, r in cmp.table.iterrows():
+        recipes.add_row(
+            str(r["recipe"]),
+            str(r["n_runs"]),
+            _ci(r["A"], r["A_lower"], r["A_upper"]),
+            _ci(r["B"], r["B_lower"], r["B_upper"], ".2f"),
+            _ci(r["C_mid"], r["C_mid_lower"], r["C_mid_upper"], ".3g"),
+            _ci(r["reward_at_budget"], r["reward_at_budget_lower"], r["reward_at_budget_upper"]),
+            "yes" if r["identified"] else "NO",
+        )
+    pairs = Table(title="Pairs")
+    at = f"P(reward_i>reward_j) at {cmp.budget:.3g}"
+    for col in ("i vs j", "P(A_i>A_j)", "P(B_i>B_j)", at):
+        pairs.add_column(col, justify="left" if col == "i vs j" else "right")
+    for _, p in cmp.pairwise.iterrows():
+        pairs.add_row(
+            f"{p['recipe_i']} vs {p['recipe_j']}",
+            f"{p['P_A']:.2f}",
+            f"{p['P_B']:.2f}",
+            f"{p['P_reward']:.2f}",
+        )
+    grid = Table.grid()
+    grid.add_row(recipes)
+    grid.add_row(pairs)
+    return grid

@@ -1,0 +1,138 @@
+"""``rlscaling forecast``: forecast a run's reward at budgets, or the compute to reach a target."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rlscaling.cli.common import (
+    ComputeOpt,
+    CsvOpt,
+    DuplicatesOpt,
+    FigureOpt,
+    FormatOpt,
+    JsonOpt,
+    NanPolicyOpt,
+    PerStepOpt,
+    PerTokenOpt,
+    RewardOpt,
+    SeedOpt,
+    StepOpt,
+    TokensOpt,
+    _load,
+    _write_figure,
+    check_count,
+    clean_errors,
+    console,
+    reported_warnings,
+    write_csv,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from rlscaling.io.runs import Run
+
+
+@clean_errors
+def forecast_command(
+    file: Annotated[str, typer.Argument(help="One run (file or run directory).")],
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Compute budget (default 2x observed).")
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="auto, sigmoid, plateau or mcmc.")
+    ] = "auto",
+    target_reward: Annotated[
+        float | None,
+        typer.Option("--target-reward", help="Also: compute needed to reach this reward."),
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Run to take from a multi-run file.")
+    ] = None,
+    compute: ComputeOpt = None,
+    reward: RewardOpt = None,
+    compute_per_step: PerStepOpt = None,
+    step: StepOpt = None,
+    tokens: TokensOpt = None,
+    flops_per_token: PerTokenOpt = None,
+    nan_policy: NanPolicyOpt = "raise",
+    duplicates: DuplicatesOpt = None,
+    file_format: FormatOpt = None,
+    n_samples: Annotated[int, typer.Option("--n-samples", help="Predictive draws.")] = 2000,
+    seed: SeedOpt = 0,
+    json_path: JsonOpt = None,
+    csv_path: CsvOpt = None,
+    figure: FigureOpt = None,
+) -> None:
+    """Forecast the reward of a (partial) run at a compute budget, with intervals."""
+    from rlscaling.forecasting.forecast import compute_to_reach, forecast
+
+    check_count(n_samples, "--n-samples")
+    with reported_warnings():
+        (r,) = _load(
+            [file], one=True, compute=compute, reward=reward,
+            compute_per_step=compute_per_step, step=step, tokens=tokens,
+            flops_per_token=flops_per_token, run=run, nan_policy=nan_policy,
+            duplicates=duplicates, format=file_format,
+        )  # fmt: skip
+        fc = forecast(r, budget, method=method, n_samples=n_samples, seed=seed)  # type: ignore[arg-type]
+        tf = None
+        if target_reward is not None:
+            tf = compute_to_reach(
+                r,
+                target_reward,
+                method=method,
+                n_samples=n_samples,
+                seed=seed,  # type: ignore[arg-type]
+            )
+    frame = fc.to_frame()
+    table = Table(title=f"Forecast for {fc.name} ({fc.method})")
+    table.add_column("budget", justify="right")
+    table.add_column("x observed", justify="right")
+    table.add_column("median", justify="right")
+    for lv in fc.levels:
+        table.add_column(f"{lv * 100:g}% interval", justify="right")
+    if target_reward is not None:
+        table.add_column(f"P(reward >= {target_reward:g})", justify="right")
+    c_obs = float(fc.observed_compute.max())
+    for k, row in frame.iterrows():
+        cells = [f"{row['budget']:.4g}", f"{row['budget'] / c_obs:.2g}", f"{row['median']:.4f}"]
+        cells += [f"[{row[f'lower_{lv:g}']:.4f}, {row[f'upper_{lv:g}']:.4f}]" for lv in fc.levels]
+        if target_reward is not None:
+            cells.append(f"{float((fc.draws[:, int(k)] >= target_reward).mean()):.2f}")
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"observed up to compute {c_obs:.4g}, last reward {fc.observed_reward[-1]:.4f}")
+    for lw, wt in fc.weights.items():
+        console.print(f"model weight {lw}: {wt:.2f}")
+    if tf is not None:
+        console.print(tf.summary())
+    out: dict[str, Any] = {"forecast": fc.to_dict()}
+    if tf is not None:
+        out["compute_to_reach"] = tf.to_dict()
+    write_json(json_path, out)
+    write_csv(csv_path, frame)
+    if figure is not None:
+        from rlscaling.plot import plot_forecast
+
+        # The figure shows the path up to the largest budget, not only its end.
+        path = _forecast_path(r, fc, method, n_samples, seed)
+        _write_figure(figure, lambda: plot_forecast(path))
+
+
+def _forecast_path(run: Run, fc: Any, method: str, n_samples: int, seed: int) -> Any:
+    """The forecast of ``run`` on 16 budgets from its last observation to ``fc``'s largest."""
+    import numpy as np
+
+    from rlscaling.forecasting.forecast import forecast
+
+    c_obs, c_max = float(run.compute.max()), float(np.max(fc.budget))
+    if c_max <= c_obs:
+        return fc
+    grid = np.geomspace(c_obs, c_max, 17)[1:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # already reported for the forecast itself
+        return forecast(run, grid, method=method, n_samples=n_samples, seed=seed)  # type: ignore[arg-type]

@@ -1,0 +1,111 @@
+"""``rlscaling report``: the early-fit report (HTML page, JSON, figures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from rlscaling.cli.common import (
+    ComputeOpt,
+    DuplicatesOpt,
+    ForecastMethodOpt,
+    FormatOpt,
+    FractionsOpt,
+    LevelsOpt,
+    NanPolicyOpt,
+    NSamplesOpt,
+    PerStepOpt,
+    PerTokenOpt,
+    ProgressOpt,
+    RewardOpt,
+    RunsOpt,
+    SeedOpt,
+    StepOpt,
+    TokensOpt,
+    _floats,
+    _load,
+    _num,
+    _pct,
+    check_count,
+    clean_errors,
+    console,
+    reported_warnings,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@clean_errors
+def report_command(
+    runs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Run directories, files or globs; or 'calibration' for the bundled runs.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the report.")],
+    fractions: FractionsOpt = "0.25,0.5,0.75",
+    levels: LevelsOpt = "0.8,0.9",
+    method: ForecastMethodOpt = "auto",
+    n_samples: NSamplesOpt = 1000,
+    progress: ProgressOpt = None,
+    compute: ComputeOpt = None,
+    reward: RewardOpt = None,
+    compute_per_step: PerStepOpt = None,
+    step: StepOpt = None,
+    tokens: TokensOpt = None,
+    flops_per_token: PerTokenOpt = None,
+    run: RunsOpt = None,
+    nan_policy: NanPolicyOpt = "raise",
+    duplicates: DuplicatesOpt = None,
+    file_format: FormatOpt = None,
+    seed: SeedOpt = 0,
+) -> None:
+    """Early-fit report: forecast each run's end from 25/50/75% of it; recipes, seeds; HTML."""
+    from rlscaling.decide.report import early_fit_report
+
+    fr, lvs = _floats(fractions, "--fractions"), _floats(levels, "--levels")
+    check_count(n_samples, "--n-samples")
+    with reported_warnings():
+        if runs == ["calibration"]:
+            from rlscaling.io.datasets import calibration_runs
+
+            loaded = calibration_runs()
+        else:
+            loaded = _load(
+                runs, compute=compute, reward=reward, compute_per_step=compute_per_step,
+                step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
+                nan_policy=nan_policy, duplicates=duplicates, format=file_format,
+            )  # fmt: skip
+        rep = early_fit_report(
+            loaded, fr, levels=lvs, method=method, n_samples=n_samples, seed=seed,
+            progress=progress,
+        )  # fmt: skip
+        paths = rep.write(out)
+    tab = rep.accuracy_table()
+    lv = max(rep.backtest.levels)
+    table = Table(
+        title=f"Forecast of the final reward: {len(loaded)} runs (error and width as a share "
+        "of each run's reward range)"
+    )
+    cols = ("fraction", "method", "median error", "mean error", f"cover {lv:g}", f"width {lv:g}")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for _, r in tab.iterrows():
+        table.add_row(
+            f"{r['fraction']:.2f}",
+            str(r["method"]),
+            _pct(r["median_rel_error"]),
+            _pct(r["mean_rel_error"]),
+            _num(r[f"coverage_{lv:g}"], ".2f"),
+            _pct(r[f"rel_width_{lv:g}"]),
+        )
+    console.print(table)
+    for v in rep.verdicts():
+        console.print(f"- {v}", highlight=False)
+    console.print(f"wrote {paths['html']} and {paths['json']}")

@@ -1,0 +1,3 @@
+"""Decisions from fits and forecasts: recipe comparison, backtests, seed spread, the early-fit
+report and its HTML page, and the demo pipeline.
+"""

@@ -1,0 +1,353 @@
+"""Point fit of the reward-compute sigmoid: :func:`fit_sigmoid` and its result.
+
+The fit is bounded least squares on log-compute with the analytic Jacobian. It starts from a
+vectorised grid over ``B`` and ``C_mid`` (with ``A`` and ``R0`` solved exactly per cell, which
+covers the ScaleRL practice of a grid over ``A`` and ``C_mid``) and polishes the best cells, so it
+does not stop in a poor local minimum. See :mod:`rlscaling.model.solver` for why the solver is ours.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from rlscaling.fit.result import SigmoidFit
+from rlscaling.io.checks import InputError, check_int, check_real
+from rlscaling.io.inputs import CurveData, NanPolicy, check_curve, resolve_xy
+from rlscaling.io.runs import Run
+from rlscaling.model.solver import LOSSES, Bounds, solve_curve
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+__all__ = ["IdentifiabilityWarning", "fit_sigmoid"]
+
+R0Option = float | Literal["first", "free"]
+B_BOUNDS_DEFAULT = (0.05, 20.0)
+CHI2_1_95 = 3.84  # 95% point of chi-square with one degree of freedom
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The data do not pin down a parameter (usually A): the value is a guess, not a measurement."""
+
+
+def noise_from_differences(reward: np.ndarray) -> float:
+    """Robust noise level of a curve from its first differences (MAD, scaled to a gaussian sd).
+
+    Differences of neighbouring evaluations remove the slow trend; for independent noise of sd
+    ``s`` they have sd ``s * sqrt(2)``.
+    """
+    d = np.diff(np.asarray(reward, dtype=float))
+    if d.size == 0:
+        return 0.0
+    mad = float(np.median(np.abs(d - np.median(d))))
+    return 1.4826 * mad / np.sqrt(2.0)
+
+
+def _resolve_bounds(
+    y: np.ndarray,
+    x: np.ndarray,
+    a_bounds: tuple[float | None, float | None] | Literal["auto"],
+    b_bounds: tuple[float, float],
+    r0_free: bool,
+) -> tuple[Bounds, bool]:
+    in_unit = bool(np.all((y >= 0) & (y <= 1)))
+    if a_bounds == "auto":
+        a_lo, a_hi = (0.0, 1.0) if in_unit else (None, None)
+    else:
+        try:
+            a_lo, a_hi = a_bounds
+        except (TypeError, ValueError):
+            raise InputError(
+                f"a_bounds must be 'auto' or a pair (low, high), got {a_bounds!r}"
+            ) from None
+        a_lo = check_real(a_lo, "a_bounds[0]", allow_none=True, what="a finite number or None")
+        a_hi = check_real(a_hi, "a_bounds[1]", allow_none=True, what="a finite number or None")
+    pass_rate = a_lo is not None and a_hi is not None and a_lo >= 0 and a_hi <= 1
+    if pass_rate and not in_unit:
+        idx = np.flatnonzero((y < 0) | (y > 1))[:3]
+        shown = ", ".join(f"[{i}]={y[i]!r}" for i in idx)
+        raise InputError(
+            f"reward has values outside [0, 1] ({shown}) but a_bounds={a_bounds!r} says it is a "
+            "pass rate; divide percentages by 100, or widen a_bounds."
+        )
+    span_y = float(np.ptp(y))
+    a_lo = float(y.min() - 10 * span_y) if a_lo is None else float(a_lo)
+    a_hi = float(y.max() + 10 * span_y) if a_hi is None else float(a_hi)
+    if not a_lo < a_hi:
+        raise InputError(f"a_bounds must have low < high, got {a_bounds!r}")
+    try:
+        b_lo, b_hi = b_bounds
+    except (TypeError, ValueError):
+        raise InputError(
+            f"b_bounds must be a pair (low, high) with 0 < low < high, e.g. {B_BOUNDS_DEFAULT}, "
+            f"got {b_bounds!r}"
+        ) from None
+    b_lo = check_real(b_lo, "b_bounds[0]", positive=True)
+    b_hi = check_real(b_hi, "b_bounds[1]", positive=True)
+    if not 0 < b_lo < b_hi:
+        raise InputError(f"b_bounds must satisfy 0 < low < high, got {b_bounds!r}")
+    span_x = float(np.ptp(x))
+    # C_mid is allowed a few observed spans (and at least a decade) on either side of the data;
+    # far outside, it is not identified by the data at all and the flag will say so.
+    pad = 3.0 * span_x + np.log(10.0)
+    r0_lo, r0_hi = (0.0, 1.0) if (pass_rate and r0_free) else (-np.inf, np.inf)
+    lower = np.array([a_lo, b_lo, x.min() - pad, r0_lo])
+    upper = np.array([a_hi, b_hi, x.max() + pad, r0_hi])
+    free = np.array([True, True, True, r0_free])
+    return Bounds(lower=lower, upper=upper, free=free), pass_rate
+
+
+def point_weights(data: CurveData) -> np.ndarray:
+    """Relative least-squares weights: user weights times evaluation size (binomial variance).
+
+    For a pass rate measured on ``n`` samples the variance is ``p (1 - p) / n``; with a common
+    ``p`` the weights are proportional to ``n``. Weights are normalised to mean 1 so that
+    ``noise_sd`` stays on the reward scale.
+    """
+    w = np.ones(data.n)
+    if data.weights is not None:
+        w = w * data.weights
+    if data.eval_size is not None:
+        w = w * data.eval_size
+    return w / w.mean()
+
+
+def fit_sigmoid(
+    data: Any,
+    reward: Any = None,
+    *,
+    compute: str | None = None,
+    r0: R0Option = "first",
+    min_compute: float | None = None,
+    max_compute: float | None = None,
+    weights: ArrayLike | None = None,
+    eval_size: ArrayLike | float | None = None,
+    a_bounds: tuple[float | None, float | None] | Literal["auto"] = "auto",
+    b_bounds: tuple[float, float] = B_BOUNDS_DEFAULT,
+    loss: Literal["linear", "soft_l1", "huber", "cauchy"] = "linear",
+    f_scale: float | None = None,
+    nan_policy: NanPolicy = "raise",
+    n_starts: int = 4,
+    warn: bool = True,
+) -> SigmoidFit:
+    """Fit ``R(C) = R0 + (A - R0) / (1 + (C_mid / C) ** B)`` to reward against compute.
+
+    Parameters
+    ----------
+    data : array_like, pandas.DataFrame or Run
+        Compute values (> 0, increasing; any unit), or a DataFrame whose columns are named by
+        ``compute`` and ``reward``, or a :class:`~rlscaling.Run`.
+    reward : array_like or str, optional
+        Rewards, one per compute value; with a DataFrame, the reward column name
+        (default ``"reward"``).
+    compute : str, optional
+        Compute column name when ``data`` is a DataFrame (default ``"compute"``).
+    r0 : float, "first" or "free", default "first"
+        Starting reward. ``"first"`` holds it at the first observed reward (before any compute
+        window is applied), as in the ScaleRL fits; a float holds it there; ``"free"`` fits it.
+    min_compute, max_compute : float, optional
+        Fit only points inside this compute window (ScaleRL drops the earliest, noisy part of
+        a run). Points outside are counted in ``n_omitted``.
+    weights : array_like, optional
+        Relative weights per point (inverse variances).
+    eval_size : array_like or float, optional
+        Evaluation size per point (prompts x samples per prompt); larger evaluations are less
+        noisy and get proportionally more weight.
+    a_bounds : "auto" or (low, high)
+        Bounds on A. ``"auto"`` bounds A to [0, 1] when every reward is in [0, 1] (a pass rate)
+        and leaves it wide otherwise. A ``None`` side is wide.
+    b_bounds : (low, high), default (0.05, 20)
+        Bounds on the exponent B.
+    loss : {"linear", "soft_l1", "huber", "cauchy"}
+        Least squares (``"linear"``) or a robust loss that down-weights outliers.
+    f_scale : float, optional
+        Residual size at which a robust loss starts to down-weight; by default the curve's own
+        noise level estimated from first differences.
+    nan_policy : {"raise", "omit"}
+        ``"omit"`` drops NaN/inf points and reports how many in the result.
+    n_starts : int, default 4
+        Number of best grid cells polished by the local solver.
+    warn : bool, default True
+        Emit an :class:`IdentifiabilityWarning` when the data do not identify the parameters.
+
+    Returns
+    -------
+    SigmoidFit
+        Parameters, standard errors, covariance, residual statistics, identifiability flags,
+        and ``predict``, ``compute_to_reach``, ``summary``, ``to_dict``, ``plot``.
+
+    Raises
+    ------
+    rlscaling.io.inputs.InputError
+        For unusable input; the message names the argument, the value and the fix.
+
+    Notes
+    -----
+    When ``data`` is a :class:`~rlscaling.Run` whose first evaluations are at compute 0 (the
+    untrained model, as training logs record it), those points are not fitted (the curve lives on
+    log-compute): with ``r0="first"`` the last of them is the starting reward; either way they
+    are counted in ``n_omitted``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rlscaling import fit_sigmoid, sigmoid
+    >>> c = np.geomspace(100, 20000, 40)
+    >>> r = sigmoid(c, A=0.61, B=1.9, C_mid=2500, R0=0.1)
+    >>> fit = fit_sigmoid(c, r + np.random.default_rng(0).normal(0, 0.005, c.size))
+    >>> round(fit.A, 2), fit.identified
+    (0.61, True)
+    """
+    if loss not in LOSSES:
+        raise InputError(f"loss must be one of {LOSSES}, got {loss!r}")
+    check_int(n_starts, "n_starts", 1)
+    if not (isinstance(r0, str) and r0 in ("first", "free")):
+        if isinstance(r0, str):
+            raise InputError(f"r0 must be a number, 'first' or 'free', got {r0!r}")
+        check_real(r0, "r0", what="a finite number, 'first' or 'free'")
+    check_real(f_scale, "f_scale", positive=True, allow_none=True)
+    # A Run from a log usually starts with the untrained model at compute 0: that evaluation
+    # is the starting reward, so it becomes R0 (for r0="first") instead of a fitted point.
+    zero_r0, zero_omitted = None, {}
+    if isinstance(data, Run) and np.any(data.compute <= 0) and np.all(data.compute >= 0):
+        n_zero = int(np.sum(data.compute <= 0))
+        data, zero_r0 = data.without_zero_compute()
+        zero_omitted = {"zero_compute_used_as_r0" if r0 == "first" else "zero_compute": n_zero}
+    c_raw, r_raw, size_raw, name = resolve_xy(data, reward, compute)
+    if eval_size is None:
+        eval_size = size_raw
+    full = check_curve(c_raw, r_raw, eval_size=eval_size, weights=weights, nan_policy=nan_policy)
+    cd = check_curve(
+        full.compute,
+        full.reward,
+        eval_size=full.eval_size,
+        weights=full.weights,
+        min_compute=min_compute,
+        max_compute=max_compute,
+        name=name,
+    )
+    omitted = {**zero_omitted, **full.omitted, **cd.omitted}
+    cd = CurveData(cd.compute, cd.reward, cd.eval_size, cd.weights, omitted, name)
+
+    if isinstance(r0, str):
+        if r0 not in ("first", "free"):
+            raise InputError(f"r0 must be a number, 'first' or 'free', got {r0!r}")
+        r0_free = r0 == "free"
+        first = zero_r0 if zero_r0 is not None else float(full.reward[0])
+        r0_value = None if r0_free else first
+        r0_mode = r0
+    else:
+        r0_free, r0_value, r0_mode = False, float(r0), "fixed"
+
+    k = 4 if r0_free else 3
+    if cd.n < k + 1:
+        where = " inside the compute window" if (min_compute or max_compute) else ""
+        raise InputError(
+            f"need at least {k + 1} points{where} to fit {k} parameters with a noise estimate, "
+            f"got {cd.n}; widen min_compute/max_compute or fix R0 (r0='first')"
+        )
+    x, y = cd.log_compute, cd.reward
+    if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+        raise InputError(
+            f"reward is constant (it varies by only {float(np.ptp(y)):.3g} around {float(y[0])!r},"
+            " below 1e-12 of max(1, |reward|)): there is no curve to fit. Rewards on a tiny "
+            "scale need multiplying by a power of 10 first."
+        )
+    bounds, pass_rate = _resolve_bounds(y, x, a_bounds, b_bounds, r0_free)
+    if r0_value is not None and pass_rate and not 0 <= r0_value <= 1:
+        raise InputError(f"r0={r0_value!r} is outside [0, 1] but A is bounded as a pass rate")
+    w = point_weights(cd)
+    noise_diff = noise_from_differences(y)
+    if f_scale is None:
+        f_scale = max(noise_diff, 1e-6 * max(float(np.ptp(y)), 1e-12))
+    elif not f_scale > 0:
+        raise InputError(f"f_scale must be > 0, got {f_scale!r}")
+
+    theta, cost, converged = solve_curve(
+        x,
+        y[None, :],
+        w[None, :],
+        None if r0_value is None else np.array([r0_value]),
+        bounds,
+        loss=loss,
+        f_scale=f_scale,
+        n_starts=n_starts,
+    )
+    extra = profile_issues(x, y, w, theta[0], cost[0], bounds, r0_value, loss=loss, f_scale=f_scale)
+    fit = SigmoidFit.from_solution(
+        theta=theta[0],
+        data=cd,
+        weights=w,
+        bounds=bounds,
+        r0_mode=r0_mode,
+        loss=loss,
+        f_scale=float(f_scale),
+        success=bool(converged[0]),
+        noise_from_differences=noise_diff,
+        pass_rate=pass_rate,
+        extra_issues=extra,
+    )
+    if warn and not fit.identified:
+        warnings.warn(
+            "parameters not identified by the data: " + "; ".join(fit.identification_issues),
+            IdentifiabilityWarning,
+            stacklevel=2,
+        )
+    return fit
+
+
+def profile_issues(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    theta: np.ndarray,
+    cost: float,
+    bounds: Bounds,
+    r0_value: float | None,
+    *,
+    loss: str,
+    f_scale: float,
+) -> tuple[str, ...]:
+    """Profile check on A: would a curve with twice the gain fit (almost) as well?
+
+    The Jacobian standard error of A is a local, quadratic view; when the data only show the
+    start of a rise it can be small while much larger asymptotes fit nearly as well. Refit with
+    A held at ``R0 + 2 (A - R0)`` (within bounds) and compare: a weighted SSR increase below the
+    95% chi-square(1) cut, in units of the noise variance, means A is not determined.
+    """
+    a_hat, r0_hat = theta[0], theta[3]
+    a_alt = float(np.clip(r0_hat + 2.0 * (a_hat - r0_hat), bounds.lower[0], bounds.upper[0]))
+    if abs(a_alt - a_hat) < 1e-9 * (1 + abs(a_hat)):
+        return ()
+    free = bounds.free.copy()
+    free[0] = False
+    lower, upper = bounds.lower.copy(), bounds.upper.copy()
+    lower[0] = upper[0] = a_alt
+    held = Bounds(lower=lower, upper=upper, free=free)
+    start = theta.copy()
+    start[0] = a_alt
+    _, alt_cost, _ = solve_curve(
+        x,
+        y[None, :],
+        w[None, :],
+        None if r0_value is None else np.array([r0_value]),
+        held,
+        loss=loss,
+        f_scale=f_scale,
+        n_starts=1,
+        theta0=start[None, :],
+    )
+    dof = max(y.size - int(bounds.free.sum()), 1)
+    sigma2 = 2.0 * cost / dof
+    if sigma2 <= 0:
+        return ()
+    delta = 2.0 * (float(alt_cost[0]) - cost) / sigma2
+    if delta < CHI2_1_95:
+        return (
+            f"a curve with A = {a_alt:.3g} fits almost as well (chi-square change {delta:.2f} "
+            f"< {CHI2_1_95}), so A is not determined by the data",
+        )
+    return ()

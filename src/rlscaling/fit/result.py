@@ -1,0 +1,472 @@
+"""`SigmoidFit`: the result of a point fit, with predictions, inverse, intervals and plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+from scipy.special import expit
+
+from rlscaling.io.checks import InputError, as_positive_compute, check_level
+from rlscaling.io.inputs import CurveData
+from rlscaling.model.curve import (
+    INTERNAL_NAMES,
+    PUBLIC_NAMES,
+    curve_jacobian,
+    curve_value,
+    log_compute_to_reach,
+)
+from rlscaling.plot import plot_fit
+from rlscaling.uncertainty.bootstrap import BootstrapResult, bootstrap
+from rlscaling.uncertainty.mcmc import MCMCResult, mcmc
+
+if TYPE_CHECKING:
+    import matplotlib.axes
+
+    from rlscaling.model.solver import Bounds
+
+# A fit is called identified only when the data reach past the midpoint and A is not mostly
+# uncertainty; below these, A is an extrapolation that the summary must not present as measured.
+MIN_GAIN_OBSERVED = 0.5
+MAX_RELATIVE_SE_OF_GAIN = 0.5
+MAX_RELATIVE_SE_OF_B = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class SigmoidFit:
+    """Point fit of ``R(C) = R0 + (A - R0) / (1 + (C_mid / C) ** B)``.
+
+    Attributes
+    ----------
+    A, B, C_mid, R0 : float
+        Fitted asymptote, exponent, midpoint compute and starting reward.
+    stderr : dict
+        Standard errors from the Jacobian (``0.0`` for a fixed R0, ``inf`` where the data
+        do not determine a parameter).
+    covariance : numpy.ndarray
+        4x4 covariance of ``(A, B, ln C_mid, R0)``.
+    identified : bool
+        False when the data do not pin the parameters down; ``identification_issues`` says why.
+    """
+
+    A: float
+    B: float
+    C_mid: float
+    R0: float
+    stderr: dict[str, float]
+    covariance: NDArray[np.float64]
+    data: CurveData
+    weights: NDArray[np.float64]
+    bounds: Bounds
+    r0_mode: str
+    loss: str
+    f_scale: float
+    success: bool
+    message: str
+    rmse: float
+    r2: float
+    noise_sd: float
+    noise_from_differences: float
+    dof: int
+    gain_observed: float
+    identified: bool
+    identification_issues: tuple[str, ...]
+    bounds_hit: tuple[str, ...]
+    pass_rate: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_solution(
+        cls,
+        *,
+        theta: NDArray,
+        data: CurveData,
+        weights: NDArray,
+        bounds: Bounds,
+        r0_mode: str,
+        loss: str,
+        f_scale: float,
+        success: bool,
+        noise_from_differences: float,
+        pass_rate: bool,
+        extra_issues: tuple[str, ...] = (),
+    ) -> SigmoidFit:
+        x, y = data.log_compute, data.reward
+        free = bounds.free
+        k = int(free.sum())
+        pred = curve_value(x, theta)
+        resid = y - pred
+        dof = data.n - k
+        wssr = float(np.sum(weights * resid**2))
+        noise_sd = float(np.sqrt(wssr / dof)) if dof > 0 else float("inf")
+        sst = float(np.sum((y - y.mean()) ** 2))
+        r2 = 1.0 - float(np.sum(resid**2)) / sst if sst > 0 else float("nan")
+
+        jac = curve_jacobian(x, theta) * np.sqrt(weights)[:, None]
+        jf = jac[:, free]
+        cov = np.zeros((4, 4))
+        with np.errstate(all="ignore"):
+            h = jf.T @ jf
+            try:
+                cond = np.linalg.cond(h)
+            except np.linalg.LinAlgError:
+                cond = np.inf
+            if np.isfinite(cond) and cond < 1e14 and np.isfinite(noise_sd):
+                cov_free = np.linalg.inv(h) * noise_sd**2
+            else:
+                cov_free = np.full((k, k), np.inf)
+        idx = np.flatnonzero(free)
+        cov[np.ix_(idx, idx)] = cov_free
+        var = np.diag(cov).copy()
+        var[var < 0] = np.inf
+        se_int = np.sqrt(var)
+        c_mid = float(np.exp(theta[2]))
+        stderr = {
+            "A": float(se_int[0]),
+            "B": float(se_int[1]),
+            "C_mid": float(c_mid * se_int[2]) if np.isfinite(se_int[2]) else float("inf"),
+            "log_C_mid": float(se_int[2]),
+            "R0": float(se_int[3]),
+        }
+
+        hit = []
+        for i in range(4):
+            if not free[i]:
+                continue
+            for bound in (bounds.lower[i], bounds.upper[i]):
+                if np.isfinite(bound) and abs(theta[i] - bound) <= 1e-6 * (1 + abs(bound)):
+                    hit.append(PUBLIC_NAMES[i])
+        gain_observed = float(expit(theta[1] * (x.max() - theta[2])))
+        issues: list[str] = []
+        if not success:
+            issues.append("the solver did not converge")
+        for nm in hit:
+            i = PUBLIC_NAMES.index(nm)
+            val = theta[i] if nm != "C_mid" else c_mid
+            issues.append(f"{nm} = {val:.4g} sits on its bound")
+        if gain_observed < MIN_GAIN_OBSERVED:
+            issues.append(
+                f"the data end before C_mid (at {gain_observed:.0%} of the fitted gain), "
+                "so A is an extrapolation"
+            )
+        gain = abs(theta[0] - theta[3])
+        if not np.isfinite(stderr["A"]) or stderr["A"] > MAX_RELATIVE_SE_OF_GAIN * max(gain, 1e-12):
+            issues.append(
+                f"A is poorly determined (standard error {stderr['A']:.3g} against a gain "
+                f"A - R0 = {gain:.3g})"
+            )
+        if not np.isfinite(stderr["B"]) or stderr["B"] > MAX_RELATIVE_SE_OF_B * theta[1]:
+            issues.append(
+                f"B is poorly determined (standard error {stderr['B']:.3g} against B = "
+                f"{theta[1]:.3g}): the bend of the curve is not seen in the data"
+            )
+        issues.extend(extra_issues)
+        message = "converged" if success else "did not converge"
+        return cls(
+            A=float(theta[0]),
+            B=float(theta[1]),
+            C_mid=c_mid,
+            R0=float(theta[3]),
+            stderr=stderr,
+            covariance=cov,
+            data=data,
+            weights=weights,
+            bounds=bounds,
+            r0_mode=r0_mode,
+            loss=loss,
+            f_scale=f_scale,
+            success=success,
+            message=message,
+            rmse=float(np.sqrt(np.mean(resid**2))),
+            r2=r2,
+            noise_sd=noise_sd,
+            noise_from_differences=float(noise_from_differences),
+            dof=dof,
+            gain_observed=gain_observed,
+            identified=not issues,
+            identification_issues=tuple(issues),
+            bounds_hit=tuple(hit),
+            pass_rate=pass_rate,
+        )
+
+    # ------------------------------------------------------------------ basic accessors
+    @property
+    def theta(self) -> NDArray[np.float64]:
+        """Internal parameter vector ``(A, B, ln C_mid, R0)``."""
+        return np.array([self.A, self.B, np.log(self.C_mid), self.R0])
+
+    @property
+    def params(self) -> dict[str, float]:
+        return {"A": self.A, "B": self.B, "C_mid": self.C_mid, "R0": self.R0}
+
+    @property
+    def n_used(self) -> int:
+        return self.data.n
+
+    @property
+    def n_omitted(self) -> int:
+        return self.data.n_omitted
+
+    @property
+    def compute(self) -> NDArray[np.float64]:
+        return self.data.compute
+
+    @property
+    def reward(self) -> NDArray[np.float64]:
+        return self.data.reward
+
+    @property
+    def residuals(self) -> NDArray[np.float64]:
+        return self.data.reward - self.predict(self.data.compute)
+
+    # ------------------------------------------------------------------ predictions
+    def predict(self, compute: ArrayLike) -> NDArray[np.float64]:
+        """Fitted reward at ``compute`` (same unit as the data).
+
+        Examples
+        --------
+        >>> from rlscaling import fit_sigmoid, load_example
+        >>> fit = fit_sigmoid(load_example("scalerl_like"), warn=False)
+        >>> fit.predict([1e3, 1e5]).shape
+        (2,)
+        """
+        c = as_positive_compute(compute)
+        return curve_value(np.log(c), self.theta)
+
+    def compute_to_reach(self, reward: ArrayLike) -> NDArray[np.float64] | float:
+        """Compute at which the fitted curve reaches ``reward``.
+
+        Raises
+        ------
+        InputError
+            If a reward is not strictly between R0 and A (the curve never reaches it).
+        """
+        r = np.asarray(reward, dtype=float)
+        lo, hi = sorted((self.R0, self.A))
+        bad = ~((r > lo) & (r < hi))
+        if np.any(bad):
+            raise InputError(
+                f"reward={np.atleast_1d(r)[np.atleast_1d(bad)][:3].tolist()} is outside the "
+                f"range the curve reaches, ({lo:.4g}, {hi:.4g}) between R0 and A; the fitted "
+                "run never gets there. Ask for a lower target or a fraction of A."
+            )
+        out = np.exp(log_compute_to_reach(np.atleast_1d(r), self.theta))
+        return float(out[0]) if r.ndim == 0 else out
+
+    # ------------------------------------------------------------------ intervals (delta method)
+    def interval(
+        self, param: str, level: float = 0.9, method: Literal["delta"] = "delta"
+    ) -> tuple[float, float]:
+        """Interval for a parameter from the Jacobian covariance (delta method).
+
+        ``C_mid`` uses a symmetric interval on ``ln C_mid``. The interval is clipped to the
+        parameter's bounds in the fit (:meth:`param_bounds`): for a pass rate A and R0 lie in
+        [0, 1], so an A of 0.99 with standard error 0.03 gives ``(0.94, 1.0)``, not an upper
+        end above 1 that no pass rate can reach. For bootstrap or MCMC intervals call the same
+        method on their results.
+
+        Examples
+        --------
+        >>> from rlscaling import fit_sigmoid, load_example
+        >>> fit = fit_sigmoid(load_example("scalerl_like"), warn=False)
+        >>> lo, hi = fit.interval("A", 0.9)
+        >>> bool(0 <= lo < fit.A < hi <= 1)
+        True
+        """
+        level = check_level(level)
+        if method != "delta":
+            raise InputError(
+                f"method must be 'delta' on a SigmoidFit, got {method!r}; use "
+                "fit.bootstrap().interval(...) or fit.mcmc().interval(...)"
+            )
+        if param not in PUBLIC_NAMES:
+            raise InputError(f"param must be one of {PUBLIC_NAMES}, got {param!r}")
+        t = stats.t.ppf(0.5 + level / 2, max(self.dof, 1))
+        lo_b, hi_b = self.param_bounds(param)
+        if param == "C_mid":
+            m, se = np.log(self.C_mid), self.stderr["log_C_mid"]
+            lo, hi = float(np.exp(m - t * se)), float(np.exp(m + t * se))
+        else:
+            v, se = self.params[param], self.stderr[param]
+            lo, hi = float(v - t * se), float(v + t * se)
+        return max(lo, lo_b), min(hi, hi_b)
+
+    def param_bounds(self, param: str) -> tuple[float, float]:
+        """The range a parameter can take in this fit: its box bound, and for a pass rate
+        (rewards in [0, 1]) also [0, 1] for A and R0. ``(-inf, inf)`` where unbounded.
+
+        Examples
+        --------
+        >>> from rlscaling import fit_sigmoid, load_example
+        >>> fit_sigmoid(load_example("scalerl_like"), warn=False).param_bounds("A")
+        (0.0, 1.0)
+        """
+        if param not in PUBLIC_NAMES:
+            raise InputError(f"param must be one of {PUBLIC_NAMES}, got {param!r}")
+        i = PUBLIC_NAMES.index(param)
+        lo, hi = float(self.bounds.lower[i]), float(self.bounds.upper[i])
+        if param == "C_mid":
+            return float(np.exp(lo)), float(np.exp(hi))
+        if self.pass_rate and param in ("A", "R0"):
+            lo, hi = max(lo, 0.0), min(hi, 1.0)
+        return lo, hi
+
+    @property
+    def reward_range(self) -> tuple[float, float]:
+        """Values a reward can take: [0, 1] for a pass rate, else ``(-inf, inf)``."""
+        return (0.0, 1.0) if self.pass_rate else (-np.inf, np.inf)
+
+    def band(
+        self,
+        compute: ArrayLike,
+        level: float = 0.9,
+        kind: Literal["curve", "prediction"] = "curve",
+    ) -> pd.DataFrame:
+        """Delta-method band for the curve (or for a new evaluation) at ``compute``.
+
+        Returns a DataFrame with columns ``compute``, ``estimate``, ``lower``, ``upper``. The
+        band is clipped to the reward's feasible range (:attr:`reward_range`: [0, 1] for a
+        pass rate), which the symmetric delta-method band ignores near a bound.
+        """
+        level = check_level(level)
+        if kind not in ("curve", "prediction"):
+            raise InputError(f"kind must be 'curve' or 'prediction', got {kind!r}")
+        c = as_positive_compute(compute)
+        x = np.log(c)
+        jac = curve_jacobian(x, self.theta)
+        with np.errstate(invalid="ignore"):
+            var = np.einsum("ni,ij,nj->n", jac, self.covariance, jac)
+        if kind == "prediction":
+            var = var + self.noise_sd**2
+        t = stats.t.ppf(0.5 + level / 2, max(self.dof, 1))
+        est = curve_value(x, self.theta)
+        half = t * np.sqrt(np.maximum(var, 0))
+        lo_r, hi_r = self.reward_range
+        return pd.DataFrame(
+            {
+                "compute": c,
+                "estimate": est,
+                "lower": np.clip(est - half, lo_r, hi_r),
+                "upper": np.clip(est + half, lo_r, hi_r),
+            }
+        )
+
+    # ------------------------------------------------------------------ uncertainty methods
+    def bootstrap(self, n: int = 1000, **kwargs: Any) -> BootstrapResult:
+        """Bootstrap the fit; see :func:`rlscaling.uncertainty.bootstrap.bootstrap`."""
+        return bootstrap(self, n=n, **kwargs)
+
+    def mcmc(self, **kwargs: Any) -> MCMCResult:
+        """Sample the posterior with emcee; see :func:`rlscaling.uncertainty.mcmc.mcmc`."""
+        return mcmc(self, **kwargs)
+
+    # ------------------------------------------------------------------ reporting
+    def to_frame(self, level: float = 0.9) -> pd.DataFrame:
+        """One row per parameter: estimate, standard error and delta-method interval."""
+        rows = []
+        for p in PUBLIC_NAMES:
+            fixed = p == "R0" and not self.bounds.free[3]
+            lo, hi = (self.params[p], self.params[p]) if fixed else self.interval(p, level)
+            rows.append(
+                {
+                    "param": p,
+                    "estimate": self.params[p],
+                    "stderr": self.stderr[p],
+                    f"lower_{level:g}": lo,
+                    f"upper_{level:g}": hi,
+                    "fixed": fixed,
+                }
+            )
+        return pd.DataFrame(rows).set_index("param")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python description of the fit (JSON-serialisable)."""
+        return {
+            "name": self.data.name,
+            "params": self.params,
+            "stderr": self.stderr,
+            "covariance": {
+                "order": list(INTERNAL_NAMES),
+                "matrix": np.where(np.isfinite(self.covariance), self.covariance, None).tolist(),
+            },
+            "r0_mode": self.r0_mode,
+            "loss": self.loss,
+            "n_used": self.n_used,
+            "n_omitted": self.n_omitted,
+            "omitted": dict(self.data.omitted),
+            "compute_range": [float(self.compute.min()), float(self.compute.max())],
+            "rmse": self.rmse,
+            "r2": self.r2,
+            "noise_sd": self.noise_sd,
+            "gain_observed": self.gain_observed,
+            "identified": self.identified,
+            "identification_issues": list(self.identification_issues),
+            "bounds_hit": list(self.bounds_hit),
+            "success": self.success,
+            "message": self.message,
+        }
+
+    def summary(self, level: float = 0.9) -> str:
+        """Readable table of the fit; values are rounded to what their errors support."""
+        lines = [
+            f"Sigmoid fit{f' of {self.data.name}' if self.data.name else ''}: "
+            "R(C) = R0 + (A - R0) / (1 + (C_mid / C)^B)",
+            f"  points used {self.n_used}, omitted {self.n_omitted}"
+            + (f" {dict(self.data.omitted)}" if self.n_omitted else "")
+            + f"; compute {self.compute.min():.4g} .. {self.compute.max():.4g}",
+            f"  R0 {self.r0_mode}; loss {self.loss}; {self.message}",
+            "",
+            f"  {'param':<6}{'estimate':>12}{'stderr':>12}   {int(level * 100)}% interval (delta)",
+        ]
+        for p, row in self.to_frame(level).iterrows():
+            lo, hi = row.iloc[2], row.iloc[3]
+            if row["fixed"]:
+                lines.append(f"  {p:<6}{row['estimate']:>12.4g}{'fixed':>12}")
+            else:
+                lines.append(
+                    f"  {p:<6}{row['estimate']:>12.4g}{row['stderr']:>12.3g}   [{lo:.4g}, {hi:.4g}]"
+                )
+        lines += [
+            "",
+            f"  rmse {self.rmse:.3g}, R^2 {self.r2:.3f}, noise sd {self.noise_sd:.3g}, "
+            f"gain observed {self.gain_observed:.0%}",
+        ]
+        if self.identified:
+            lines.append("  identified: yes")
+        else:
+            lines.append("  identified: NO -- " + "; ".join(self.identification_issues))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        flag = "" if self.identified else ", NOT identified"
+        return (
+            f"SigmoidFit(A={self.A:.4g}, B={self.B:.3g}, C_mid={self.C_mid:.4g}, "
+            f"R0={self.R0:.4g}, n={self.n_used}{flag})"
+        )
+
+    def plot(
+        self,
+        ax: matplotlib.axes.Axes | None = None,
+        *,
+        extend: float = 10.0,
+        level: float | None = 0.9,
+        label: str | None = None,
+        color: str | None = None,
+    ) -> matplotlib.axes.Axes:
+        """Data, fitted curve and (shaded) the extrapolation region on a log-compute axis.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure is made when omitted.
+        extend : float
+            Draw the curve up to ``extend`` times the largest observed compute.
+        level : float or None
+            Draw a delta-method curve band at this level (None: no band).
+        """
+        return plot_fit(self, ax=ax, extend=extend, level=level, label=label, color=color)

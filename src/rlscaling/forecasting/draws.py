@@ -1,0 +1,30 @@
+"""`CurveDraws`: joint predictive draws of a run's future reward, the currency of forecasting.
+
+The forecasting methods (:mod:`rlscaling.forecasting.ensemble`) produce them and the forecast
+results (:mod:`rlscaling.forecasting.forecast`) summarise them, so they live below both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True, eq=False)
+class CurveDraws:
+    """Joint predictive draws of a run's reward at chosen compute values.
+
+    ``curve`` holds draws of the expected reward (no evaluation noise), ``observed`` draws of
+    what an evaluation would show (with noise). Both are ``(S, len(compute))``.
+    """
+
+    compute: NDArray[np.float64]
+    curve: NDArray[np.float64]
+    observed: NDArray[np.float64]
+    method: str
+    weights: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    params: pd.DataFrame | None = None  # per-draw A, B, C_mid, R0 where the method has them

@@ -1,0 +1,481 @@
+"""Forecast where a partly finished run ends, and how much compute a target needs.
+
+:func:`forecast` answers "what reward at budget C?" with a predictive distribution (samples),
+its intervals and ``P(reward >= x)``. :func:`compute_to_reach` answers "how much compute to reach
+reward r?" with an interval, or says how likely it is that r lies above the asymptote.
+
+Both use one machinery, :func:`predictive_curves`: joint draws of the run's future curve, made
+by the method the user picks:
+
+- ``"sigmoid"``: bootstrap (or MCMC) draws of the sigmoid fitted to the observed part, plus
+  evaluation noise;
+- ``"plateau"``: the run has already reached its level: a robust mean of the recent evaluations,
+  with its uncertainty;
+- ``"auto"`` (default): the model average of the two described in :mod:`rlscaling.ensemble`,
+  weighted by leave-future-out performance on the observed part and calibrated on real curves.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from rlscaling.fit.result import SigmoidFit
+from rlscaling.forecasting import ensemble
+from rlscaling.forecasting.draws import CurveDraws
+from rlscaling.forecasting.prior import default_forecast_config
+from rlscaling.io.checks import (
+    InputError,
+    as_positive_compute,
+    check_int,
+    check_level,
+    check_levels,
+    check_real,
+    check_seed,
+)
+from rlscaling.io.inputs import check_curve, resolve_xy
+from rlscaling.io.runs import Run
+from rlscaling.plot import new_axes
+
+if TYPE_CHECKING:
+    import matplotlib.axes
+
+Method = Literal["auto", "sigmoid", "plateau", "mcmc"]
+METHODS = ("auto", "sigmoid", "plateau", "mcmc")
+DEFAULT_LEVELS = (0.8, 0.9)
+
+
+@dataclass(frozen=True, eq=False)
+class Forecast:
+    """Predictive distribution of a run's reward at one or more compute budgets.
+
+    Attributes
+    ----------
+    budget : numpy.ndarray
+        Compute budgets asked for.
+    median : numpy.ndarray
+        Point forecast (predictive median) per budget.
+    draws : numpy.ndarray
+        ``(S, len(budget))`` predictive draws of the evaluated reward.
+    weights : dict
+        Model-averaging weights used (e.g. ``{"sigmoid": 0.3, "plateau": 0.7}``).
+    notes : tuple of str
+        Warnings and caveats (a declining run, an unidentified fit, ...).
+    """
+
+    name: str
+    budget: NDArray[np.float64]
+    median: NDArray[np.float64]
+    draws: NDArray[np.float64]
+    curve_draws: NDArray[np.float64]
+    method: str
+    weights: dict[str, float]
+    notes: tuple[str, ...]
+    observed_compute: NDArray[np.float64]
+    observed_reward: NDArray[np.float64]
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+
+    def interval(self, level: float = 0.9, kind: Literal["observed", "curve"] = "observed"):
+        """Equal-tailed predictive interval per budget: ``(lower, upper)`` arrays.
+
+        ``kind="observed"`` is for the reward an evaluation at that budget will show;
+        ``"curve"`` for the run's expected reward there (no evaluation noise).
+        """
+        level = check_level(level)
+        d = self.draws if kind == "observed" else self.curve_draws
+        lo, hi = np.quantile(d, [0.5 - level / 2, 0.5 + level / 2], axis=0)
+        return lo, hi
+
+    def prob_at_least(self, reward: float, budget: float | None = None) -> float:
+        """``P(evaluated reward at budget >= reward)`` (the first budget by default)."""
+        j = 0 if budget is None else int(np.argmin(np.abs(np.log(self.budget / budget))))
+        if budget is not None and not np.isclose(self.budget[j], budget, rtol=1e-9):
+            raise InputError(f"budget={budget!r} is not one of the forecast's {self.budget}")
+        return float(np.mean(self.draws[:, j] >= reward))
+
+    def with_spread(self, sd: float, seed: int | None = 0, why: str = "") -> Forecast:
+        """This forecast with independent normal spread of ``sd`` added to every draw.
+
+        Use it to carry a variance the run itself cannot show into the interval, e.g. the
+        between-seed spread of a recipe (:func:`rlscaling.seeds.seed_spread`): the result
+        forecasts where another seed of the recipe would end.
+
+        Examples
+        --------
+        >>> from rlscaling import forecast, load_example
+        >>> fc = forecast(load_example().truncate(0.5), n_samples=500)
+        >>> wide = fc.with_spread(0.05)
+        >>> bool(wide.interval(0.9)[1][0] - wide.interval(0.9)[0][0]
+        ...      > fc.interval(0.9)[1][0] - fc.interval(0.9)[0][0])
+        True
+        """
+        if not (np.isfinite(sd) and sd >= 0):
+            raise InputError(f"sd must be a finite number >= 0, got {sd!r}")
+        rng = np.random.default_rng(seed)
+        noise = rng.normal(0.0, sd, size=self.draws.shape)
+        draws, curve = self.draws + noise, self.curve_draws + noise
+        note = f"spread added to every draw: sd {sd:.3g}" + (f" ({why})" if why else "")
+        return replace(
+            self,
+            draws=draws,
+            curve_draws=curve,
+            median=np.median(draws, axis=0),
+            notes=(*self.notes, note),
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per budget: median and the intervals at ``levels``."""
+        df = pd.DataFrame({"budget": self.budget, "median": self.median})
+        for lv in self.levels:
+            lo, hi = self.interval(lv)
+            df[f"lower_{lv:g}"], df[f"upper_{lv:g}"] = lo, hi
+        return df
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "method": self.method,
+            "weights": dict(self.weights),
+            "notes": list(self.notes),
+            "observed_compute_max": float(self.observed_compute.max()),
+            "forecast": self.to_frame().to_dict(orient="records"),
+        }
+
+    def summary(self) -> str:
+        lines = [
+            f"Forecast for {self.name} ({self.method}; weights "
+            + ", ".join(f"{k} {v:.2f}" for k, v in self.weights.items())
+            + ")",
+            f"  observed up to compute {self.observed_compute.max():.4g}, last reward "
+            f"{self.observed_reward[-1]:.4g}",
+        ]
+        for _, row in self.to_frame().iterrows():
+            ints = ", ".join(
+                f"{int(lv * 100)}% [{row[f'lower_{lv:g}']:.4g}, {row[f'upper_{lv:g}']:.4g}]"
+                for lv in self.levels
+            )
+            ratio = row["budget"] / self.observed_compute.max()
+            lines.append(
+                f"  at {row['budget']:.4g} ({ratio:.2g}x observed): {row['median']:.4g}  {ints}"
+            )
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def plot(self, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
+        """Observed points and the forecast (median with interval bars) on a log-compute axis."""
+        ax = new_axes(ax)
+        ax.scatter(self.observed_compute, self.observed_reward, s=12, label="observed")
+        for lv, alpha in zip(sorted(self.levels, reverse=True), (0.25, 0.45, 0.65), strict=False):
+            lo, hi = self.interval(lv)
+            ax.vlines(self.budget, lo, hi, lw=6, alpha=alpha, color="C1")
+        ax.scatter(self.budget, self.median, color="C1", marker="D", zorder=3, label="forecast")
+        ax.set_xscale("log")
+        ax.set_xlabel("compute")
+        ax.set_ylabel("reward")
+        ax.set_title(f"{self.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in self.weights.items()))
+        ax.legend(fontsize=8)
+        return ax
+
+
+@dataclass(frozen=True, eq=False)
+class TargetForecast:
+    """Compute needed to reach a target reward, as a distribution.
+
+    ``compute`` holds per-draw compute (``inf`` where the draw never reaches the target);
+    ``prob_unreachable`` is the share of such draws (the target is above the draw's asymptote
+    or beyond ``max_compute``).
+    """
+
+    name: str
+    target: float
+    compute: NDArray[np.float64]
+    prob_unreachable: float
+    already_reached: bool
+    method: str
+    notes: tuple[str, ...]
+
+    def median(self) -> float:
+        """Median compute (``inf`` when the target is more likely unreachable than not)."""
+        return float(np.quantile(self.compute, 0.5, method="inverted_cdf"))
+
+    def interval(self, level: float = 0.9) -> tuple[float, float]:
+        """Equal-tailed interval of the compute needed (an end may be ``inf``)."""
+        level = check_level(level)
+        # "inverted_cdf" picks order statistics, so draws that never reach the target (inf)
+        # give an infinite bound instead of the nan that interpolation would produce.
+        lo, hi = np.quantile(
+            self.compute, [0.5 - level / 2, 0.5 + level / 2], method="inverted_cdf"
+        )
+        return float(lo), float(hi)
+
+    def to_dict(self) -> dict[str, Any]:
+        lo, hi = self.interval(0.9)
+        return {
+            "name": self.name,
+            "target": self.target,
+            "median_compute": _finite_or_none(self.median()),
+            "interval_90": [_finite_or_none(lo), _finite_or_none(hi)],
+            "prob_unreachable": self.prob_unreachable,
+            "already_reached": self.already_reached,
+            "method": self.method,
+            "notes": list(self.notes),
+        }
+
+    def summary(self) -> str:
+        if self.already_reached:
+            return f"{self.name}: target {self.target:.4g} is already reached by the observed run"
+        lo, hi = self.interval(0.9)
+        med = self.median()
+        head = f"{self.name}: compute to reach {self.target:.4g}"
+        if not np.isfinite(med):
+            return (
+                f"{head}: probably never (P(unreachable) = {self.prob_unreachable:.0%}: the "
+                "target is above the plausible asymptote)"
+            )
+        return (
+            f"{head}: median {med:.4g}, 90% interval [{lo:.4g}, {hi:.4g}], "
+            f"P(unreachable) = {self.prob_unreachable:.0%}"
+        )
+
+
+def _finite_or_none(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def as_run(data: Any, reward: Any = None, compute: str | None = None) -> Run:
+    """Coerce arrays / DataFrame / Run / SigmoidFit into a Run (compute > 0, sorted)."""
+    if isinstance(data, SigmoidFit):
+        d = data.data
+        return Run(d.compute, d.reward, eval_size=d.eval_size, name=d.name or "run")
+    if isinstance(data, Run):
+        run, _ = data.without_zero_compute()
+        checked = check_curve(run.compute, run.reward, eval_size=run.eval_size)
+        return Run(
+            checked.compute,
+            checked.reward,
+            checked.eval_size,
+            name=run.name,
+            metadata=dict(run.metadata),
+        )
+    c, r, size, name = resolve_xy(data, reward, compute)
+    checked = check_curve(c, r, eval_size=size)
+    return Run(checked.compute, checked.reward, checked.eval_size, name=name or "run")
+
+
+def predictive_curves(
+    run: Run,
+    compute: ArrayLike,
+    *,
+    method: Method = "auto",
+    n_samples: int = 2000,
+    seed: int | None = 0,
+    prior: Any = None,
+    average_of: int = 1,
+) -> CurveDraws:
+    """Joint draws of the run's future reward at ``compute`` by ``method`` (see module doc)."""
+    if method not in METHODS:
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    c = as_positive_compute(compute, "budget")
+    if len(run) < 4:
+        raise InputError(f"a forecast needs at least 4 evaluations, got {len(run)}")
+    y = run.reward
+    if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+        raise InputError(
+            f"reward is constant ({y[0]!r} at every point, to 12 digits): forecast it as is"
+        )
+    prior = prior if prior is not None else default_forecast_config()  # ensemble is below prior
+    draws = ensemble.draw(
+        run, c, method=method, n_samples=n_samples, seed=seed, prior=prior, average_of=average_of
+    )
+    if np.all((y >= 0) & (y <= 1)):
+        # A reward that stays in [0, 1] is a pass rate (the same rule bounds A in fit_sigmoid):
+        # clipping draws to [0, 1] moves every quantile towards the feasible range, so an
+        # interval that covered a feasible truth still covers it, and it is never wider.
+        draws = replace(
+            draws, curve=np.clip(draws.curve, 0.0, 1.0), observed=np.clip(draws.observed, 0.0, 1.0)
+        )
+    return draws
+
+
+def forecast(
+    data: Any,
+    budget: ArrayLike | None = None,
+    *,
+    reward: Any = None,
+    compute: str | None = None,
+    method: Method = "auto",
+    levels: tuple[float, ...] = DEFAULT_LEVELS,
+    n_samples: int = 2000,
+    seed: int | None = 0,
+    prior: Any = None,
+    average_of: int = 1,
+) -> Forecast:
+    """Forecast the reward a run will show at compute ``budget``.
+
+    Parameters
+    ----------
+    data : Run, SigmoidFit, DataFrame or array_like
+        The observed (partial) run; arrays need ``reward=``.
+    budget : float or array_like, optional
+        Compute budget(s); default 2x the largest observed compute.
+    method : {"auto", "sigmoid", "plateau", "mcmc"}
+        How the future is drawn (see the module docstring). ``"auto"`` averages a sigmoid and a
+        plateau model, weighted by how each predicted the run's own later points, with
+        intervals calibrated on real learning curves.
+    levels : tuple of float
+        Interval levels reported by ``summary`` and ``to_frame``.
+    n_samples : int
+        Number of predictive draws.
+    seed : int or None
+        The same seed gives the same forecast.
+    prior : ForecastPrior, optional
+        What the forecaster learned from earlier runs (see :func:`rlscaling.prior.fit_prior`);
+        default the bundled one.
+    average_of : int, default 1
+        Forecast the mean of this many evaluations at the budget (e.g. 3 to predict the mean of
+        a run's last three evaluations); evaluation noise in the interval shrinks accordingly.
+
+    Returns
+    -------
+    Forecast
+
+    Examples
+    --------
+    >>> from rlscaling import forecast, load_example
+    >>> run = load_example("scalerl_like").truncate(0.5)
+    >>> fc = forecast(run, budget=16000)
+    >>> lo, hi = fc.interval(0.9)
+    >>> bool(lo[0] < fc.median[0] < hi[0])
+    True
+    """
+    levels = check_levels(levels)
+    check_int(n_samples, "n_samples", 10)
+    check_seed(seed)
+    run = as_run(data, reward, compute)
+    if budget is None:
+        budget = [2.0 * float(run.compute.max())]
+    b = as_positive_compute(budget, "budget")
+    if not (isinstance(average_of, int | np.integer) and average_of >= 1):
+        raise InputError(f"average_of must be a positive integer, got {average_of!r}")
+    draws = predictive_curves(
+        run, b, method=method, n_samples=n_samples, seed=seed, prior=prior, average_of=average_of
+    )
+    notes = list(draws.notes)
+    if np.any(b < run.compute.max()):
+        notes.append(
+            "a budget lies inside the observed compute range: that is a fit, not a forecast"
+        )
+    for n in notes:
+        warnings.warn(n, ForecastWarning, stacklevel=2)
+    return Forecast(
+        name=run.name,
+        budget=b,
+        median=np.median(draws.observed, axis=0),
+        draws=draws.observed,
+        curve_draws=draws.curve,
+        method=draws.method,
+        weights=draws.weights,
+        notes=tuple(notes),
+        observed_compute=run.compute,
+        observed_reward=run.reward,
+        levels=tuple(levels),
+    )
+
+
+class ForecastWarning(UserWarning):
+    """A forecast caveat: a declining run, a target near the asymptote, an unidentified fit."""
+
+
+def compute_to_reach(
+    data: Any,
+    target: float | None = None,
+    *,
+    fraction_of_asymptote: float | None = None,
+    reward: Any = None,
+    compute: str | None = None,
+    method: Method = "auto",
+    max_compute_factor: float = 1e3,
+    n_samples: int = 2000,
+    seed: int | None = 0,
+    prior: Any = None,
+) -> TargetForecast:
+    """Compute at which the run's expected reward reaches ``target``, with its distribution.
+
+    Parameters
+    ----------
+    data : Run, SigmoidFit, DataFrame or array_like
+        The observed (partial) run.
+    target : float, optional
+        Target reward. Give this or ``fraction_of_asymptote``.
+    fraction_of_asymptote : float, optional
+        Target as a fraction of the way from R0 to A, per draw (e.g. 0.95).
+    max_compute_factor : float
+        Draws that do not reach the target within this multiple of the observed compute count as
+        unreachable.
+
+    Returns
+    -------
+    TargetForecast
+
+    Examples
+    --------
+    >>> from rlscaling import compute_to_reach, load_example
+    >>> res = compute_to_reach(load_example("scalerl_like").truncate(0.5), 0.55)
+    >>> res.prob_unreachable < 0.5
+    True
+    """
+    if (target is None) == (fraction_of_asymptote is None):
+        raise InputError("give exactly one of target= or fraction_of_asymptote=")
+    check_real(target, "target", allow_none=True, what="a finite reward")
+    check_real(fraction_of_asymptote, "fraction_of_asymptote", allow_none=True)
+    check_real(max_compute_factor, "max_compute_factor")
+    check_int(n_samples, "n_samples", 10)
+    check_seed(seed)
+    if fraction_of_asymptote is not None and not 0 < fraction_of_asymptote < 1:
+        raise InputError(f"fraction_of_asymptote must be in (0, 1), got {fraction_of_asymptote!r}")
+    if not max_compute_factor > 1:
+        raise InputError(f"max_compute_factor must be > 1, got {max_compute_factor!r}")
+    run = as_run(data, reward, compute)
+    c_max = float(run.compute.max())
+    grid = c_max * np.geomspace(1.0, max_compute_factor, 240)
+    draws = predictive_curves(run, grid, method=method, n_samples=n_samples, seed=seed, prior=prior)
+    curve = draws.curve
+    if fraction_of_asymptote is not None:
+        start = curve[:, :1]
+        top = curve[:, -1:]
+        if draws.params is not None:
+            a = draws.params["A"].to_numpy()[:, None]
+            r0 = draws.params["R0"].to_numpy()[:, None]
+            goal = r0 + fraction_of_asymptote * (a - r0)
+        else:
+            goal = start + fraction_of_asymptote * (top - start)
+        tgt = float(np.median(goal))
+    else:
+        goal = np.full((curve.shape[0], 1), float(target))
+        tgt = float(target)
+    smooth_now = float(np.median(curve[:, 0]))
+    already = smooth_now >= tgt and fraction_of_asymptote is None
+    reached = curve >= goal
+    first = np.argmax(reached, axis=1)
+    hit = reached.any(axis=1)
+    out = np.where(hit, grid[first], np.inf)
+    notes = list(draws.notes)
+    p_unreach = float(np.mean(~hit))
+    if p_unreach > 0.5:
+        notes.append(
+            f"the target {tgt:.4g} lies above the plausible asymptote in {p_unreach:.0%} of draws"
+        )
+    return TargetForecast(
+        name=run.name,
+        target=tgt,
+        compute=out,
+        prob_unreachable=p_unreach,
+        already_reached=bool(already),
+        method=draws.method,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,133 @@
+"""Argument checks every layer uses: the library's :class:`InputError` and small validators.
+
+Each check names the argument, the offending value and what is expected. This is the bottom of
+the library (numpy and pandas only), so that the data model, the fit, the samplers and the
+forecasts all check their arguments the same way without importing each other.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+class InputError(ValueError):
+    """Raised for input that cannot be fitted; the message says what to change."""
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; bools, floats and strings are refused by name."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    positive: bool = False,
+    allow_none: bool = False,
+    what: str = "a finite number",
+) -> float | None:
+    """``value`` as a finite float (``> 0`` when ``positive``); strings and bools are refused."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        ok = bool(np.isfinite(value)) and (not positive or value > 0)
+    if not ok:
+        need = f"{what} > 0" if positive else what
+        raise InputError(f"{name} must be {need}, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """A seed for ``numpy.random.default_rng``: None or an integer >= 0."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InputError(
+            f"{name} must be None or an integer >= 0 (the same seed gives the same numbers), "
+            f"got {seed!r}"
+        )
+    return int(seed)
+
+
+def check_levels(levels: Any, name: str = "levels") -> tuple[float, ...]:
+    """Interval levels: a non-empty sequence of numbers in (0, 1)."""
+    if isinstance(levels, numbers.Real) and not isinstance(levels, bool):
+        levels = (levels,)
+    if isinstance(levels, str) or not hasattr(levels, "__iter__"):
+        raise InputError(
+            f"{name} must be a tuple of numbers in (0, 1) like (0.8, 0.9), got {levels!r}"
+        )
+    out = []
+    for lv in levels:
+        ok = isinstance(lv, numbers.Real) and not isinstance(lv, bool) and 0 < lv < 1
+        if not ok:
+            raise InputError(
+                f"{name} must hold numbers in (0, 1), e.g. 0.9 for a 90% interval, got {lv!r} "
+                f"({type(lv).__name__}) in {levels!r}"
+            )
+        out.append(float(lv))
+    if not out:
+        raise InputError(f"{name} must hold at least one level in (0, 1), got {levels!r}")
+    return tuple(out)
+
+
+def _masked(value: Any) -> NDArray[np.bool_] | None:
+    """The mask of a numpy masked array (True where masked), or None when nothing is masked."""
+    if not np.ma.isMaskedArray(value):
+        return None
+    mask = np.ma.getmaskarray(value)
+    return mask if mask.ndim == 1 and mask.any() else None
+
+
+def as_1d_float(value: Any, name: str) -> NDArray[np.float64]:
+    """Convert ``value`` to a 1-D float array or raise an error naming ``name``.
+
+    Masked entries of a numpy masked array become NaN: they are missing values, never data
+    (``numpy.asarray`` would hand back whatever lies under the mask).
+    """
+    if np.ma.isMaskedArray(value):
+        try:
+            value = np.ma.asarray(value, dtype=float).filled(np.nan)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{name} must be numeric, got a masked array: {exc}") from None
+    # pandas is not imported here (the command line checks its options without loading it): a
+    # DataFrame can only exist once pandas is loaded, so look it up only then.
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, pd.DataFrame):
+        raise InputError(
+            f"{name} must be 1-D (array, list or Series), got a DataFrame with columns "
+            f"{list(value.columns)}; pass the DataFrame as the first argument and name the "
+            f"columns with compute=... and reward=..."
+        )
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numeric, got {type(value).__name__}: {exc}") from None
+    if arr.ndim == 0:
+        raise InputError(f"{name} must be a 1-D sequence of numbers, got the scalar {value!r}")
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be 1-D, got an array of shape {arr.shape}")
+    return arr
+
+
+def as_positive_compute(compute: ArrayLike, name: str = "compute") -> NDArray[np.float64]:
+    c = np.atleast_1d(np.asarray(compute, dtype=float))
+    if np.any(~np.isfinite(c)) or np.any(c <= 0):
+        bad = c[~(np.isfinite(c) & (c > 0))][:3]
+        raise InputError(f"{name} must be finite and > 0, got {bad.tolist()}")
+    return c
+
+
+def check_level(level: float) -> float:
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1), e.g. 0.9 for a 90% interval, got {level!r}")
+    return float(level)

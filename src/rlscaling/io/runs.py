@@ -1,0 +1,158 @@
+"""The `Run` data model: one named series of evaluations of one training run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from rlscaling.io.checks import InputError, as_1d_float
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """Evaluations of one run: compute (increasing), reward and, where known, eval size.
+
+    Parameters
+    ----------
+    compute, reward : array_like
+        One value per evaluation. Compute may start at 0 (the untrained model); the fitting
+        functions treat a zero-compute point as the starting reward.
+    eval_size : array_like, optional
+        Prompts x samples per prompt of each evaluation.
+    name : str
+        A label for tables and figures.
+    metadata : dict
+        Free-form: recipe, model, seed, compute unit, source.
+
+    Examples
+    --------
+    >>> from rlscaling import Run
+    >>> run = Run([10, 20, 40], [0.1, 0.2, 0.25], name="demo")
+    >>> len(run), run.final_reward
+    (3, 0.25)
+    """
+
+    compute: NDArray[np.float64]
+    reward: NDArray[np.float64]
+    eval_size: NDArray[np.float64] | None = None
+    name: str = "run"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        c = as_1d_float(self.compute, "compute")
+        r = as_1d_float(self.reward, "reward")
+        if c.size != r.size:
+            raise InputError(
+                f"compute and reward must have the same length, got {c.size} and {r.size}"
+            )
+        object.__setattr__(self, "compute", c)
+        object.__setattr__(self, "reward", r)
+        if self.eval_size is not None:
+            s = as_1d_float(self.eval_size, "eval_size")
+            if s.size != c.size:
+                raise InputError(
+                    f"eval_size must have one value per point ({c.size}), got {s.size}"
+                )
+            object.__setattr__(self, "eval_size", s)
+
+    def __len__(self) -> int:
+        return int(self.compute.size)
+
+    def __repr__(self) -> str:
+        return (
+            f"Run(name={self.name!r}, n={len(self)}, compute {self.compute.min():.3g}.."
+            f"{self.compute.max():.3g}, final reward {self.final_reward:.4g})"
+        )
+
+    @property
+    def final_reward(self) -> float:
+        return float(self.reward[-1])
+
+    def to_frame(self) -> pd.DataFrame:
+        """DataFrame with columns ``compute``, ``reward`` and ``eval_size`` when known."""
+        df = pd.DataFrame({"compute": self.compute, "reward": self.reward})
+        if self.eval_size is not None:
+            df["eval_size"] = self.eval_size
+        return df
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        *,
+        compute: str = "compute",
+        reward: str = "reward",
+        eval_size: str | None = None,
+        name: str = "run",
+        metadata: dict[str, Any] | None = None,
+    ) -> Run:
+        """A Run from named columns of a DataFrame; the inverse of :meth:`to_frame`.
+
+        Parameters
+        ----------
+        df : DataFrame
+            One row per evaluation, in the order to keep.
+        compute, reward : str
+            Column names.
+        eval_size : str, optional
+            Column of evaluation sizes; defaults to ``"eval_size"`` when that column exists.
+        name : str
+            Label of the run.
+        metadata : dict, optional
+            Stored as given.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from rlscaling import Run
+        >>> df = pd.DataFrame({"compute": [10, 20], "reward": [0.1, 0.2], "eval_size": [64, 64]})
+        >>> Run.from_frame(df, name="demo").to_frame().equals(df.astype(float))
+        True
+        """
+        cols = list(map(str, df.columns))
+        if eval_size is None and "eval_size" in cols:
+            eval_size = "eval_size"
+        for arg, col in (("compute", compute), ("reward", reward), ("eval_size", eval_size)):
+            if col is not None and col not in cols:
+                raise InputError(
+                    f"{arg}={col!r} is not a column of the DataFrame; columns found: {cols}. "
+                    f"Pass {arg}='<column name>'."
+                )
+        return cls(
+            df[compute].to_numpy(),
+            df[reward].to_numpy(),
+            None if eval_size is None else df[eval_size].to_numpy(),
+            name=name,
+            metadata=dict(metadata or {}),
+        )
+
+    def select(self, mask: ArrayLike) -> Run:
+        """A copy with only the points where ``mask`` is true."""
+        m = np.asarray(mask, dtype=bool)
+        return replace(
+            self,
+            compute=self.compute[m],
+            reward=self.reward[m],
+            eval_size=None if self.eval_size is None else self.eval_size[m],
+        )
+
+    def truncate(self, fraction: float) -> Run:
+        """The part of the run up to ``fraction`` of its final compute (inclusive)."""
+        if not 0 < fraction <= 1:
+            raise InputError(f"fraction must be in (0, 1], got {fraction!r}")
+        return self.select(self.compute <= fraction * self.compute.max() * (1 + 1e-12))
+
+    def without_zero_compute(self) -> tuple[Run, float | None]:
+        """Split off evaluations at compute 0; returns the rest and the last zero-compute reward.
+
+        Only exact zeros are split off: a negative compute is an error in the data, which the
+        fitting functions refuse with a message rather than drop.
+        """
+        zero = self.compute == 0
+        if not zero.any():
+            return self, None
+        return self.select(~zero), float(self.reward[zero][-1])

@@ -1,0 +1,194 @@
+"""Batched bootstrap of a sigmoid fit: all replicates are solved together.
+
+Methods
+-------
+residual
+    Refit ``fitted + resampled residuals`` (residuals rescaled by ``sqrt(n / (n - k))`` so the
+    replicate noise has the estimated variance). Assumes independent evaluation noise.
+case
+    Resample points with replacement (as multinomial count weights, so every replicate keeps
+    the same x grid and the batch stays rectangular).
+block
+    Moving-block bootstrap of residuals: consecutive evaluations of one run share the policy's
+    history, so their residuals are correlated; resampling blocks of neighbouring residuals
+    keeps that correlation in the replicates.
+
+All replicates go through :func:`rlscaling.fit.fitting.solve_curve` at once (see
+:mod:`rlscaling.model.solver` for why that is ours and not a loop of scipy calls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from rlscaling.io.checks import InputError, check_seed
+from rlscaling.model.curve import curve_jacobian, curve_value
+from rlscaling.model.solver import solve_replicates
+from rlscaling.uncertainty.samples import ParameterSamples
+
+if TYPE_CHECKING:
+    from rlscaling.fit.result import SigmoidFit
+
+Method = Literal["residual", "case", "block"]
+METHODS = ("residual", "case", "block")
+CHUNK = 250  # replicates per batch: bounds memory (grid x replicates) and paces the progress bar
+
+
+@dataclass(frozen=True, eq=False)
+class BootstrapResult(ParameterSamples):
+    """Bootstrap replicates of a fit; see :class:`~rlscaling.uncertainty.samples.ParameterSamples`.
+
+    ``n_failed`` replicates whose solver did not converge are excluded from ``theta`` and
+    counted here.
+    """
+
+    n_failed: int = 0
+    n_requested: int = 0
+
+
+def _residual_draws(
+    rng: np.random.Generator,
+    scaled: np.ndarray,
+    n: int,
+    reps: int,
+    block: int | None,
+) -> np.ndarray:
+    if block is None:
+        return scaled[rng.integers(0, n, size=(reps, n))]
+    n_blocks = -(-n // block)
+    starts = rng.integers(0, n - block + 1, size=(reps, n_blocks))
+    idx = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(reps, -1)[:, :n]
+    return scaled[idx]
+
+
+def bootstrap(
+    fit: SigmoidFit,
+    n: int = 1000,
+    *,
+    method: Method = "residual",
+    block_length: int | None = None,
+    seed: int | None = 0,
+    progress: bool | None = None,
+) -> BootstrapResult:
+    """Bootstrap a :class:`~rlscaling.SigmoidFit` with all replicates solved as one batch.
+
+    Parameters
+    ----------
+    fit : SigmoidFit
+        The point fit to resample.
+    n : int, default 1000
+        Number of replicates.
+    method : {"residual", "case", "block"}
+        Resampling scheme (see the module docstring). ``"block"`` suits eval curves whose
+        neighbouring residuals are correlated.
+    block_length : int, optional
+        Block length for ``"block"``; default ``round(n_points ** (1/3))``, at least 2.
+    seed : int or None, default 0
+        The same seed gives the same replicates.
+    progress : bool, optional
+        Show a progress bar; by default only for more than 5,000 replicates.
+
+    Returns
+    -------
+    BootstrapResult
+
+    Examples
+    --------
+    >>> from rlscaling import fit_sigmoid, load_example
+    >>> fit = fit_sigmoid(load_example("scalerl_like"), warn=False)
+    >>> boot = fit.bootstrap(n=200, method="block", seed=1)
+    >>> lo, hi = boot.interval("A", 0.9)
+    >>> lo < fit.A < hi
+    True
+    """
+    if method not in METHODS:
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    if not (isinstance(n, int | np.integer) and n >= 10):
+        raise InputError(f"n must be an integer >= 10 replicates, got {n!r}")
+    check_seed(seed)
+    data = fit.data
+    npts = data.n
+    if block_length is None:
+        block_length = max(2, round(npts ** (1 / 3)))
+    elif not (isinstance(block_length, int | np.integer) and 1 <= block_length <= npts):
+        raise InputError(f"block_length must be an integer in [1, {npts}], got {block_length!r}")
+    rng = np.random.default_rng(seed)
+    x, y, w = data.log_compute, data.reward, fit.weights
+    theta_hat = fit.theta
+    yhat = curve_value(x, theta_hat)
+    k = int(fit.bounds.free.sum())
+    sw = np.sqrt(w)
+    # Standardised residuals (weights make them exchangeable), each divided by sqrt(1 - h_i):
+    # points with high leverage (the few that pin down a sharp bend or the plateau) have
+    # residuals shrunk by the fit, and plain residual resampling makes intervals too narrow.
+    jac = curve_jacobian(x, theta_hat)[:, fit.bounds.free] * sw[:, None]
+    lev = np.einsum("ij,jk,ik->i", jac, np.linalg.pinv(jac.T @ jac), jac)
+    scaled = (y - yhat) * sw / np.sqrt(np.clip(1.0 - lev, 0.05, 1.0))
+    scaled = scaled - scaled.mean()
+    r0_fixed = not fit.bounds.free[3]
+    r0_from_data = fit.r0_mode == "first"
+    sd_first = fit.noise_sd
+
+    show = progress if progress is not None else n > 5000
+    thetas, oks, noise = [], [], []
+    with tqdm(total=n, disable=not show, desc=f"bootstrap ({method})", unit="rep") as bar:
+        done = 0
+        while done < n:
+            reps = min(CHUNK, n - done)
+            if method == "case":
+                counts = rng.multinomial(npts, np.full(npts, 1.0 / npts), size=reps)
+                # A replicate needs more distinct points than parameters; redraw the rest.
+                bad = (counts > 0).sum(axis=1) <= k
+                while bad.any():
+                    counts[bad] = rng.multinomial(npts, np.full(npts, 1.0 / npts), size=bad.sum())
+                    bad = (counts > 0).sum(axis=1) <= k
+                ys = np.broadcast_to(y, (reps, npts)).copy()
+                ws = w[None, :] * counts
+            else:
+                draws = _residual_draws(
+                    rng, scaled, npts, reps, block_length if method == "block" else None
+                )
+                ys = yhat[None, :] + draws / sw[None, :]
+                ws = np.broadcast_to(w, (reps, npts)).copy()
+            if r0_fixed:
+                r0 = np.full(reps, theta_hat[3])
+                if r0_from_data:
+                    # R0 was read off the first evaluation, so it carries that point's noise.
+                    r0 = r0 + rng.normal(0.0, sd_first, reps)
+            else:
+                r0 = None
+            start = np.broadcast_to(theta_hat, (reps, 4)).copy()
+            if r0 is not None:
+                start[:, 3] = r0
+            theta, cost, ok = solve_replicates(
+                x, ys, ws, r0, fit.bounds, start, loss=fit.loss, f_scale=fit.f_scale
+            )
+            dof = max(npts - k, 1)
+            thetas.append(theta)
+            oks.append(ok)
+            noise.append(
+                np.sqrt(2.0 * cost / dof) if fit.loss == "linear" else np.full(reps, sd_first)
+            )
+            done += reps
+            bar.update(reps)
+    theta = np.concatenate(thetas)
+    ok = np.concatenate(oks)
+    noise_sd = np.concatenate(noise)
+    n_failed = int((~ok).sum())
+    return BootstrapResult(
+        theta=theta[ok],
+        noise_sd=noise_sd[ok],
+        fit=fit,
+        method=f"{method} bootstrap",
+        seed=seed,
+        diagnostics={
+            "n_failed": n_failed,
+            "block_length": block_length if method == "block" else None,
+        },
+        n_failed=n_failed,
+        n_requested=n,
+    )
