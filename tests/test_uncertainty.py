@@ -130,8 +130,8 @@ def test_compute_to_reach_and_probability(fit):
     c_needed = b.compute_to_reach(0.5)
     assert np.all(c_needed > 0)
     assert np.median(c_needed) == pytest.approx(fit.compute_to_reach(0.5), rel=0.1)
-    assert b.prob_at_least(1e6, 0.2) == 1.0
-    assert b.prob_at_least(1e6, 0.99) == 0.0
+    assert b.prob_at_least(0.2, at=1e6) == 1.0
+    assert b.prob_at_least(0.99, at=1e6) == 0.0
 
 
 def test_summary_and_to_dict(fit):

@@ -37,6 +37,7 @@ from rlscaling.forecasting.forecast import METHODS, ForecastWarning, forecast
 from rlscaling.io.checks import InputError, check_level
 from rlscaling.io.runs import Run
 from rlscaling.plot import new_axes
+from rlscaling.protocol import Kind, check_kind
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -79,6 +80,31 @@ class BacktestResult:
     def forecast_method(self) -> str:
         """Name of the library's rows in ``frame["method"]``."""
         return f"forecast[{self.method}]"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per run x fraction x method (:attr:`frame`)."""
+        return self.frame
+
+    def interval(self, level: float = 0.9, *, kind: Kind = "observed") -> tuple[Any, Any]:
+        """``(lower, upper)`` of every row of :meth:`to_frame`: each forecast's interval of the
+        final reward at ``level`` (one of the levels scored; NaN for baselines without one).
+        The forecasts are of what the evaluations show: ``kind="observed"`` only."""
+        check_kind(kind, ("observed",))
+        level = check_level(level)
+        if not any(abs(level - lv) < 1e-12 for lv in self.levels):
+            raise InputError(f"level must be one of the levels scored {self.levels}, got {level}")
+        return (
+            self.frame[f"lower_{level:g}"].to_numpy(dtype=float),
+            self.frame[f"upper_{level:g}"].to_numpy(dtype=float),
+        )
+
+    def prob_at_least(self, reward: float, at: Any = None, *, kind: Kind = "observed") -> Any:
+        """Not defined: a backtest scores forecasts against what happened and holds no
+        distribution of the reward. Ask a forecast (:func:`rlscaling.forecast`) instead."""
+        raise TypeError(
+            "a backtest has no distribution of the reward to ask P(reward >= r) of: it scores "
+            "forecasts against what happened; call prob_at_least on a forecast instead"
+        )
 
     def summary_table(self) -> pd.DataFrame:
         """Per fraction and method: runs, refused, median/mean/p90 error relative to each run's

@@ -38,10 +38,11 @@ from numpy.typing import NDArray
 from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting.forecast import forecast
-from rlscaling.io.checks import InputError, check_level, check_real, check_seed
+from rlscaling.io.checks import InputError, as_positive_compute, check_level, check_real, check_seed
 from rlscaling.io.runs import Run
 from rlscaling.model.curve import curve_value
 from rlscaling.plot import new_axes
+from rlscaling.protocol import Kind, check_kind
 from rlscaling.uncertainty.samples import ParameterSamples
 
 if TYPE_CHECKING:
@@ -116,6 +117,53 @@ class Comparison:
     @property
     def recipes(self) -> list[str]:
         return list(self.table["recipe"])
+
+    def _draws(self, name: str, at: float) -> dict[str, NDArray[np.float64]]:
+        th = self.theta[name]
+        return {
+            "A": th[:, 0],
+            "B": th[:, 1],
+            "C_mid": np.exp(th[:, 2]),
+            "R0": th[:, 3],
+            "reward_at_budget": curve_value(np.log(np.array([at])), th)[:, 0],
+        }
+
+    def to_frame(self, level: float | None = None) -> pd.DataFrame:
+        """One row per recipe and quantity (A, B, C_mid, R0, the reward at the budget): the
+        median of the pooled draws and the equal-tailed interval at ``level`` (default the
+        comparison's). The pairwise verdicts are in :attr:`pairwise`."""
+        level = self.level if level is None else check_level(level)
+        q = [0.5 - level / 2, 0.5, 0.5 + level / 2]
+        rows = []
+        for name in self.recipes:
+            for param, v in self._draws(name, self.budget).items():
+                lo, med, hi = np.quantile(v, q)
+                rows.append(
+                    {"recipe": name, "param": param, "estimate": med, "lower": lo, "upper": hi}
+                )
+        frame = pd.DataFrame(rows)
+        frame["level"] = level
+        return frame
+
+    def interval(self, level: float = 0.9, *, kind: Kind = "curve") -> tuple[Any, Any]:
+        """``(lower, upper)`` of every row of :meth:`to_frame` at ``level`` (pooled draws of
+        the curves: ``kind="curve"`` only)."""
+        check_kind(kind, ("curve",))
+        frame = self.to_frame(check_level(level))
+        return frame["lower"].to_numpy(), frame["upper"].to_numpy()
+
+    def prob_at_least(
+        self, reward: float, at: float | None = None, *, kind: Kind = "curve"
+    ) -> pd.Series:
+        """Per recipe: the share of its pooled curve draws whose reward at compute ``at``
+        (default the comparison's budget) is at least ``reward``."""
+        check_kind(kind, ("curve",))
+        at = self.budget if at is None else float(as_positive_compute(at, "at")[0])
+        return pd.Series(
+            {name: float(np.mean(self._draws(name, at)["reward_at_budget"] >= reward))
+             for name in self.recipes},
+            name=f"P(reward >= {reward:g} at {at:.4g})",
+        )  # fmt: skip
 
     def summary(self) -> str:
         """Readable text: per-recipe parameters, pairwise probabilities and crossings."""

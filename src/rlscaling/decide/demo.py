@@ -23,11 +23,12 @@ from rlscaling.decide.report import EarlyFitReport, early_fit_report
 from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting.forecast import Forecast, forecast
-from rlscaling.io.checks import check_int, check_seed
+from rlscaling.io.checks import InputError, check_int, check_level, check_seed
 from rlscaling.io.datasets import calibration_runs, example_curves
 from rlscaling.io.runs import Run
 from rlscaling.io.serialize import json_default
 from rlscaling.plot import new_axes, panel_grid, plot_fits, plot_forecast, save_figure
+from rlscaling.protocol import Kind, check_kind
 
 #: what :func:`run_demo` writes into ``out`` (and ``report/index.html`` with ``report=True``)
 DEMO_FILES = ("fits.png", "forecasts.png", "compare.png", "summary.txt", "fits.json", "demo.json")
@@ -69,7 +70,7 @@ class DemoResult:
         """
         rows = []
         for r, fc in zip(self.runs, self.forecasts, strict=True):
-            lo, hi = fc.interval(level)
+            lo, hi = fc.interval(check_level(level))
             rows.append(
                 {
                     "run": r.name,
@@ -102,6 +103,28 @@ class DemoResult:
         if self.report is not None:
             parts.append("\n".join(self.report.verdicts()))
         return "\n\n".join(parts)
+
+    def interval(self, level: float = 0.9, *, kind: Kind = "observed") -> tuple[Any, Any]:
+        """Per run (rows of :meth:`to_frame`): the forecast's interval of its end at ``level``
+        (``"observed"``: what an evaluation there shows; ``"curve"``: the expected reward)."""
+        kind = check_kind(kind)
+        level = check_level(level)
+        pairs = [fc.interval(level, kind) for fc in self.forecasts]
+        return np.array([lo[-1] for lo, _ in pairs]), np.array([hi[-1] for _, hi in pairs])
+
+    def prob_at_least(self, reward: float, at: Any = None, *, kind: Kind = "observed") -> pd.Series:
+        """Per run: P(reward at the run's end >= ``reward``) from its forecast made at half the
+        run. The forecasts are at each run's end: ``at`` must be None."""
+        kind = check_kind(kind)
+        if at is not None:
+            raise InputError(f"at must be None: the demo forecasts each run's end, got {at!r}")
+        p = {
+            r.name: float(
+                np.mean((fc.draws if kind == "observed" else fc.curve_draws)[:, -1] >= reward)
+            )
+            for r, fc in zip(self.runs, self.forecasts, strict=True)
+        }
+        return pd.Series(p, name=f"P(reward at the end >= {reward:g})")
 
     def plot(self, ax: Any = None) -> Any:
         """The recipes' comparison figure (pooled curves with bands); returns the Axes."""

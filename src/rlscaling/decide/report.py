@@ -38,6 +38,7 @@ from rlscaling.decide.seeds import SeedSpread, final_reward, seed_spread
 from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.io.checks import InputError
 from rlscaling.io.runs import Run
+from rlscaling.protocol import Kind
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -181,7 +182,34 @@ class EarlyFitReport:
         }
 
     # ------------------------------------------------------------------ figures
-    def plot(
+    def to_frame(self, level: float | None = None) -> pd.DataFrame:
+        """The recipes' parameters, seeds pooled (the comparison's :meth:`Comparison.to_frame`);
+        with one recipe, the backtest's rows."""
+        if self.comparison is None:
+            return self.backtest.to_frame()
+        return self.comparison.to_frame(self.level if level is None else level)
+
+    def interval(self, level: float = 0.9, *, kind: Kind = "curve") -> tuple[Any, Any]:
+        """``(lower, upper)`` of every row of :meth:`to_frame` (see there)."""
+        if self.comparison is None:
+            return self.backtest.interval(level, kind=kind)
+        return self.comparison.interval(level, kind=kind)
+
+    def prob_at_least(self, reward: float, at: Any = None, *, kind: Kind = "curve") -> Any:
+        """Per recipe (seeds pooled): P(reward at ``at`` >= ``reward``); ``at`` defaults to the
+        runs' largest compute (:meth:`Comparison.prob_at_least`)."""
+        if self.comparison is None:
+            return self.backtest.prob_at_least(reward, at, kind=kind)
+        return self.comparison.prob_at_least(reward, at, kind=kind)
+
+    def plot(self, ax: Any = None) -> Any:
+        """The recipes compared (seeds pooled) on one Axes; returns it. The per-recipe panels
+        of the HTML page are :meth:`recipe_figure`."""
+        if self.comparison is None:
+            return self.backtest.plot(ax=ax)
+        return self.comparison.plot(ax=ax)
+
+    def recipe_figure(
         self, recipe: str | None = None, fractions: Sequence[float] | None = None
     ) -> matplotlib.figure.Figure:
         """One recipe's runs, one panel per fraction: observed points, the sigmoid fitted to

@@ -201,7 +201,7 @@ def write_report(rep: EarlyFitReport, out: Path) -> dict[str, Path]:
     figures: dict[str, bytes] = {}
     paths: dict[str, Path] = {}
     for recipe in rep.recipes:
-        fig = rep.plot(recipe)
+        fig = rep.recipe_figure(recipe)
         png = _png(fig)
         plt.close(fig)
         figures[recipe] = png

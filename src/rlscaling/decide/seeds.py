@@ -17,10 +17,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
+from scipy import stats
 
 from rlscaling.forecasting.forecast import Forecast
-from rlscaling.io.checks import InputError
+from rlscaling.io.checks import InputError, check_level
 from rlscaling.io.runs import Run
+from rlscaling.plot import new_axes
+from rlscaling.protocol import Kind, check_kind
 
 __all__ = ["SeedSpread", "seed_spread"]
 
@@ -49,6 +53,51 @@ class SeedSpread:
     def inflate(self, fc: Forecast, seed: int | None = 0) -> Forecast:
         """``fc`` widened by this between-seed spread (see :meth:`Forecast.with_spread`)."""
         return fc.with_spread(self.sd, seed=seed, why=f"between-seed sd {self.sd:.3g}")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per recipe: ``recipe``, ``n_seeds``, ``final_mean``, ``final_sd``."""
+        return self.table.rename_axis("recipe").reset_index()
+
+    def _scale(self, kind: str) -> NDArray[np.float64]:
+        """Per recipe: the sd of its mean (``"curve"``) or of a new seed's final reward
+        (``"observed"``), from the pooled between-seed sd."""
+        n = self.table["n_seeds"].to_numpy(dtype=float)
+        return self.sd * np.sqrt(1.0 / n + (1.0 if kind == "observed" else 0.0))
+
+    def interval(self, level: float = 0.9, *, kind: Kind = "observed") -> tuple[Any, Any]:
+        """Per recipe (rows of :meth:`to_frame`): where a new seed's final reward lands
+        (``kind="observed"``) or the recipe's mean final reward (``"curve"``), at ``level``;
+        Student-t on the pooled sd's degrees of freedom. NaN without repeated seeds."""
+        kind = check_kind(kind)
+        t = stats.t.ppf(0.5 + check_level(level) / 2, max(self.dof, 1))
+        mean, half = self.table["final_mean"].to_numpy(dtype=float), t * self._scale(kind)
+        return mean - half, mean + half
+
+    def prob_at_least(self, reward: float, at: Any = None, *, kind: Kind = "observed") -> pd.Series:
+        """Per recipe: P(a new seed's final reward >= ``reward``) (``"observed"``), or of the
+        recipe's mean (``"curve"``). The spread is of the final reward: ``at`` must be None."""
+        kind = check_kind(kind)
+        if at is not None:
+            raise InputError(f"at must be None: a seed spread is of the final reward, got {at!r}")
+        mean, scale = self.table["final_mean"].to_numpy(dtype=float), self._scale(kind)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = stats.t.sf((reward - mean) / scale, max(self.dof, 1))
+        p = np.where(scale > 0, p, (mean >= reward).astype(float))
+        return pd.Series(p, index=list(self.table.index), name=f"P(final reward >= {reward:g})")
+
+    def plot(self, ax: Any = None, *, level: float = 0.9) -> Any:
+        """Per recipe: each recipe's mean final reward with the ``level`` interval of a new
+        seed's final reward; returns the Axes."""
+        ax = new_axes(ax)
+        lo, hi = self.interval(level)
+        mean = self.table["final_mean"].to_numpy(dtype=float)
+        x = np.arange(len(mean))
+        err = np.vstack([mean - lo, hi - mean])
+        ax.errorbar(x, mean, yerr=np.where(np.isfinite(err), err, 0.0), fmt="o", capsize=3)
+        ax.set_xticks(x, [str(r) for r in self.table.index], rotation=30, fontsize=8)
+        ax.set_ylabel(f"final reward ({self.target})")
+        ax.set_title(f"{level * 100:g}% interval of a new seed (sd {self.sd:.3g})", fontsize=9)
+        return ax
 
     def to_dict(self) -> dict[str, Any]:
         return {

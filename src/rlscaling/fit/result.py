@@ -21,6 +21,7 @@ from rlscaling.model.curve import (
     log_compute_to_reach,
 )
 from rlscaling.plot import plot_fit
+from rlscaling.protocol import Kind, check_kind
 from rlscaling.uncertainty.bootstrap import BootstrapResult, bootstrap
 from rlscaling.uncertainty.mcmc import MCMCResult, mcmc
 
@@ -260,6 +261,35 @@ class SigmoidFit:
 
     # ------------------------------------------------------------------ intervals (delta method)
     def interval(
+        self,
+        level: float | str = 0.9,
+        *args: Any,
+        kind: Kind = "curve",
+        method: Literal["delta"] = "delta",
+    ) -> tuple[Any, Any]:
+        """Delta-method intervals of the parameters: ``(lower, upper)`` arrays in the row order
+        of :meth:`to_frame` (A, B, C_mid, R0; a fixed R0 gives ``(R0, R0)``).
+
+        The result protocol's form (:mod:`rlscaling.protocol`). Parameters belong to the curve,
+        so ``kind`` is ``"curve"`` only. The older form ``interval(param, level)`` (e.g.
+        ``fit.interval("A", 0.9)``) still gives one parameter's ``(lower, upper)`` floats: see
+        :meth:`param_interval`.
+
+        Examples
+        --------
+        >>> from rlscaling import fit_sigmoid, load_example
+        >>> fit = fit_sigmoid(load_example("scalerl_like"), warn=False)
+        >>> lower, upper = fit.interval(0.9)
+        >>> bool(lower[0] < fit.A < upper[0])
+        True
+        """
+        if isinstance(level, str):  # the older form: interval(param, level=0.9, method)
+            return self.param_interval(level, *args, method=method)
+        check_kind(kind, ("curve",))
+        frame = self.to_frame(check_level(level))
+        return frame.iloc[:, 2].to_numpy(), frame.iloc[:, 3].to_numpy()
+
+    def param_interval(
         self, param: str, level: float = 0.9, method: Literal["delta"] = "delta"
     ) -> tuple[float, float]:
         """Interval for a parameter from the Jacobian covariance (delta method).
@@ -325,27 +355,21 @@ class SigmoidFit:
         self,
         compute: ArrayLike,
         level: float = 0.9,
-        kind: Literal["curve", "prediction"] = "curve",
+        kind: Kind | Literal["prediction"] = "curve",
     ) -> pd.DataFrame:
-        """Delta-method band for the curve (or for a new evaluation) at ``compute``.
+        """Delta-method band for the curve (``kind="curve"``) or for a new evaluation
+        (``"observed"``; ``"prediction"`` is its older name) at ``compute``.
 
         Returns a DataFrame with columns ``compute``, ``estimate``, ``lower``, ``upper``. The
         band is clipped to the reward's feasible range (:attr:`reward_range`: [0, 1] for a
         pass rate), which the symmetric delta-method band ignores near a bound.
         """
         level = check_level(level)
-        if kind not in ("curve", "prediction"):
-            raise InputError(f"kind must be 'curve' or 'prediction', got {kind!r}")
+        kind = check_kind(kind)
         c = as_positive_compute(compute)
-        x = np.log(c)
-        jac = curve_jacobian(x, self.theta)
-        with np.errstate(invalid="ignore"):
-            var = np.einsum("ni,ij,nj->n", jac, self.covariance, jac)
-        if kind == "prediction":
-            var = var + self.noise_sd**2
+        est, sd = self._estimate_and_sd(c, kind)
         t = stats.t.ppf(0.5 + level / 2, max(self.dof, 1))
-        est = curve_value(x, self.theta)
-        half = t * np.sqrt(np.maximum(var, 0))
+        half = t * sd
         lo_r, hi_r = self.reward_range
         return pd.DataFrame(
             {
@@ -355,6 +379,39 @@ class SigmoidFit:
                 "upper": np.clip(est + half, lo_r, hi_r),
             }
         )
+
+    def _estimate_and_sd(self, c: NDArray[np.float64], kind: str) -> tuple[NDArray, NDArray]:
+        """The curve at ``c`` and its delta-method sd (plus the noise sd for "observed")."""
+        x = np.log(c)
+        jac = curve_jacobian(x, self.theta)
+        with np.errstate(invalid="ignore"):
+            var = np.einsum("ni,ij,nj->n", jac, self.covariance, jac)
+        if kind == "observed":
+            var = var + self.noise_sd**2
+        return curve_value(x, self.theta), np.sqrt(np.maximum(var, 0))
+
+    def prob_at_least(
+        self, reward: float, at: float | None = None, *, kind: Kind = "curve"
+    ) -> float:
+        """Probability that the reward at compute ``at`` is at least ``reward`` (delta method:
+        Student-t around the fitted curve with the band's standard error).
+
+        ``at`` defaults to the largest compute fitted; ``kind="observed"`` asks about one
+        evaluation there (adds the noise sd).
+
+        Examples
+        --------
+        >>> from rlscaling import fit_sigmoid, load_example
+        >>> fit = fit_sigmoid(load_example("scalerl_like"), warn=False)
+        >>> fit.prob_at_least(0.0) > fit.prob_at_least(fit.A) > fit.prob_at_least(1.0)
+        True
+        """
+        kind = check_kind(kind)
+        c = as_positive_compute(self.compute.max() if at is None else at, "at")[:1]
+        est, sd = self._estimate_and_sd(c, kind)
+        if not np.isfinite(sd[0]) or sd[0] == 0:
+            return float(est[0] >= reward)
+        return float(stats.t.sf((reward - est[0]) / sd[0], max(self.dof, 1)))
 
     # ------------------------------------------------------------------ uncertainty methods
     def bootstrap(self, n: int = 1000, **kwargs: Any) -> BootstrapResult:
@@ -371,7 +428,7 @@ class SigmoidFit:
         rows = []
         for p in PUBLIC_NAMES:
             fixed = p == "R0" and not self.bounds.free[3]
-            lo, hi = (self.params[p], self.params[p]) if fixed else self.interval(p, level)
+            lo, hi = (self.params[p], self.params[p]) if fixed else self.param_interval(p, level)
             rows.append(
                 {
                     "param": p,

@@ -17,13 +17,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from rlscaling.io.checks import InputError, as_positive_compute, check_level
 from rlscaling.model.curve import PUBLIC_NAMES, curve_value, log_compute_to_reach
+from rlscaling.protocol import Kind, check_kind
 
 if TYPE_CHECKING:
     import matplotlib.axes
 
     from rlscaling.fit.result import SigmoidFit
 
-BandKind = Literal["curve", "prediction"]
+BandKind = Literal["curve", "observed", "prediction"]  # "prediction": older "observed"
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +79,23 @@ class ParameterSamples:
         return df[param].to_numpy()
 
     # ------------------------------------------------------------------ intervals
-    def interval(self, param: str, level: float = 0.9) -> tuple[float, float]:
+    def interval(
+        self, level: float | str = 0.9, *args: Any, kind: Kind = "curve"
+    ) -> tuple[Any, Any]:
+        """Equal-tailed intervals of the parameters: ``(lower, upper)`` arrays in the row order
+        of :meth:`to_frame` (A, B, C_mid, R0, noise_sd).
+
+        The result protocol's form (:mod:`rlscaling.protocol`); parameters belong to the curve,
+        so ``kind`` is ``"curve"`` only. The older form ``interval(param, level)`` (e.g.
+        ``boot.interval("A", 0.9)``) gives one parameter's floats: see :meth:`param_interval`.
+        """
+        if isinstance(level, str):  # the older form: interval(param, level=0.9)
+            return self.param_interval(level, *args)
+        check_kind(kind, ("curve",))
+        frame = self.to_frame(check_level(level))
+        return frame.iloc[:, 3].to_numpy(), frame.iloc[:, 4].to_numpy()
+
+    def param_interval(self, param: str, level: float = 0.9) -> tuple[float, float]:
         """Equal-tailed interval of a parameter at ``level`` (e.g. 0.9 for 90%), clipped to
         the parameter's bounds in the fit (:meth:`SigmoidFit.param_bounds`; [0, 1] for the A
         and R0 of a pass rate)."""
@@ -115,8 +132,7 @@ class ParameterSamples:
         pass rate), which evaluation noise added to a curve near 1 would otherwise leave.
         """
         level = check_level(level)
-        if kind not in ("curve", "prediction"):
-            raise InputError(f"kind must be 'curve' or 'prediction', got {kind!r}")
+        kind = check_kind(kind)
         c = as_positive_compute(compute)
         draws = self.curve_samples(c) if kind == "curve" else self.predictive_samples(c)
         lo, med, hi = np.quantile(draws, [0.5 - level / 2, 0.5, 0.5 + level / 2], axis=0)
@@ -124,9 +140,18 @@ class ParameterSamples:
         lo, med, hi = np.clip([lo, med, hi], *self.fit.reward_range)
         return pd.DataFrame({"compute": c, "estimate": med, "lower": lo, "upper": hi})
 
-    def prob_at_least(self, compute: float, reward: float) -> float:
-        """Probability that the curve's reward at ``compute`` is at least ``reward``."""
-        return float(np.mean(self.curve_samples([compute])[:, 0] >= reward))
+    def prob_at_least(
+        self, reward: float, at: float | None = None, *, kind: Kind = "curve"
+    ) -> float:
+        """Share of draws whose reward at compute ``at`` is at least ``reward``.
+
+        ``at`` defaults to the largest compute of the fit; ``kind="curve"`` asks about the
+        curve there, ``"observed"`` about one evaluation (draws plus evaluation noise).
+        """
+        kind = check_kind(kind)
+        c = [self.fit.compute.max() if at is None else at]
+        draws = self.curve_samples(c) if kind == "curve" else self.predictive_samples(c)
+        return float(np.mean(draws[:, 0] >= reward))
 
     def compute_to_reach(self, reward: float) -> NDArray[np.float64]:
         """Per-draw compute at which the curve reaches ``reward`` (``inf`` where it never does)."""
@@ -139,7 +164,7 @@ class ParameterSamples:
         rows = []
         for p in (*PUBLIC_NAMES, "noise_sd"):
             v = self._param(p)
-            lo, hi = self.interval(p, level)
+            lo, hi = self.param_interval(p, level)
             rows.append(
                 {
                     "param": p,
