@@ -38,7 +38,7 @@ _EXPORTS = {
     "TargetForecast": "rlscaling.forecasting.forecast",
     "compute_to_reach": "rlscaling.forecasting.forecast",
     "forecast": "rlscaling.forecasting.forecast",
-    "InputError": "rlscaling.io.checks",
+    "InputError": "rlscaling.io.errors",
     "LoadError": "rlscaling.io.loaders",
     "LoaderWarning": "rlscaling.io.frames",
     "load_run": "rlscaling.io.loaders",
@@ -99,8 +99,8 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
         compute_to_reach,
         forecast,
     )
-    from rlscaling.io.checks import InputError
     from rlscaling.io.datasets import example_curves, load_example
+    from rlscaling.io.errors import InputError
     from rlscaling.io.frames import LoaderWarning
     from rlscaling.io.loaders import LoadError, load_run, load_runs
     from rlscaling.io.runs import Run

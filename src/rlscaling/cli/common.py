@@ -28,9 +28,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rlscaling.io.checks import InputError
+from rlscaling.io.errors import InputError
 from rlscaling.io.serialize import json_default as _json_default
-from rlscaling.plot import save_figure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -257,6 +256,8 @@ def write_csv(path: Path | None, df: pd.DataFrame) -> None:
 
 def _write_figure(path: Path | None, draw: Callable[[], Any]) -> None:
     if path is not None:
+        from rlscaling.plot import save_figure  # numpy and matplotlib: only when drawing
+
         save_figure(draw(), path)
         console.print(f"wrote {path}")
 

@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-
-class InputError(ValueError):
-    """Raised for input that cannot be fitted; the message says what to change."""
+from rlscaling.io.errors import InputError
 
 
 def check_int(value: Any, name: str, minimum: int) -> int:

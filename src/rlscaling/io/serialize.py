@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 
 def json_default(v: Any) -> Any:
     """``default=`` for :func:`json.dumps`: numpy values become Python ones, others their str.
@@ -16,8 +14,8 @@ def json_default(v: Any) -> Any:
     >>> json.dumps({"a": np.float64(0.5), "b": np.arange(2)}, default=json_default)
     '{"a": 0.5, "b": [0, 1]}'
     """
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
+    # numpy scalars and arrays both have tolist() (a scalar gives a Python number); testing
+    # for it keeps numpy out of this module, which the command line imports for --help.
+    if type(v).__module__ == "numpy" and hasattr(v, "tolist"):
         return v.tolist()
     return str(v)

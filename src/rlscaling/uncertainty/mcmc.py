@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import emcee
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -27,6 +26,8 @@ from rlscaling.model.likelihood import Binomial, Likelihood, get_likelihood
 from rlscaling.uncertainty.samples import ParameterSamples
 
 if TYPE_CHECKING:
+    import emcee
+
     from rlscaling.fit.result import SigmoidFit
 
 PriorSpec = Any  # a frozen scipy.stats distribution (has .logpdf) or a callable log-density
@@ -330,6 +331,10 @@ def mcmc(
         if not bad.any():
             break
         p0[bad] = z_hat + 0.5 * (p0[bad] - z_hat)
+
+    # emcee (with h5py and scipy.stats behind it) loads here, not when the library is
+    # imported: a point fit never needs it, and it costs about half a second.
+    import emcee
 
     # Differential-evolution moves mix several times faster than the default stretch move on
     # this posterior (A, B and C_mid are strongly correlated): measured tau ~17 vs ~55 steps.
