@@ -4,7 +4,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from rlscaling import LoaderWarning, load_run, rundir
+from rlscaling import LoaderWarning, load_run
+from rlscaling.io import rundir
 from rlscaling.trainer.runlog import RunWriter, read_jsonl
 
 
