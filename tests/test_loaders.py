@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rlscaling import Run
-from rlscaling.io import loaders as loaders_mod
 from rlscaling.io.checks import InputError
 from rlscaling.io.datasets import example_curves
 from rlscaling.io.loaders import LoadError, LoaderWarning, load_run, load_runs
+from rlscaling.io.readers import tensorboard as tensorboard_reader
 
 C = np.array([0.0, 1e17, 2e17, 4e17, 8e17])
 R = np.array([0.20, 0.26, 0.31, 0.38, 0.42])
@@ -136,14 +136,14 @@ def test_tensorboard_round_trip_with_tbparse(tb_run):
 def test_tensorboard_event_accumulator_fallback_matches(tb_run, monkeypatch):
     pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     logdir, steps = tb_run
-    monkeypatch.setattr(loaders_mod, "_import_tbparse", lambda: None)
+    monkeypatch.setattr(tensorboard_reader, "_import_tbparse", lambda: None)
     run = load_run(logdir, compute="step", reward="train/reward")
     same_points(run, compute=steps, reward=R - 0.1, eval_size=None)
 
 
 def test_tensorboard_without_readers_says_which_extra(tb_run, monkeypatch):
-    monkeypatch.setattr(loaders_mod, "_import_tbparse", lambda: None)
-    monkeypatch.setattr(loaders_mod, "_import_event_accumulator", lambda: None)
+    monkeypatch.setattr(tensorboard_reader, "_import_tbparse", lambda: None)
+    monkeypatch.setattr(tensorboard_reader, "_import_event_accumulator", lambda: None)
     with pytest.raises(ImportError, match=r'pip install "rlscaling\[io\]"'):
         load_run(tb_run[0], compute="step")
 

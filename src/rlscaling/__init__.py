@@ -39,7 +39,7 @@ _EXPORTS = {
     "compute_to_reach": "rlscaling.forecasting.forecast",
     "forecast": "rlscaling.forecasting.forecast",
     "InputError": "rlscaling.io.errors",
-    "LoadError": "rlscaling.io.loaders",
+    "LoadError": "rlscaling.io.errors",
     "LoaderWarning": "rlscaling.io.frames",
     "load_run": "rlscaling.io.loaders",
     "load_runs": "rlscaling.io.loaders",
@@ -100,9 +100,9 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
         forecast,
     )
     from rlscaling.io.datasets import example_curves, load_example
-    from rlscaling.io.errors import InputError
+    from rlscaling.io.errors import InputError, LoadError
     from rlscaling.io.frames import LoaderWarning
-    from rlscaling.io.loaders import LoadError, load_run, load_runs
+    from rlscaling.io.loaders import load_run, load_runs
     from rlscaling.io.runs import Run
     from rlscaling.model.curve import sigmoid
     from rlscaling.uncertainty.mcmc import MCMCWarning

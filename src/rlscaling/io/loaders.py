@@ -18,16 +18,11 @@ Formats are chosen by name and content (``format=`` overrides):
 
 from __future__ import annotations
 
-import bz2
-import csv
 import glob as _glob
 import gzip
 import io
-import json
 import lzma
 import os
-import re
-import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -35,11 +30,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
-from rlscaling.io import rundir
-from rlscaling.io.checks import InputError
+from rlscaling.io.errors import InputError, LoadError
 from rlscaling.io.frames import (
     GROUP_NAMES,
     LoaderWarning,
@@ -49,33 +42,19 @@ from rlscaling.io.frames import (
     warn,
 )
 from rlscaling.io.inputs import NanPolicy
+from rlscaling.io.readers.base import _choose, _records_frame, _stem
+from rlscaling.io.readers.jsonl import _read_jsonl
+from rlscaling.io.readers.parquet import _read_parquet
+from rlscaling.io.readers.run_directory import _is_rundir, _read_rundir, _rundir_name
+from rlscaling.io.readers.tensorboard import _event_files, _read_tensorboard
+from rlscaling.io.readers.text import _read_text, _split_torn_csv
+from rlscaling.io.readers.wandb import _looks_wandb, _read_wandb
 from rlscaling.io.runs import Run
 
 __all__ = ["LoadError", "LoaderWarning", "load_run", "load_runs"]
 
 Format = Literal["csv", "jsonl", "parquet", "tensorboard", "wandb", "rundir"]
 Duplicates = Literal["raise", "last", "mean"]
-WANDB_COL = re.compile(r"^(?P<run>.+) - (?P<metric>.+?)(?P<agg>__MIN|__MAX)?$")
-IO_EXTRA = 'pip install "rlscaling[io]"'
-# Characters a number written to a CSV cannot end with: a last line ending in one of them
-# (``9e18,0.``) was cut off mid-write.
-NUMBER_CUT = (".", "e", "E", "+", "-")
-
-
-class LoadError(InputError):
-    """A file could not be read as a run; ``path`` names it and the message says what is wrong.
-
-    A subclass of :class:`~rlscaling.InputError` (and so of ``ValueError``): code catching
-    either keeps working.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], message: str) -> None:
-        self.path = str(path)
-        self.reason = message
-        super().__init__(f"{self.path}: {message}")
-
-    def __reduce__(self) -> tuple[Any, ...]:  # survives pickling (e.g. a process pool)
-        return (type(self), (self.path, self.reason))
 
 
 def load_run(
@@ -294,14 +273,6 @@ def _expand(spec: Any) -> list[Path]:
     return out
 
 
-def _is_rundir(p: Path) -> bool:
-    return (p / "run.json").is_file() or (p / "eval.jsonl").is_file()
-
-
-def _event_files(p: Path) -> list[Path]:
-    return sorted(f for f in p.rglob("*tfevents*") if f.is_file())
-
-
 def _detect(p: Path) -> str:
     if p.is_dir():
         if _is_rundir(p):
@@ -372,57 +343,6 @@ def _read_checked(p: Path, opts: LoadOptions) -> list[Run]:
         raise LoadError(p, f"cannot be read ({type(exc).__name__}: {exc})") from None
 
 
-def _read_text(p: Path) -> str:
-    """The decompressed text of ``p``: UTF-8 (a BOM is dropped) or UTF-16 with a BOM."""
-    name = p.name.lower()
-    if name.endswith(".gz"):
-        with gzip.open(p, "rb") as fh:
-            raw = fh.read()
-    elif name.endswith(".bz2"):
-        raw = bz2.decompress(p.read_bytes())
-    elif name.endswith(".xz"):
-        raw = lzma.decompress(p.read_bytes())
-    elif name.endswith(".zip"):
-        with zipfile.ZipFile(p) as zf:
-            members = [m for m in zf.namelist() if not m.endswith("/")]
-            if len(members) != 1:
-                raise LoadError(p, f"a zip file must hold exactly one table, found {members}")
-            raw = zf.read(members[0])
-    else:
-        raw = p.read_bytes()
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16, as spreadsheet programs save it
-        return raw.decode("utf-16")
-    if b"\x00" in raw[:4096]:
-        raise LoadError(
-            p,
-            "is binary, not a text table (it holds NUL bytes); pass format='parquet' or "
-            "format='tensorboard' if it is one of those, or export it as CSV",
-        )
-    return raw.decode("utf-8-sig")
-
-
-def _split_torn_csv(text: str, sep: str) -> tuple[str, str | None]:
-    """Split off a last CSV line that a cut-off write left incomplete: (rest, torn line or None).
-
-    Only a last line without its newline can be torn. It counts as torn when it has fewer
-    fields than the header, an empty field, or a field that stops where a number cannot end
-    (``9e18,0.``): read as it stands it would be a wrong point, e.g. reward 0.
-    """
-    if not text or text.endswith(("\n", "\r")):
-        return text, None
-    head, _, last = text.rpartition("\n")
-    if not head.strip() or not last.strip():
-        return text, None
-    header = next(csv.reader([head.splitlines()[0]], delimiter=sep), [])
-    fields = next(csv.reader([last], delimiter=sep), [])
-    torn = (
-        len(fields) < len(header)
-        or any(not f.strip() for f in fields)
-        or any(f.strip().endswith(NUMBER_CUT) for f in fields)
-    )
-    return (head + "\n", last) if torn else (text, None)
-
-
 def _read_source(p: Path, opts: LoadOptions) -> list[Run]:
     if not p.exists():
         raise InputError(f"path={str(p)!r} does not exist")
@@ -463,242 +383,6 @@ def _read_source(p: Path, opts: LoadOptions) -> list[Run]:
     return runs
 
 
-def _choose(names: list[str], opts: LoadOptions, p: Path) -> list[str]:
-    """Which of the runs a source holds to read: those named by run=, checked before reading."""
-    if opts.run is not None:
-        wanted = [opts.run] if isinstance(opts.run, str) else list(opts.run)
-        kept = [n for n in names if n in wanted]
-        if not kept and opts.one:
-            raise InputError(f"run={opts.run!r} is not among the runs in {str(p)!r}: {names}")
-        return kept
-    if opts.one and len(names) > 1:
-        raise InputError(
-            f"path={str(p)!r} holds {len(names)} runs: {names}. Pick one with run='<name>', "
-            "or use load_runs() to get them all."
-        )
-    return names
-
-
-def _read_jsonl(p: Path) -> tuple[list[dict[str, Any]], int]:
-    """Records of a JSONL file; a last line that does not parse is torn: skipped and counted."""
-    lines = [(i, ln) for i, ln in enumerate(_read_text(p).splitlines(), 1)]
-    lines = [(i, ln) for i, ln in lines if ln.strip()]
-    records: list[dict[str, Any]] = []
-    torn = 0
-    for k, (i, line) in enumerate(lines):
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if k == len(lines) - 1:
-                torn = 1
-                warn(
-                    f"{p}: the last line ({i}) is incomplete (a write was cut off) and was "
-                    "skipped; it is counted in metadata['omitted']['torn_last_line']"
-                )
-                break
-            raise InputError(
-                f"{p}: line {i} is not valid JSON ({exc.msg}); only a torn last line is "
-                "skipped. Fix or remove the line."
-            ) from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{p}: line {i} is a JSON {type(rec).__name__}, not an object")
-        records.append(rec)
-    return records, torn
-
-
-def _records_frame(records: list[dict[str, Any]], p: Path) -> pd.DataFrame:
-    if not records:
-        raise InputError(f"{p} holds no complete records")
-    return pd.json_normalize(records)
-
-
-def _read_parquet(p: Path) -> pd.DataFrame:
-    try:
-        import pyarrow
-    except ImportError:
-        raise ImportError(f"reading Parquet needs pyarrow: {IO_EXTRA}") from None
-    try:
-        return pd.read_parquet(p)
-    except pyarrow.ArrowException as exc:
-        raise LoadError(
-            p, f"is not a readable Parquet file ({exc}); it may be truncated or another format"
-        ) from None
-
-
-def _read_rundir(d: Path, opts: LoadOptions, name: str | None = None) -> Run:
-    meta_path, eval_path = d / rundir.RUN_FILE, d / rundir.EVAL_FILE
-    info: dict[str, Any] = {}
-    if meta_path.is_file():
-        try:
-            info = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise LoadError(meta_path, f"is not valid JSON: {exc}") from None
-        if not isinstance(info, dict):
-            raise LoadError(
-                meta_path,
-                f"must hold a JSON object (name, config, compute_unit, ...), got a JSON "
-                f"{type(info).__name__}; fix or remove the file (eval.jsonl holds the points)",
-            )
-    if not eval_path.is_file():
-        raise InputError(f"{d} has no eval.jsonl: the run has not been evaluated yet")
-    try:  # the trainer's own reader: the writer and this loader share one contract
-        note = "; it is counted in metadata['omitted']['torn_last_line']"
-        records, torn = rundir.read_jsonl(eval_path, on_torn=lambda msg: warn(msg + note))
-    except rundir.LogLineError as exc:
-        raise InputError(str(exc)) from None
-    config = info.get("config") if isinstance(info.get("config"), dict) else {}
-    meta: dict[str, Any] = {}
-    for key in ("recipe", "seed", "model", "task"):
-        if key in info or key in config:
-            meta[key] = info.get(key, config.get(key))
-    if "recipe" in meta:
-        meta["preset"] = meta["recipe"]
-    # A sweep's labels (its recipe name, e.g. an ablation of a preset) win over the preset.
-    tags = info.get("tags") or config.get("tags") or {}
-    if isinstance(tags, dict):
-        meta.update(tags)
-    unit = info.get("compute_unit", "FLOPs")
-    df = _records_frame(records, eval_path)
-    name = name or _rundir_name(d, info)
-    return frame_run(
-        df, opts, name=name, source=d, fmt="rundir", meta=meta, torn=torn, default_unit=unit
-    )
-
-
-def _rundir_name(d: Path, info: dict[str, Any] | None = None) -> str:
-    if info is None:
-        try:
-            info = json.loads((d / "run.json").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            info = {}
-    if not isinstance(info, dict):
-        info = {}  # reading the run says what is wrong with run.json; a name is only a label
-    config = info.get("config") if isinstance(info.get("config"), dict) else {}
-    return str(info.get("name") or info.get("run_name") or config.get("run_name") or d.name)
-
-
-def _looks_wandb(cols: list[str]) -> bool:
-    series = [c for c in cols if " - " in c]
-    if not series:
-        return False
-    if any(c.endswith(("__MIN", "__MAX")) for c in series):
-        return True
-    return cols[0] in ("Step", "_step") and len(series) == len(cols) - 1
-
-
-def _read_wandb(raw: pd.DataFrame, p: Path, opts: LoadOptions, torn: int = 0) -> list[Run]:
-    axis = [c for c in raw.columns if " - " not in c]
-    series: dict[str, dict[str, str]] = {}
-    for col in raw.columns:
-        m = WANDB_COL.match(col) if " - " in col else None
-        if m and not m["agg"]:  # __MIN/__MAX are the range within a sampled bucket
-            series.setdefault(m["run"], {})[m["metric"]] = col
-    runs = []
-    for run_name in _choose(list(series), opts, p):
-        metrics = series[run_name]
-        df = raw[axis + list(metrics.values())].rename(columns={v: k for k, v in metrics.items()})
-        present = df != ""
-        meta = {"wandb_run": run_name}
-        df = df.replace("", np.nan)
-        runs.append(
-            frame_run(
-                df,
-                opts,
-                name=run_name,
-                source=p,
-                fmt="wandb",
-                meta=meta,
-                present=present,
-                torn=torn,
-            )
-        )
-    return runs
-
-
-def _import_tbparse() -> Any:
-    try:
-        from tbparse import SummaryReader
-    except ImportError:
-        return None
-    return SummaryReader
-
-
-def _import_event_accumulator() -> Any:
-    try:
-        from tensorboard.backend.event_processing import event_accumulator
-    except ImportError:
-        return None
-    return event_accumulator
-
-
-def _tb_scalars(files: list[Path]) -> pd.DataFrame:
-    """Long frame (step, tag, value) of all scalars in ``files``, in file order."""
-    reader = _import_tbparse()
-    frames = []
-    if reader is not None:
-        for f in files:
-            with warnings.catch_warnings():  # the reader's own pandas deprecations
-                warnings.filterwarnings("ignore", module="tbparse")
-                scalars = reader(str(f)).scalars
-            if not scalars.empty:
-                frames.append(scalars[["step", "tag", "value"]])
-    else:
-        ea_mod = _import_event_accumulator()
-        if ea_mod is None:
-            raise ImportError(
-                f"reading TensorBoard event files needs tbparse or tensorboard: {IO_EXTRA}"
-            )
-        for f in files:
-            ea = ea_mod.EventAccumulator(str(f), size_guidance={"scalars": 0, "tensors": 0})
-            ea.Reload()
-            rows = [(e.step, t, e.value) for t in ea.Tags()["scalars"] for e in ea.Scalars(t)]
-            for t in ea.Tags().get("tensors", []):
-                for e in ea.Tensors(t):
-                    arr = np.asarray(_tensor_value(e.tensor_proto))
-                    if arr.size == 1 and arr.dtype.kind in "fiu":
-                        rows.append((e.step, t, float(arr.reshape(-1)[0])))
-            frames.append(pd.DataFrame(rows, columns=["step", "tag", "value"]))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _tensor_value(proto: Any) -> Any:
-    from tensorboard.util import tensor_util
-
-    return tensor_util.make_ndarray(proto)
-
-
-def _tb_order(f: Path) -> tuple[int, str]:
-    parts = f.name.split(".")
-    i = parts.index("tfevents") if "tfevents" in parts else -1
-    stamp = parts[i + 1] if 0 <= i < len(parts) - 1 else ""
-    return (int(stamp) if stamp.isdigit() else 0, f.name)
-
-
-def _read_tensorboard(p: Path, opts: LoadOptions) -> list[Run]:
-    files = [p] if p.is_file() else _event_files(p)
-    root = p.parent if p.is_file() else p
-    groups: dict[Path, list[Path]] = {}
-    for f in files:
-        groups.setdefault(f.parent, []).append(f)
-    names = {}
-    for d in groups:
-        rel = d.relative_to(root).as_posix()
-        names[root.name if rel == "." else rel] = d
-    runs = []
-    for name in _choose(list(names), opts, p):
-        d = names[name]
-        long = _tb_scalars(sorted(groups[d], key=_tb_order))
-        if long.empty:
-            raise InputError(f"{d} has TensorBoard event files but no scalars")
-        long["occurrence"] = long.groupby(["tag", "step"]).cumcount()
-        wide = long.pivot(index=["step", "occurrence"], columns="tag", values="value")
-        present = long.assign(v=True).pivot(index=["step", "occurrence"], columns="tag", values="v")
-        wide = wide.reset_index().drop(columns="occurrence")
-        present = present.notna().reset_index(drop=True)
-        runs.append(frame_run(wide, opts, name=name, source=d, fmt="tensorboard", present=present))
-    return runs
-
-
 def _table_runs(df: pd.DataFrame, p: Path, fmt: str, opts: LoadOptions, torn: int = 0) -> list[Run]:
     if df.empty:
         raise InputError(f"{p} has no rows (columns found: {list(map(str, df.columns))})")
@@ -720,10 +404,3 @@ def _table_runs(df: pd.DataFrame, p: Path, fmt: str, opts: LoadOptions, torn: in
         )
         for k in _choose(list(parts), opts, p)
     ]
-
-
-def _stem(p: Path) -> str:
-    name = p.name
-    for s in reversed(p.suffixes):
-        name = name.removesuffix(s)
-    return name or p.name

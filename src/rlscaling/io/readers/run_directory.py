@@ -1,0 +1,74 @@
+"""The reference trainer's run directories (``run.json``, ``eval.jsonl``; the contract is
+:mod:`rlscaling.io.rundir`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rlscaling.io import rundir
+from rlscaling.io.errors import InputError, LoadError
+from rlscaling.io.frames import (
+    LoadOptions,
+    frame_run,
+    warn,
+)
+from rlscaling.io.readers.base import _records_frame
+from rlscaling.io.runs import Run
+
+
+def _is_rundir(p: Path) -> bool:
+    return (p / "run.json").is_file() or (p / "eval.jsonl").is_file()
+
+
+def _read_rundir(d: Path, opts: LoadOptions, name: str | None = None) -> Run:
+    meta_path, eval_path = d / rundir.RUN_FILE, d / rundir.EVAL_FILE
+    info: dict[str, Any] = {}
+    if meta_path.is_file():
+        try:
+            info = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise LoadError(meta_path, f"is not valid JSON: {exc}") from None
+        if not isinstance(info, dict):
+            raise LoadError(
+                meta_path,
+                f"must hold a JSON object (name, config, compute_unit, ...), got a JSON "
+                f"{type(info).__name__}; fix or remove the file (eval.jsonl holds the points)",
+            )
+    if not eval_path.is_file():
+        raise InputError(f"{d} has no eval.jsonl: the run has not been evaluated yet")
+    try:  # the trainer's own reader: the writer and this loader share one contract
+        note = "; it is counted in metadata['omitted']['torn_last_line']"
+        records, torn = rundir.read_jsonl(eval_path, on_torn=lambda msg: warn(msg + note))
+    except rundir.LogLineError as exc:
+        raise InputError(str(exc)) from None
+    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+    meta: dict[str, Any] = {}
+    for key in ("recipe", "seed", "model", "task"):
+        if key in info or key in config:
+            meta[key] = info.get(key, config.get(key))
+    if "recipe" in meta:
+        meta["preset"] = meta["recipe"]
+    # A sweep's labels (its recipe name, e.g. an ablation of a preset) win over the preset.
+    tags = info.get("tags") or config.get("tags") or {}
+    if isinstance(tags, dict):
+        meta.update(tags)
+    unit = info.get("compute_unit", "FLOPs")
+    df = _records_frame(records, eval_path)
+    name = name or _rundir_name(d, info)
+    return frame_run(
+        df, opts, name=name, source=d, fmt="rundir", meta=meta, torn=torn, default_unit=unit
+    )
+
+
+def _rundir_name(d: Path, info: dict[str, Any] | None = None) -> str:
+    if info is None:
+        try:
+            info = json.loads((d / "run.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            info = {}
+    if not isinstance(info, dict):
+        info = {}  # reading the run says what is wrong with run.json; a name is only a label
+    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+    return str(info.get("name") or info.get("run_name") or config.get("run_name") or d.name)
