@@ -274,3 +274,16 @@ def test_leader_at_the_end_is_read_from_all_draws_not_from_the_crossing_ones():
     assert row["P_i_ahead_at_end"] == pytest.approx(0.85)
     assert row["leader_at_end"] == "a"
     assert "a leads at" in row["statement"] and "b leads" not in row["statement"]
+
+
+def test_to_frame_gives_the_numbers_of_the_table():
+    # The command line prints the table's numbers from to_frame(): they must be the same.
+    from rlscaling.io.datasets import example_curves
+
+    cmp = compare(example_curves()[:3], n=200, seed=0)
+    frame = cmp.to_frame().set_index(["recipe", "param"])
+    for _, row in cmp.table.iterrows():
+        for p in ("A", "B", "C_mid", "reward_at_budget"):
+            want = [row[p], row[f"{p}_lower"], row[f"{p}_upper"]]
+            got = frame.loc[(row["recipe"], p), ["estimate", "lower", "upper"]].to_numpy(float)
+            np.testing.assert_allclose(got, want, rtol=1e-12)

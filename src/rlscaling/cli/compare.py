@@ -112,15 +112,16 @@ def comparison_tables(cmp: Any) -> Table:
     recipes = Table(title=f"Recipes ({cmp.method}, {lv} intervals; budget {cmp.budget:.4g})")
     for col in ("recipe", "runs", "A", "B", "C_mid", "reward at budget", "identified"):
         recipes.add_column(col, justify="left" if col in ("recipe", "identified") else "right")
+    # The numbers come from the result's to_frame() (one row per recipe and quantity).
+    frame = cmp.to_frame().set_index(["recipe", "param"])
+    fmts = {"A": ".3f", "B": ".2f", "C_mid": ".3g", "reward_at_budget": ".3f"}
     for _, r in cmp.table.iterrows():
+        cells = [
+            _ci(*frame.loc[(r["recipe"], p), ["estimate", "lower", "upper"]], fmt)
+            for p, fmt in fmts.items()
+        ]
         recipes.add_row(
-            str(r["recipe"]),
-            str(r["n_runs"]),
-            _ci(r["A"], r["A_lower"], r["A_upper"]),
-            _ci(r["B"], r["B_lower"], r["B_upper"], ".2f"),
-            _ci(r["C_mid"], r["C_mid_lower"], r["C_mid_upper"], ".3g"),
-            _ci(r["reward_at_budget"], r["reward_at_budget_lower"], r["reward_at_budget_upper"]),
-            "yes" if r["identified"] else "NO",
+            str(r["recipe"]), str(r["n_runs"]), *cells, "yes" if r["identified"] else "NO"
         )
     pairs = Table(title="Pairs")
     at = f"P(reward_i>reward_j) at {cmp.budget:.3g}"
