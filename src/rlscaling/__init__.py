@@ -30,7 +30,7 @@ _EXPORTS = {
     "sigmoid": "rlscaling.model.curve",
     "example_curves": "rlscaling.io.datasets",
     "load_example": "rlscaling.io.datasets",
-    "IdentifiabilityWarning": "rlscaling.fit.fitting",
+    "IdentifiabilityWarning": "rlscaling.fit.identifiability",
     "fit_sigmoid": "rlscaling.fit.fitting",
     "SigmoidFit": "rlscaling.fit.result",
     "Forecast": "rlscaling.forecasting.forecast",
@@ -90,7 +90,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from rlscaling.decide.backtest import BacktestResult, backtest
     from rlscaling.decide.compare import Comparison, compare
-    from rlscaling.fit.fitting import IdentifiabilityWarning, fit_sigmoid
+    from rlscaling.fit.fitting import fit_sigmoid
+    from rlscaling.fit.identifiability import IdentifiabilityWarning
     from rlscaling.fit.result import SigmoidFit
     from rlscaling.forecasting.forecast import (
         Forecast,

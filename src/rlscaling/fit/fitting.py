@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from rlscaling.fit.identifiability import IdentifiabilityWarning, profile_issues
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.io.checks import InputError, check_int, check_real
 from rlscaling.io.inputs import CurveData, NanPolicy, check_curve, resolve_xy
@@ -26,11 +27,6 @@ __all__ = ["IdentifiabilityWarning", "fit_sigmoid"]
 
 R0Option = float | Literal["first", "free"]
 B_BOUNDS_DEFAULT = (0.05, 20.0)
-CHI2_1_95 = 3.84  # 95% point of chi-square with one degree of freedom
-
-
-class IdentifiabilityWarning(UserWarning):
-    """The data do not pin down a parameter (usually A): the value is a guess, not a measurement."""
 
 
 def noise_from_differences(reward: np.ndarray) -> float:
@@ -297,57 +293,3 @@ def fit_sigmoid(
             stacklevel=2,
         )
     return fit
-
-
-def profile_issues(
-    x: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    theta: np.ndarray,
-    cost: float,
-    bounds: Bounds,
-    r0_value: float | None,
-    *,
-    loss: str,
-    f_scale: float,
-) -> tuple[str, ...]:
-    """Profile check on A: would a curve with twice the gain fit (almost) as well?
-
-    The Jacobian standard error of A is a local, quadratic view; when the data only show the
-    start of a rise it can be small while much larger asymptotes fit nearly as well. Refit with
-    A held at ``R0 + 2 (A - R0)`` (within bounds) and compare: a weighted SSR increase below the
-    95% chi-square(1) cut, in units of the noise variance, means A is not determined.
-    """
-    a_hat, r0_hat = theta[0], theta[3]
-    a_alt = float(np.clip(r0_hat + 2.0 * (a_hat - r0_hat), bounds.lower[0], bounds.upper[0]))
-    if abs(a_alt - a_hat) < 1e-9 * (1 + abs(a_hat)):
-        return ()
-    free = bounds.free.copy()
-    free[0] = False
-    lower, upper = bounds.lower.copy(), bounds.upper.copy()
-    lower[0] = upper[0] = a_alt
-    held = Bounds(lower=lower, upper=upper, free=free)
-    start = theta.copy()
-    start[0] = a_alt
-    _, alt_cost, _ = solve_curve(
-        x,
-        y[None, :],
-        w[None, :],
-        None if r0_value is None else np.array([r0_value]),
-        held,
-        loss=loss,
-        f_scale=f_scale,
-        n_starts=1,
-        theta0=start[None, :],
-    )
-    dof = max(y.size - int(bounds.free.sum()), 1)
-    sigma2 = 2.0 * cost / dof
-    if sigma2 <= 0:
-        return ()
-    delta = 2.0 * (float(alt_cost[0]) - cost) / sigma2
-    if delta < CHI2_1_95:
-        return (
-            f"a curve with A = {a_alt:.3g} fits almost as well (chi-square change {delta:.2f} "
-            f"< {CHI2_1_95}), so A is not determined by the data",
-        )
-    return ()

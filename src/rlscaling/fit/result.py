@@ -11,8 +11,9 @@ from numpy.typing import ArrayLike, NDArray
 
 # Student-t quantiles and tails from scipy.special (what scipy.stats.t uses inside): importing
 # scipy.stats costs about 0.5 s, more than the rest of a first fit together.
-from scipy.special import expit, stdtr, stdtrit
+from scipy.special import stdtr, stdtrit
 
+from rlscaling.fit.identifiability import local_issues
 from rlscaling.io.checks import InputError, as_positive_compute, check_level
 from rlscaling.io.inputs import CurveData
 from rlscaling.model.curve import (
@@ -31,12 +32,6 @@ if TYPE_CHECKING:
     import matplotlib.axes
 
     from rlscaling.model.solver import Bounds
-
-# A fit is called identified only when the data reach past the midpoint and A is not mostly
-# uncertainty; below these, A is an extrapolation that the summary must not present as measured.
-MIN_GAIN_OBSERVED = 0.5
-MAX_RELATIVE_SE_OF_GAIN = 0.5
-MAX_RELATIVE_SE_OF_B = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,37 +132,7 @@ class SigmoidFit:
             "R0": float(se_int[3]),
         }
 
-        hit = []
-        for i in range(4):
-            if not free[i]:
-                continue
-            for bound in (bounds.lower[i], bounds.upper[i]):
-                if np.isfinite(bound) and abs(theta[i] - bound) <= 1e-6 * (1 + abs(bound)):
-                    hit.append(PUBLIC_NAMES[i])
-        gain_observed = float(expit(theta[1] * (x.max() - theta[2])))
-        issues: list[str] = []
-        if not success:
-            issues.append("the solver did not converge")
-        for nm in hit:
-            i = PUBLIC_NAMES.index(nm)
-            val = theta[i] if nm != "C_mid" else c_mid
-            issues.append(f"{nm} = {val:.4g} sits on its bound")
-        if gain_observed < MIN_GAIN_OBSERVED:
-            issues.append(
-                f"the data end before C_mid (at {gain_observed:.0%} of the fitted gain), "
-                "so A is an extrapolation"
-            )
-        gain = abs(theta[0] - theta[3])
-        if not np.isfinite(stderr["A"]) or stderr["A"] > MAX_RELATIVE_SE_OF_GAIN * max(gain, 1e-12):
-            issues.append(
-                f"A is poorly determined (standard error {stderr['A']:.3g} against a gain "
-                f"A - R0 = {gain:.3g})"
-            )
-        if not np.isfinite(stderr["B"]) or stderr["B"] > MAX_RELATIVE_SE_OF_B * theta[1]:
-            issues.append(
-                f"B is poorly determined (standard error {stderr['B']:.3g} against B = "
-                f"{theta[1]:.3g}): the bend of the curve is not seen in the data"
-            )
+        issues, hit, gain_observed = local_issues(theta, stderr, bounds, x, success)
         issues.extend(extra_issues)
         message = "converged" if success else "did not converge"
         return cls(
