@@ -101,7 +101,9 @@ def load_calibration_curves() -> list[Run]:
             "family": "rl_reward",
             "density": density_of(len(r)),
         }
-        out.append(Run(r.compute, r.reward, r.eval_size, name=f"calibration/{r.name}", metadata=meta))
+        out.append(
+            Run(r.compute, r.reward, r.eval_size, name=f"calibration/{r.name}", metadata=meta)
+        )
     return out
 
 

@@ -124,6 +124,13 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             priors[src] = prior_from_cases(train, {}, base, label=f"without {src}")
+        p = priors[src]
+        learned = {k: tuple(round(v, 2) for v in o.values()) for k, o in p.kinds.items()}
+        print(
+            f"prior without {src}: (weight, strength, scale) pooled "
+            f"({p.prior_weight}, {p.prior_strength}, {p.interval_scale:.2f}), by kind "
+            f"{learned}, few-point (weight, scale) ({p.few_point_weight}, {p.few_point_scale:.2f})"
+        )
 
     from tqdm.auto import tqdm
 
@@ -176,6 +183,59 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
             rows.append(row)
     print(f"forecast caveats raised (ForecastWarning): {n_notes}")
     return pd.DataFrame(rows), refused
+
+
+def model_methods(args: argparse.Namespace) -> None:
+    """Error and coverage of ``method="sigmoid"`` and ``"mcmc"`` beside ``"auto"``.
+
+    On ``--model-methods`` curves per family (evenly spread, dense and thinned alike) at half
+    of their compute: these methods trust the sigmoid's shape and are not calibrated on real
+    curves; this measures how far their intervals are from nominal.
+    """
+    runs, _ = all_dev_curves(args.curves, args.rl)
+    rows = []
+    for fam in FAMILIES:
+        members = [
+            r for r in runs if r.metadata["family"] == fam and len(protocol_part(r, 0.5)) >= 5
+        ]
+        idx = np.unique(np.linspace(0, len(members) - 1, args.model_methods).round())
+        for i in idx:
+            run = members[int(i)]
+            part = protocol_part(run, 0.5)
+            scale = float(np.ptp(run.reward)) or 1.0
+            truth = float(run.reward[-3:].mean())
+            for method in ("auto", "sigmoid", "mcmc"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        fc = forecast(
+                            part.compute,
+                            reward=part.reward,
+                            budget=run.compute[-2],
+                            average_of=3,
+                            method=method,
+                            n_samples=args.samples,
+                        )
+                    except (InputError, ValueError):
+                        continue
+                row = {"family": fam, "method": method, "error": abs(fc.median[0] - truth) / scale}
+                for lv in (0.8, 0.9):
+                    lo, hi = fc.interval(lv)
+                    row[f"cov{lv:g}"] = float(lo[0] <= truth <= hi[0])
+                rows.append(row)
+    df = pd.DataFrame(rows)
+    print(
+        "\nModel-only methods at 50% of compute (bundled prior for auto; error relative to range)"
+    )
+    out = df.groupby(["method", "family"]).agg(
+        cases=("error", "size"),
+        median=("error", "median"),
+        mean=("error", "mean"),
+        cov80=("cov0.8", "mean"),
+        cov90=("cov0.9", "mean"),
+    )
+    print(out.round(3).to_string())
+    print(df.groupby("method")[["error", "cov0.8", "cov0.9"]].mean().round(3).to_string())
 
 
 def summarise(g: pd.DataFrame) -> dict:
@@ -237,6 +297,8 @@ def main(args: argparse.Namespace) -> pd.DataFrame:
         df, _ = run_cases(args)
         df.to_csv(cached, index=False)
     table = report(df)
+    if args.model_methods:
+        model_methods(args)
     print(f"wall time {time.time() - t0:.0f} s")
     return table
 
@@ -249,4 +311,10 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true", help="at most 8 curves per source and density")
     ap.add_argument("--samples", type=int, default=1000, help="predictive draws per forecast")
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument(
+        "--model-methods",
+        type=int,
+        default=0,
+        help="also score method='sigmoid' and 'mcmc' on this many curves per family at 50%%",
+    )
     main(ap.parse_args())
