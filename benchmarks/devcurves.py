@@ -13,8 +13,12 @@ are counted and printed by the scripts that use this.
 
 Families (what kind of curve, for reporting per family):
 
-- ``rl_reward``: RL post-training of a language model (pass rates, rollout rewards): all of
-  ``curves_rl.csv``, the GRPO runs of ``rfs/`` and the calibration runs;
+- ``rl_reward``: held-out evaluations of RL post-training of a language model (pass rates):
+  the evaluation curves of ``curves_rl.csv``, the GRPO ``eval_acc`` runs of ``rfs/`` and the
+  calibration runs;
+- ``rl_train_batch``: the mean reward of the training batch of the same kind of runs
+  (``train_*`` curves of ``curves_rl.csv``, ``reward_avg`` of ``rfs/``): not held out, and far
+  noisier (8 rollouts per step in ``rfs/``), so reported apart;
 - ``pretrain_eval``: benchmark accuracy of pretraining checkpoints (``pythia/``);
 - ``loss``: validation losses (``misfit/``, the distillation runs of ``rfs/``);
 - ``rl_returns``: episode returns of classical RL agents (``rlzoo/``).
@@ -49,6 +53,8 @@ def family_of(curve_id: str, direction: str) -> str:
         return "pretrain_eval"
     if src == "rlzoo":
         return "rl_returns"
+    if "train" in curve_id.split("/")[-1] or curve_id.endswith("/reward_avg"):
+        return "rl_train_batch"
     return "rl_reward"
 
 

@@ -22,7 +22,8 @@ Methods, scored on the same cases:
   value, so it is a "smoothed carry-last" that adapts to the noise of the run);
 - last3: the mean of the last 3 observed values.
 
-Printed per family (rl_reward, pretrain_eval, loss, rl_returns), per density (dense, thin)
+Printed per family (rl_reward, rl_train_batch, pretrain_eval, loss, rl_returns; see
+``benchmarks/devcurves.py``), per density (dense, thin)
 and overall at each fraction: median and mean error, their ratios to ``last`` and to
 ``smooth`` (below 1 is better), and the coverage of the truth by the 80% and 90% intervals.
 
@@ -47,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from devcurves import DEFAULT, DEFAULT_RL, all_dev_curves, thinned
+from devcurves import DEFAULT, DEFAULT_RL, all_dev_curves, family_of, thinned
 
 import rlscaling
 from rlscaling import forecast
@@ -55,7 +56,7 @@ from rlscaling.inputs import InputError
 from rlscaling.prior import ForecastPrior, corpus_cases, prior_from_cases
 
 CACHE = Path(__file__).parent / ".cache"
-FAMILIES = ("rl_reward", "pretrain_eval", "loss", "rl_returns")
+FAMILIES = ("rl_reward", "rl_train_batch", "pretrain_eval", "loss", "rl_returns")
 ALPHAS = np.linspace(0.05, 1.0, 20)
 
 
@@ -286,8 +287,37 @@ def report(df: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def markdown(table: pd.DataFrame) -> str:
+    """The table as markdown rows (the layout of docs/forecasting.md)."""
+    head = (
+        "| family | density | at | cases | refused | median | x last | x smooth | mean | x last "
+        "| x smooth | cov80 | cov90 |"
+    )
+    lines = [head, "|" + " --- |" * 13]
+    for r in table.itertuples():
+        lines.append(
+            f"| {r.family} | {r.density} | {r.at:g} | {r.cases} | {r.refused} | {r.median:.3f} "
+            f"| {r.med_vs_last:.2f} | {r.med_vs_smooth:.2f} | {r.mean:.3f} | {r.mean_vs_last:.2f} "
+            f"| {r.mean_vs_smooth:.2f} | {r.cov80:.2f} | {r.cov90:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(args: argparse.Namespace) -> pd.DataFrame:
     t0 = time.time()
+    if args.report:
+        # the tables of a saved results file (e.g. an earlier version's), families relabelled
+        # by the current rules of devcurves.family_of
+        df = pd.read_csv(args.report)
+        down = df["source"].eq("misfit") | df["curve"].str.contains("val_loss")
+        df["family"] = [
+            family_of(c.split("#")[0], "down" if d else "up")
+            for c, d in zip(df["curve"], down, strict=True)
+        ]
+        table = report(df)
+        if args.markdown:
+            print(markdown(table))
+        return table
     CACHE.mkdir(exist_ok=True)
     cached = CACHE / f"forecast_accuracy-{code_key(args)}.csv"
     if cached.is_file() and not args.no_cache:
@@ -297,6 +327,8 @@ def main(args: argparse.Namespace) -> pd.DataFrame:
         df, _ = run_cases(args)
         df.to_csv(cached, index=False)
     table = report(df)
+    if args.markdown:
+        print(markdown(table))
     if args.model_methods:
         model_methods(args)
     print(f"wall time {time.time() - t0:.0f} s")
@@ -311,6 +343,8 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true", help="at most 8 curves per source and density")
     ap.add_argument("--samples", type=int, default=1000, help="predictive draws per forecast")
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="also print the table as markdown")
+    ap.add_argument("--report", type=Path, help="only print the tables of a saved results CSV")
     ap.add_argument(
         "--model-methods",
         type=int,

@@ -228,8 +228,10 @@ def test_curve_kind_reads_the_range_and_the_shape():
     rng = np.random.default_rng(1)
     flat = Run(C, 0.4 + rng.normal(0, 0.02, C.size))
     assert curve_kind(flat) == "pass_rate-flat"
-    loss = Run(C, -3.0 - 1.0 / np.log(C))  # a negated loss, still improving
-    assert curve_kind(loss) == "score-rising"
+    loss = Run(C, -3.0 - 1.0 / np.log(C))  # a negated loss, still improving, no noise
+    assert curve_kind(loss) == "smooth"
+    noisy = Run(C, loss.reward + rng.normal(0, 0.01, C.size))
+    assert curve_kind(noisy) == "score-rising"
     assert curve_kind(Run(C, 100 * flat.reward)) == "score-flat"
 
 

@@ -68,11 +68,24 @@ def smoothed_level(y: NDArray) -> tuple[float, float]:
     return float(s[i]), float(a[i])
 
 
+def bend_free_noise(y: NDArray) -> float:
+    """Noise sd from second differences (MAD, floored like :func:`noise_level`).
+
+    First differences of a smooth, bending curve (a loss) vary with its slope and read as
+    noise; second differences remove the local slope too, so only real noise is left.
+    """
+    d2 = np.diff(np.asarray(y, dtype=float), 2)
+    if d2.size == 0:
+        return noise_level(y)
+    mad = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / np.sqrt(6.0)
+    return max(mad, 0.25 * float(np.sqrt(np.mean(d2**2))) / np.sqrt(6.0))
+
+
 def trend_t(run: Run) -> float:
     """t-statistic of the slope of reward against ln(compute) over the last half of the run.
 
-    The standard error uses the evaluation noise (:func:`noise_level`), so a smooth loss curve
-    that moves at all has a large t, a noisy plateau a small one.
+    The standard error uses the evaluation noise (:func:`bend_free_noise`), so a smooth loss
+    curve that moves at all has a large t, a noisy plateau a small one.
     """
     k = max(3, len(run) // 2)
     x = np.log(run.compute[-k:])
@@ -82,20 +95,24 @@ def trend_t(run: Run) -> float:
     if den <= 0:
         return 0.0
     slope = float(np.sum(xc * (y - y.mean())) / den)
-    se = max(noise_level(run.reward), 1e-12 * (1 + float(np.abs(y).max()))) / np.sqrt(den)
+    se = max(bend_free_noise(run.reward), 1e-12 * (1 + float(np.abs(y).max()))) / np.sqrt(den)
     return slope / se
 
 
-def curve_kind(run: Run, t_rising: float = 2.0) -> str:
-    """What kind of curve the observed part looks like: ``"<range>-<shape>"``.
+def curve_kind(run: Run, t_rising: float = 2.0, smooth_noise: float = 0.01) -> str:
+    """What kind of curve the observed part looks like.
 
-    range: ``pass_rate`` when every reward lies in [0, 1] (the rule that bounds A in
-    :func:`rlscaling.fit.fit_sigmoid`), else ``score``. shape: ``rising`` when the last half
-    of the run still rises by more than ``t_rising`` standard errors per e-fold of compute,
-    else ``flat`` (a plateau, a wobble or a decline). The forecaster's learned settings
-    (:class:`rlscaling.prior.ForecastPrior`) are kept per kind.
+    ``smooth`` when the evaluation noise is below ``smooth_noise`` times the observed range
+    (a loss curve: its future is its trend, its noise says nothing about its error);
+    otherwise ``"<range>-<shape>"``. range: ``pass_rate`` when every reward lies in [0, 1]
+    (the rule that bounds A in :func:`rlscaling.fit.fit_sigmoid`), else ``score``. shape:
+    ``rising`` when the last half of the run still rises by more than ``t_rising`` standard
+    errors per e-fold of compute, else ``flat`` (a plateau, a wobble or a decline). The
+    forecaster's learned settings (:class:`rlscaling.prior.ForecastPrior`) are kept per kind.
     """
     y = run.reward
+    if len(run) >= 5 and bend_free_noise(y) < smooth_noise * float(np.ptp(y)):
+        return "smooth"
     rng = "pass_rate" if bool(np.all((y >= 0) & (y <= 1))) else "score"
     shape = "rising" if len(run) >= 3 and trend_t(run) > t_rising else "flat"
     return f"{rng}-{shape}"
@@ -303,7 +320,7 @@ def resolve_prior(prior: Any, run: Run) -> tuple[Any, str]:
             raise InputError(f"prior must be a ForecastPrior or one of {KINDS}, got {prior!r}")
         return default_forecast_config().for_kind(prior), prior
     cfg = prior if prior is not None else default_forecast_config()
-    kind = curve_kind(run, cfg.t_rising)
+    kind = curve_kind(run, cfg.t_rising, cfg.smooth_noise)
     return cfg.for_kind(kind), kind
 
 
@@ -468,8 +485,7 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     (we may be wrong about the shape altogether: a term proportional to the difference of the
     two forecasts, larger when the weight is uncertain), drift of the level with horizon, and
     the recent trend times the horizon (how far a run moving at its current pace could still
-    go) and the error of the stacked forecast on the run's own later points; then one
-    corpus-calibrated scale for the whole. A few-point forecast
+    go); then one corpus-calibrated scale for the whole. A few-point forecast
     (:func:`few_point_components`) has the run's range, growing with the horizon, instead.
     """
     w, gain, noise = comp["w"], comp["gain"], comp["noise"]
@@ -489,18 +505,8 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     model_sd = cfg.disagreement_scale * np.sqrt(w * (1 - w) + 0.25) * np.abs(gain)
     drift_sd = cfg.plateau_drift * noise * np.sqrt(comp["h"])
     trend_sd = cfg.trend_scale * abs(comp["slope"]) * comp["h"]
-    # How well the stacked forecast predicted the run's own later points (leave-future-out):
-    # a run that wanders (returns of an RL agent) misses by more than its noise says, a smooth
-    # loss curve by less.
-    e_mix = w * comp["e_sig"] + (1 - w) * comp["e_pl"]
-    lfo_sd = float(np.sqrt(np.mean(e_mix**2))) if e_mix.size else 0.0
     curve_sd = cfg.interval_scale * np.sqrt(
-        level_sd**2
-        + (w * comp["gain_sd"]) ** 2
-        + model_sd**2
-        + drift_sd**2
-        + trend_sd**2
-        + lfo_sd**2
+        level_sd**2 + (w * comp["gain_sd"]) ** 2 + model_sd**2 + drift_sd**2 + trend_sd**2
     )
     eval_sd = cfg.interval_scale * eval_sd
     obs_sd = np.sqrt(curve_sd**2 + eval_sd**2)

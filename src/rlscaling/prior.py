@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rlscaling.runs import Run
 
 
-KINDS = ("pass_rate-rising", "pass_rate-flat", "score-rising", "score-flat")
+KINDS = ("pass_rate-rising", "pass_rate-flat", "score-rising", "score-flat", "smooth")
 # settings that may differ by kind of curve (see rlscaling.ensemble.curve_kind)
 PER_KIND = ("prior_weight", "prior_strength", "interval_scale")
 
@@ -34,8 +34,8 @@ class ForecastPrior:
     """Learned settings of the ``"auto"`` forecaster (see the module docstring).
 
     ``kinds`` maps a kind of curve (:data:`KINDS`, chosen from the data by
-    :func:`rlscaling.ensemble.curve_kind`: a pass rate or an unbounded score, still rising or
-    flat) to the settings learned for it (``prior_weight``, ``prior_strength``,
+    :func:`rlscaling.ensemble.curve_kind`: a smooth curve, or a pass rate or an unbounded score,
+    still rising or flat) to the settings learned for it (``prior_weight``, ``prior_strength``,
     ``interval_scale``); a kind not listed uses the top-level values. A run with 2-4
     evaluations is forecast as its last value plus ``few_point_weight`` times its recent
     trend (0: a plateau), with an interval sized by ``few_point_scale``.
@@ -55,6 +55,7 @@ class ForecastPrior:
     tail_dof: float = 4.0
     noise_floor_from_fit: bool = False
     t_rising: float = 2.0
+    smooth_noise: float = 0.01
     few_point_scale: float = 1.0
     few_point_weight: float = 0.0
     kinds: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -175,7 +176,7 @@ def corpus_cases(
             if np.ptp(part.reward) <= 0:
                 refuse("observed reward is constant")
                 continue
-            kind = curve_kind(part, cfg.t_rising)
+            kind = curve_kind(part, cfg.t_rising, cfg.smooth_noise)
             if len(part) < MIN_FIT_POINTS:
                 comp = few_point_components(part, c_t, "few points")
             else:
