@@ -261,3 +261,14 @@ def test_mcmc_forecast_is_labelled_and_predictive():
     assert "not calibrated" in fc.summary()
     # predictive: a new evaluation's interval is wider than the curve's
     assert np.ptp(fc.interval(0.9)) > np.ptp(fc.interval(0.9, kind="curve"))
+
+
+def test_mcmc_forecast_of_large_returns_carries_their_noise():
+    # Episode returns in the thousands with evaluation noise sd 200: the MCMC noise sd used to
+    # be capped at 10 (SAC Hopper's 90% interval was [2421.7, 2458.9], truth 3189).
+    run = simulate_curve(3000.0, 1.5, 1000.0, 100.0, compute=C, noise=200.0, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(run, budget=2e4, method="mcmc", n_samples=1000)
+    lo, hi = fc.interval(0.9)
+    assert hi[0] - lo[0] > 2 * 1.645 * 200 * 0.8  # at least most of a new evaluation's noise
