@@ -2,10 +2,13 @@
 
 Why an average: on real learning curves a free sigmoid fitted to half a run often extrapolates
 growth that never comes (many runs plateau early, some decline after a peak), and carrying the
-last value forward then beats it. A "plateau already reached" model is the formal version of
-that baseline. Which of the two a run follows is judged on the run itself: both are refitted on
-its earlier points and scored on its later observed points (leave-future-out), and the weights
-are shrunk toward defaults learned on a corpus of real curves (:mod:`rlscaling.prior`).
+last value forward then beats it. The "plateau" model of ``"auto"`` is a smoothed version of
+that baseline: an exponentially weighted level whose weight is chosen on the run's own past
+(:func:`smoothed_level`). Which of the two a run follows is judged on the run itself: both are
+refitted on its earlier points and scored on its later observed points (leave-future-out), and
+the weight is shrunk toward a default learned on a corpus of real curves for the kind of curve
+the run looks like (:func:`curve_kind`, :mod:`rlscaling.prior`). Runs of 2-4 evaluations get a
+wide last-value forecast (:func:`few_point_components`).
 """
 
 from __future__ import annotations

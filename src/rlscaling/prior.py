@@ -4,8 +4,9 @@
 real learning curves rather than fixed by hand: how much to trust a sigmoid's extrapolation by
 default (``prior_weight``) and against the run's own evidence (``prior_strength``), how fast
 a plateau's level drifts with horizon, and how much to widen intervals so that they cover what
-they say. :func:`fit_prior` learns them from a user's own past runs; :func:`default_forecast_config`
-returns the bundled one, learned from public development curves (see ``docs/forecasting.md``).
+they say, pooled and per kind of curve (:data:`KINDS`). :func:`fit_prior` learns them from a
+user's own past runs; :func:`default_forecast_config` returns the bundled one, learned from
+public development curves (see ``docs/forecasting.md``).
 """
 
 from __future__ import annotations
