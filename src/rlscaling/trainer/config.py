@@ -197,6 +197,11 @@ class OptimConfig(_Section):
     weight_decay: float = Field(0.01, ge=0)
     warmup_steps: int = Field(0, ge=0, description="linear LR warm-up, then constant")
     max_grad_norm: float = Field(1.0, gt=0)
+    fp32_master_weights: bool = Field(
+        True,
+        description="a bfloat16/float16 model is stepped through FP32 master copies of its "
+        "weights (no effect on a float32 model)",
+    )
 
 
 PRESETS: dict[str, dict[str, Any]] = {

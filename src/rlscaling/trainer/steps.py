@@ -57,7 +57,7 @@ class RunState:
     val_set: list[Problem]
     model: Any
     tokenizer: Any
-    optimizer: torch.optim.Optimizer
+    optimizer: Any  # torch.optim.Optimizer or update.FP32MasterWeights
     scheduler: Any
     sampler: PromptSampler
     ledger: ComputeLedger
