@@ -12,6 +12,10 @@ Built-in tasks (registry ``TASKS``):
 - ``sorting``: ``"sort:3159="`` -> ``"1359"``; difficulty = number of digits to sort.
 - ``countdown``: ``"make 22 from 3,5,7="`` -> any expression using each given number at most
   once with ``+ - * / ( )`` that equals 22; difficulty = how many numbers (numbers 1-12).
+- ``countdown_mix``: countdown over a mix of difficulties, 2 to ``difficulty`` numbers per
+  problem (uniform), each with a worked scratchpad (one line per operation, ``"3+5=8,8*7=56,"``)
+  that the warm-up teaches; the scratchpad grows with the number of operands, so the thinking
+  budget and what happens at it (interruption or truncation) matter.
 - ``jsonl``: a user file with one ``{"prompt": ..., "answer": ...}`` object per line, verified by
   exact string match or numeric match (``TaskConfig.match``).
 
@@ -154,6 +158,37 @@ class Countdown(Task):
                 return 0.0
             pool.remove(u)
         return float(value == target)
+
+
+@register_task("countdown_mix")
+class CountdownMix(Countdown):
+    """Countdown with 2 to ``difficulty`` numbers per problem and a worked scratchpad.
+
+    The reference solution folds the numbers left to right in a random order; every
+    intermediate value stays positive (a subtraction that would not is redrawn), so the
+    scratchpad ``"a op b=v1,v1 op c=v2,"`` is plain arithmetic on positive integers. Its
+    length is about 7 characters per operation: with ``difficulty=5`` the longest take ~30
+    thinking tokens for a character-level tokenizer.
+    """
+
+    name = "countdown_mix"
+
+    def generate(self, rng: np.random.Generator, difficulty: int) -> Problem:
+        k = int(rng.integers(2, max(difficulty, 2) + 1))
+        nums = [int(x) for x in rng.integers(1, 13, size=k)]
+        order = [int(i) for i in rng.permutation(k)]
+        value, expr, steps = nums[order[0]], str(nums[order[0]]), []
+        for i in order[1:]:
+            x = nums[i]
+            op = "+-*"[int(rng.integers(0, 3))]
+            if op == "-" and value - x <= 0:
+                op = "+"  # keep every intermediate value positive
+            new = value + x if op == "+" else value - x if op == "-" else value * x
+            steps.append(f"{value}{op}{x}={new},")
+            if op == "*" and ("+" in expr or "-" in expr):
+                expr = f"({expr})"
+            expr, value = f"{expr}{op}{x}", new
+        return Problem(f"make {value} from {','.join(map(str, nums))}=", expr, "".join(steps))
 
 
 @register_task("jsonl")
