@@ -137,11 +137,37 @@ class RolloutConfig(_Section):
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: int = Field(0, ge=0, description="0 = off")
-    length_control: Literal["interruption", "truncation"] = "interruption"
+    length_control: Literal["interruption", "truncation", "length_penalty"] = Field(
+        "interruption",
+        description="interruption: force the end of thinking at the budget; truncation: stop "
+        "at think_budget + answer_budget tokens; length_penalty: truncation plus the overlong "
+        "penalty on correct responses longer than that cap minus length_penalty_window",
+    )
     think_budget: int = Field(32, ge=1, description="tokens before the end-of-thinking marker")
-    think_budget_jitter: int = Field(0, ge=0, description="interruption at budget + U[0, j]")
+    think_budget_jitter: int = Field(
+        0,
+        ge=0,
+        description="interruption at a random point of the window [think_budget, "
+        "think_budget + jitter] (ScaleRL: 10k-12k), drawn per sample from the rollout seed",
+    )
     answer_budget: int = Field(16, ge=1, description="tokens after the marker")
     interruption_text: str = INTERRUPTION_TEXT
+    length_penalty_window: int = Field(
+        4,
+        ge=1,
+        description="L_cache of the length penalty: correct responses longer than "
+        "think_budget + answer_budget - L_cache tokens lose up to 1 reward (ScaleRL: 2k of 14k)",
+    )
+
+    @model_validator(mode="after")
+    def _penalty_window(self) -> RolloutConfig:
+        cap = self.think_budget + self.answer_budget
+        if self.length_control == "length_penalty" and self.length_penalty_window > cap:
+            raise ValueError(
+                f"rollout.length_penalty_window={self.length_penalty_window} exceeds the length "
+                f"cap think_budget + answer_budget = {cap}"
+            )
+        return self
 
     @field_validator("engine")
     @classmethod

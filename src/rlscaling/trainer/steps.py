@@ -28,6 +28,7 @@ from rlscaling.trainer.config import TrainConfig
 from rlscaling.trainer.evaluate import evaluate
 from rlscaling.trainer.model import count_params, load_model, matmul_params
 from rlscaling.trainer.policy import collate
+from rlscaling.trainer.rewards import length_penalty
 from rlscaling.trainer.rollout import get_engine
 from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams
 from rlscaling.trainer.runlog import RunWriter, read_jsonl
@@ -145,14 +146,29 @@ def learn(
 
     Records each group's pass count in the prompt sampler, drops zero-variance groups (if
     configured), computes advantages over what is kept and updates the policy (timed by
-    ``timer``). Returns the kept samples and the update's metrics (empty if nothing was kept).
+    ``timer``). With ``rollout.length_control = "length_penalty"`` the overlong penalty
+    (:func:`~rlscaling.trainer.rewards.length_penalty`) is added to the rewards the filter and
+    the advantages see; pass counts (NPR) and the logged ``reward`` stay the verifier's.
+    Returns the kept samples and the update's metrics (empty if nothing was kept).
     """
     cfg = run.cfg
     reward = torch.tensor(rewards)
     groups = torch.tensor([smp.prompt_index for smp in samples])
     n = cfg.rollout.n_samples
-    for g, i in enumerate(prompts):
-        run.sampler.update(i, int(reward[g * n : (g + 1) * n].sum()), n)
+    for g, i in enumerate(prompts):  # pass counts: the verifier's rewards, before shaping
+        run.sampler.update(i, int((reward[g * n : (g + 1) * n] > 0).sum()), n)
+    shaping: dict[str, Any] = {}
+    r = cfg.rollout
+    if r.length_control == "length_penalty":
+        lengths = torch.tensor([len(smp.response_ids) for smp in samples])
+        pen = length_penalty(
+            lengths, reward, r.think_budget + r.answer_budget, r.length_penalty_window
+        )
+        reward = reward + pen
+        shaping = {
+            "length_penalty_mean": float(pen.mean()),
+            "length_penalized_frac": float((pen < 0).float().mean()),
+        }
 
     keep = (
         zero_variance_keep(reward, groups)
@@ -161,7 +177,7 @@ def learn(
     )
     kept = [smp for smp, k in zip(samples, keep.tolist(), strict=True) if k]
     if not kept:
-        return kept, {}
+        return kept, shaping
     adv = get_advantage(cfg.advantage.name)(reward[keep], groups[keep], cfg.advantage)
     batch = collate(
         [smp.prompt_ids for smp in kept],
@@ -180,7 +196,7 @@ def learn(
             groups[keep].to(run.device),
             cfg,
         )
-    return kept, metrics
+    return kept, {**shaping, **metrics}
 
 
 def step_record(
