@@ -86,6 +86,12 @@ class TaskConfig(_Section):
     """Which task, how hard, and the sizes of the fixed splits."""
 
     name: str = "addition"
+    label: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="name of this task's curve in a multi-task run (reward_<label>); "
+        "default the task name",
+    )
     difficulty: int = Field(3, ge=1)
     n_train: int = Field(4096, ge=0, description="training prompts (jsonl: 0 = all)")
     n_val: int = Field(128, ge=1, description="held-out validation prompts")
@@ -293,6 +299,11 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
+    tasks: list[TaskConfig] = Field(
+        default_factory=list,
+        description="a multi-task run: two or more tasks trained together (prompts drawn from "
+        "the union), each evaluated on its own split; replaces `task`",
+    )
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -309,6 +320,35 @@ class TrainConfig(_Section):
         if recipe not in PRESETS:
             raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(PRESETS)}")
         return deep_merge(PRESETS[recipe], data)
+
+    @model_validator(mode="after")
+    def _multi_task(self) -> TrainConfig:
+        if not self.tasks:
+            return self
+        if len(self.tasks) < 2:
+            raise ValueError("tasks holds one task; a single task goes in `task`")
+        if self.task != TaskConfig():
+            raise ValueError("give either `task` or `tasks` (a multi-task run), not both")
+        labels = [t.label or t.name for t in self.tasks]
+        if len(set(labels)) < len(labels):
+            raise ValueError(
+                f"tasks have repeated labels {labels}; give each a distinct `label` "
+                "(e.g. the same task at two difficulties)"
+            )
+        # the loops read the end-of-thinking marker from `task` (left at its default here)
+        markers = {t.answer_marker for t in self.tasks}
+        if markers != {self.task.answer_marker}:
+            raise ValueError(
+                f"every task in `tasks` must use answer_marker {self.task.answer_marker!r}, "
+                f"got {sorted(map(str, markers))}"
+            )
+        if self.warmup.difficulty is not None:
+            raise ValueError("warmup.difficulty applies to one task; leave it unset with `tasks`")
+        return self
+
+    def task_configs(self) -> list[TaskConfig]:
+        """The tasks of the run: ``tasks`` in a multi-task run, else ``[task]``."""
+        return list(self.tasks) or [self.task]
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

@@ -99,6 +99,7 @@ def run_meta(
         "model_params": n_total,
         "flops_params": n_params,
         "task": task_name,
+        "tasks": [t.label or t.name for t in cfg.tasks],  # a multi-task run's curve labels
         "seed": cfg.seed,
         "recipe": cfg.recipe,
         "run_name": cfg.run_name,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlscaling import rundir
 from rlscaling.trainer import checkpoint as ckpt
 from rlscaling.trainer.advantages import get_advantage, zero_variance_keep
 from rlscaling.trainer.compute import ComputeLedger, DeviceTimer, step_flops
@@ -34,7 +35,7 @@ from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams
 from rlscaling.trainer.runlog import RunWriter, read_jsonl
 from rlscaling.trainer.sampler import PromptSampler
 from rlscaling.trainer.setup import base_model, pick_device, run_meta, sampling_params
-from rlscaling.trainer.tasks import Problem, Task, make_splits
+from rlscaling.trainer.tasks import Problem, Task, make_task_splits
 from rlscaling.trainer.update import make_optimizer, policy_update
 
 RESUME_FREE = {"steps", "progress", "threads", "checkpoint_every"}
@@ -79,7 +80,7 @@ def setup(cfg: TrainConfig) -> RunState:
     """
     device, out = pick_device(cfg.device), Path(cfg.out_dir)
     writer = RunWriter(out)
-    task, train_set, val_set = make_splits(cfg.task)
+    task, train_set, val_set = make_task_splits(cfg.task_configs())
     resume = ckpt.latest(out)  # repairs an interrupted checkpoint swap; raises if unusable
     if resume is not None:
         check_same_run(cfg, writer)
@@ -287,6 +288,10 @@ def evaluate_and_log(run: RunState, step: int) -> float:
         step_seed(cfg.seed, step, 2),
         cfg.task.answer_marker,
     )
+    per_task: dict[str, Any] = {}
+    for label, (reward, n_prompts) in res["by_task"].items():  # a multi-task run
+        per_task[rundir.task_reward_key(label)] = reward
+        per_task[rundir.task_prompts_key(label)] = n_prompts
     run.writer.append_eval(
         {
             "step": step,
@@ -298,6 +303,7 @@ def evaluate_and_log(run: RunState, step: int) -> float:
             "tokens": run.ledger.tokens,
             "truncated_frac": res["truncated_frac"],
             "mean_len": res["mean_len"],
+            **per_task,
         }
     )
     return res["reward"]

@@ -38,7 +38,7 @@ from __future__ import annotations
 import ast
 import json
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -50,11 +50,13 @@ from rlscaling.trainer.registry import Registry
 
 @dataclass(frozen=True)
 class Problem:
-    """One task instance. ``solution`` is optional worked text placed before the marker."""
+    """One task instance. ``solution`` is optional worked text placed before the marker;
+    ``task`` names the task it belongs to in a multi-task run (empty otherwise)."""
 
     prompt: str
     answer: str
     solution: str = ""
+    task: str = ""
 
 
 class Task:
@@ -270,6 +272,52 @@ def _unique(
             seen.add(p.prompt)
             out.append(p)
     return out
+
+
+class MultiTask(Task):
+    """Several tasks in one run: each problem is verified by the task it came from.
+
+    ``tasks`` maps each task's label (``Problem.task``) to its :class:`Task`.
+    """
+
+    def __init__(self, tasks: dict[str, Task]) -> None:
+        self.tasks = dict(tasks)
+        self.name = "+".join(self.tasks)
+
+    def generate(self, rng: np.random.Generator, difficulty: int) -> Problem:
+        raise TypeError("a multi-task run generates each task's problems with that task")
+
+    def verify(self, answer: str, problem: Problem) -> float:
+        if problem.task not in self.tasks:
+            raise KeyError(f"problem of task {problem.task!r}; this run has {list(self.tasks)}")
+        return self.tasks[problem.task].verify(answer, problem)
+
+
+def task_label(cfg: Any) -> str:
+    """The name a task's curve goes by in a multi-task run: ``label``, else ``name``."""
+    return cfg.label or cfg.name
+
+
+def make_task_splits(cfgs: list[Any]) -> tuple[Task, list[Problem], list[Problem]]:
+    """``(task, train, val)`` for one task config, or for several (a multi-task run).
+
+    With several, every problem carries its task's label (``Problem.task``), the task is a
+    :class:`MultiTask`, the splits are the concatenation of each task's, and no training
+    prompt repeats a validation prompt of any task.
+    """
+    if len(cfgs) == 1:
+        return make_splits(cfgs[0])
+    tasks: dict[str, Task] = {}
+    train: list[Problem] = []
+    val: list[Problem] = []
+    for cfg in cfgs:
+        task, t_train, t_val = make_splits(cfg)
+        label = task_label(cfg)
+        tasks[label] = task
+        train += [replace(p, task=label) for p in t_train]
+        val += [replace(p, task=label) for p in t_val]
+    held_out = {p.prompt for p in val}
+    return MultiTask(tasks), [p for p in train if p.prompt not in held_out], val
 
 
 def make_splits(cfg: Any) -> tuple[Task, list[Problem], list[Problem]]:
