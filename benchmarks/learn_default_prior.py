@@ -1,11 +1,13 @@
 """Learn the bundled forecasting prior from the development curves and write it to the package.
 
-    python benchmarks/learn_default_prior.py [--curves PATH]
+    python benchmarks/learn_default_prior.py [--curves PATH] [--rl PATH]
 
 Writes ``src/rlscaling/data/forecast_prior.json``: the learned settings of the ``"auto"``
-forecaster plus the corpus scores they reached (see ``rlscaling.forecasting.prior.fit_prior``).
-The data are the public development curves described in ``docs/forecasting.md``; loss curves are
-negated so that higher is better.
+forecaster, pooled and per kind of curve, plus the corpus scores they reached (see
+``rlscaling.forecasting.prior.fit_prior``). The data are the public development curves described in
+``docs/forecasting.md`` (``curves.csv``, ``curves_rl.csv``, the bundled calibration runs, and
+every curve with more than 20 evaluations also thinned to 12-20); loss curves are negated so
+that higher is better.
 """
 
 from __future__ import annotations
@@ -16,20 +18,22 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from devcurves import DEFAULT, load_dev_curves
+from devcurves import DEFAULT, DEFAULT_RL, all_dev_curves
 
 from rlscaling.forecasting.prior import fit_prior
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "rlscaling" / "data" / "forecast_prior.json"
 
 
-def main(path: Path) -> None:
-    runs, dropped = load_dev_curves(path)
+def main(path: Path, rl_path: Path) -> None:
+    runs, dropped = all_dev_curves(path, rl_path)
     prior = fit_prior(
         runs,
         label=(
             f"{len(runs)} public development learning curves (Pythia evaluations, (Mis)Fitting "
-            "scaling-law runs, GRPO teaching runs, RL Zoo agents), cut at 25/50/75% of compute"
+            "scaling-law runs, GRPO teaching runs, RL Zoo agents, public RL post-training runs "
+            "of language models, the bundled calibration runs; curves with more than 20 "
+            "evaluations also thinned to 12-20), cut at 25/50/75% of compute"
         ),
         progress=True,
     )
@@ -41,4 +45,6 @@ def main(path: Path) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--curves", type=Path, default=DEFAULT)
-    main(ap.parse_args().curves)
+    ap.add_argument("--rl", type=Path, default=DEFAULT_RL)
+    a = ap.parse_args()
+    main(a.curves, a.rl)

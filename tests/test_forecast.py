@@ -91,8 +91,10 @@ def test_bad_forecast_input():
         forecast(run, budget=1e5, levels=(1.5,))
     with pytest.raises(InputError, match="method"):
         forecast(run, budget=1e5, method="magic")
+    with pytest.raises(InputError, match="at least 2"):
+        forecast(Run([1.0], [0.1]), budget=10)
     with pytest.raises(InputError, match="at least 4"):
-        forecast(Run([1, 2, 3], [0.1, 0.2, 0.3]), budget=10)
+        forecast(Run([1, 2, 3], [0.1, 0.2, 0.3]), budget=10, method="sigmoid")
 
 
 def test_summary_and_dict():
@@ -142,3 +144,131 @@ def test_pass_rate_forecasts_stay_in_the_unit_interval():
     # A reward outside [0, 1] (e.g. a score) is not clipped.
     score = Run(run.compute, run.reward * 10, name="score")
     assert forecast(score, budget=60000.0, n_samples=2000, seed=1).draws.max() > 9.9
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_few_points_give_a_wide_plateau_forecast_with_a_warning(n):
+    c = np.array([100.0, 200.0, 300.0, 400.0])[:n]
+    y = np.array([0.30, 0.34, 0.31, 0.33])[:n]
+    plateau = ForecastPrior(few_point_weight=0.0)
+    with pytest.warns(ForecastWarning, match=f"only {n} evaluations"):
+        fc = forecast(c, reward=y, budget=1600.0, prior=plateau)
+    assert fc.median[0] == pytest.approx(y[-1])  # a plateau at the last value
+    lo, hi = fc.interval(0.8)
+    assert hi[0] - lo[0] > np.ptp(y)  # wider than anything the run has shown
+    # with a learned share of the trend, a rising short run is carried upward, capped
+    trend = ForecastPrior(few_point_weight=1.0)
+    with pytest.warns(ForecastWarning):
+        up = forecast(c[:2], reward=[0.1, 0.3], budget=1e6, prior=trend)
+    assert up.median[0] == pytest.approx(0.3 + 0.2)  # capped at the observed range
+    with pytest.warns(ForecastWarning):
+        assert forecast(c, reward=y, budget=1600.0).median.shape == (1,)  # bundled prior
+
+
+def test_collapsed_pass_rate_stays_in_bounds_with_a_nonzero_interval():
+    # A run that collapsed to exactly 0 (as rfs grpo_plus_clip_ratio_plus_kl/eval_acc does):
+    # the forecast used to be -0.0242 with the 80% and 90% intervals [-0.0242, -0.0242].
+    c = np.arange(1.0, 9.0) * 50
+    for scale in (1.0, 100.0):  # a pass rate, and the same run in percent
+        y = np.array([0.156, 0.408, 0, 0, 0, 0, 0, 0]) * scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fc = forecast(c, reward=y, budget=500.0, average_of=3)
+        assert fc.draws.min() >= 0.0 and fc.median[0] >= 0.0
+        for lv in (0.8, 0.9):
+            lo, hi = fc.interval(lv)
+            assert hi[0] - lo[0] > 0.01 * scale
+            assert lo[0] <= 0.0 <= hi[0]  # the run's own level is covered
+
+
+def test_plateaued_run_forecasts_a_smoothed_level_not_a_gain():
+    # Rise then a long noisy plateau: no evidence of further growth. The forecast must not
+    # add a gain and must beat carrying the (noisy) last value forward.
+    c = np.geomspace(100, 1e4, 16)
+    truth = 0.62
+    errs, errs_last = [], []
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        y = np.minimum(sigmoid(c, truth, 4.0, 150.0, 0.1), truth) + rng.normal(0, 0.02, c.size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fc = forecast(c, reward=y, budget=4e4, average_of=3)
+        assert fc.kind == "pass_rate-flat"
+        errs.append(abs(fc.median[0] - truth))
+        errs_last.append(abs(y[-1] - truth))
+    assert np.mean(errs) < 0.7 * np.mean(errs_last)
+
+
+def test_stacking_weight_can_say_no_gain():
+    from rlscaling.forecasting.ensemble import stacking_weight
+
+    e_pl = np.array([0.001, -0.002, 0.0015])  # the level predicted the run's later points
+    e_sig = np.array([0.05, 0.06, 0.04])  # the sigmoid's extrapolated gain overshot
+    assert stacking_weight(e_sig, e_pl, prior_w=0.0, strength=2.0) == pytest.approx(0.0, abs=0.05)
+    assert stacking_weight(e_sig, e_pl, prior_w=1.0, strength=2.0) < 0.5
+    assert stacking_weight(e_pl, e_sig, prior_w=0.0, strength=2.0) > 0.5
+
+
+def test_smoothed_level_smooths_noise_and_follows_a_step():
+    from rlscaling.forecasting.ensemble import smoothed_level
+
+    rng = np.random.default_rng(0)
+    noisy = 0.5 + rng.normal(0, 0.05, 40)
+    level, alpha = smoothed_level(noisy)
+    assert alpha < 0.5 and abs(level - 0.5) < abs(noisy[-1] - 0.5) + 0.01
+    step = np.r_[np.zeros(20), np.ones(20)]
+    level, alpha = smoothed_level(step)
+    assert alpha == 1.0 and level == 1.0
+    assert smoothed_level(np.array([0.2, 0.4])) == (0.4, 1.0)
+
+
+def test_curve_kind_reads_the_range_and_the_shape():
+    from rlscaling.forecasting.ensemble import curve_kind
+
+    rng = np.random.default_rng(1)
+    flat = Run(C, 0.4 + rng.normal(0, 0.02, C.size))
+    assert curve_kind(flat) == "pass_rate-flat"
+    loss = Run(C, -3.0 - 1.0 / np.log(C))  # a negated loss, still improving, no noise
+    assert curve_kind(loss) == "smooth"
+    noisy = Run(C, loss.reward + rng.normal(0, 0.01, C.size))
+    assert curve_kind(noisy) == "score-rising"
+    assert curve_kind(Run(C, 100 * flat.reward)) == "score-flat"
+
+
+def test_prior_overrides_by_kind_and_by_name():
+    run = Run(C, 0.4 + np.random.default_rng(2).normal(0, 0.02, C.size))
+    wide = ForecastPrior(kinds={"pass_rate-flat": {"interval_scale": 5.0}})
+    narrow = ForecastPrior(kinds={"pass_rate-flat": {"interval_scale": 0.5}})
+    w1 = np.ptp(forecast(run, budget=1e5, prior=wide).interval(0.8))
+    w2 = np.ptp(forecast(run, budget=1e5, prior=narrow).interval(0.8))
+    assert w1 > 5 * w2
+    forced = forecast(run, budget=1e5, prior="score-rising")
+    assert forced.kind == "score-rising"
+    with pytest.raises(InputError, match="pass_rate-flat"):
+        forecast(run, budget=1e5, prior="pythia")
+    with pytest.raises(InputError, match="kinds"):
+        ForecastPrior.from_dict({"kinds": {"nope": {"interval_scale": 1.0}}})
+    again = ForecastPrior.from_dict(wide.to_dict())
+    assert again == wide
+
+
+def test_mcmc_forecast_is_labelled_and_predictive():
+    run = load_example("scalerl_like").truncate(0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(run, budget=16000, method="mcmc", n_samples=400)
+    assert fc.method == "mcmc" and set(fc.weights) == {"mcmc"}
+    assert "not calibrated" in fc.summary()
+    # predictive: a new evaluation's interval is wider than the curve's
+    assert np.ptp(fc.interval(0.9)) > np.ptp(fc.interval(0.9, kind="curve"))
+
+
+def test_mcmc_forecast_of_large_returns_carries_their_noise():
+    # Episode returns in the thousands with evaluation noise sd 200: the MCMC noise sd used to
+    # be capped at 10 (SAC Hopper's 90% interval was [2421.7, 2458.9], truth 3189).
+    run = simulate_curve(3000.0, 1.5, 1000.0, 100.0, compute=C, noise=200.0, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(run, budget=2e4, method="mcmc", n_samples=1000)
+    lo, hi = fc.interval(0.9)
+    assert hi[0] - lo[0] > 2 * 1.645 * 200 * 0.8  # at least most of a new evaluation's noise

@@ -86,3 +86,18 @@ def test_unbounded_rewards_are_not_clipped():
     lo, hi = f.interval("A", 0.9)
     assert lo < f.A < hi
     assert f.param_bounds("A")[1] > hi  # the box bound of A is wide: nothing clipped
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e9])
+def test_standard_errors_follow_the_rewards_units(scale):
+    # the conditioning check once ran on the unscaled normal matrix: rewards in the millions
+    # (or millionths) got infinite standard errors and an "unidentified" fit
+    rng = np.random.default_rng(0)
+    c = np.geomspace(10, 1e4, 40)
+    y = sigmoid(c, A=0.7, B=1.4, C_mid=300.0, R0=0.1) + rng.normal(0, 0.01, c.size)
+    base = fit_sigmoid(c, y, r0="free")
+    scaled = fit_sigmoid(c, y * scale, r0="free")
+    for name in ("A", "B", "C_mid", "R0"):
+        expected = base.stderr[name] * (scale if name in ("A", "R0") else 1.0)
+        assert np.isfinite(scaled.stderr[name])
+        assert scaled.stderr[name] == pytest.approx(expected, rel=1e-3)

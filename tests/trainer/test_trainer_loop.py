@@ -150,3 +150,17 @@ def test_starts_from_a_local_hf_model_dir(tmp_path, tiny_config):
     assert json.loads((second / "run.json").read_text())["base_model"]["source"] == str(
         first / "base_model"
     )
+
+
+def test_bf16_run_with_fp32_master_weights_resumes_the_same_curve(tmp_path, tiny_config):
+    """A bfloat16 model stepped through FP32 master weights: the master copies travel in the
+    checkpoint, so a run stopped at step 2 and continued gives the uninterrupted curve."""
+    over = {"model": {"dtype": "bfloat16"}, "optim": {"lr": 1e-4}}
+    full = tmp_path / "full"
+    train(tiny_config(full, steps=4, eval_every=1, checkpoint_every=2, **over))
+    part = tmp_path / "part"
+    train(tiny_config(part, steps=2, eval_every=1, checkpoint_every=2, **over))
+    train(tiny_config(part, steps=4, eval_every=1, checkpoint_every=2, **over))
+    assert _curve(part) == _curve(full)
+    rows = read_jsonl(full / "train.jsonl")
+    assert all(r["grad_norm"] > 0 for r in rows if r["kept_prompts"])

@@ -141,3 +141,22 @@ def test_engine_registry():
     assert "torch" in ENGINES.names()
     with pytest.raises(ValueError, match="already registered"):
         register_engine("torch")(TorchEngine)
+
+
+def test_interruption_point_is_drawn_from_the_window_and_seeded(model, tok):
+    """Interruption at a random point of [think_budget, think_budget + jitter] (ScaleRL: 10k to
+    12k thinking tokens): several points of the window are used, the same seed repeats them."""
+    eng = TorchEngine(model)
+    params = _params(tok, think_budget=3, think_budget_jitter=4)
+    forced = list(params.interruption_ids)
+
+    def points(seed):
+        out = []
+        for s in eng.generate([tok("1+1=")["input_ids"]], [0], 32, params, seed):
+            if s.interrupted:
+                out.append(s.response_ids.index(forced[0], 3))
+        return out
+
+    first = points(11)
+    assert first == points(11)
+    assert set(first) <= set(range(3, 8)) and len(set(first)) >= 3

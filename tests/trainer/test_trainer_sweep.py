@@ -164,3 +164,19 @@ def test_bundled_sweep_round_trip(tmp_path):
     readme = (tmp_path / "bundle/README.md").read_text()
     assert "--recipes grpo" in readme and "Wall time per run" in readme
     assert not list((tmp_path / "bundle").rglob("checkpoints"))
+
+
+def test_countdown_mix_sweep_config_is_valid():
+    """Every recipe of the countdown_mix sweep validates and flips the switch it names."""
+    root = Path(__file__).resolve().parents[2]
+    sw = load_sweep(root / "examples/configs/countdown_mix_sweep.yaml")
+    runs = {r.recipe: r.config for r in sw.runs() if r.seed == 0}
+    assert runs["scalerl"].task.name == "countdown_mix" and runs["scalerl"].off_policy_lag == 2
+    assert runs["grpo"].off_policy_lag == 0 and runs["grpo"].loss.name == "grpo"
+    assert (
+        runs["scalerl_bf16"].model.dtype == "bfloat16" and runs["scalerl_bf16"].model.fp32_lm_head
+    )
+    assert not runs["scalerl_bf16_no_fp32_head"].model.fp32_lm_head
+    assert runs["scalerl_length_penalty"].rollout.length_control == "length_penalty"
+    assert runs["scalerl_lag8"].off_policy_lag == 8
+    assert runs["scalerl"].optim.fp32_master_weights

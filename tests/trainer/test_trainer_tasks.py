@@ -19,7 +19,7 @@ from rlscaling.trainer.tasks import (
 )
 
 
-@pytest.mark.parametrize("name", ["addition", "sorting", "countdown"])
+@pytest.mark.parametrize("name", ["addition", "sorting", "countdown", "countdown_mix"])
 @pytest.mark.parametrize("difficulty", [1, 2, 4])
 def test_reference_answers_verify(name, difficulty):
     task = get_task(name)
@@ -96,8 +96,42 @@ def test_jsonl_bad_line(tmp_path):
 
 
 def test_task_registry():
-    assert {"addition", "sorting", "countdown", "jsonl"} <= set(TASKS.names())
+    assert {"addition", "sorting", "countdown", "countdown_mix", "jsonl"} <= set(TASKS.names())
     with pytest.raises(ValueError, match="already registered"):
         register_task("addition")(object)
-    with pytest.raises(ValueError, match="choose one of addition, countdown, jsonl, sorting"):
+    with pytest.raises(
+        ValueError, match="choose one of addition, countdown, countdown_mix, jsonl, sorting"
+    ):
         get_task("chess")
+
+
+def test_countdown_mix_scratchpads_are_worked_arithmetic():
+    """Each scratchpad line is a correct operation on positive integers, chained from the
+    previous result to the target; problems mix 2 to ``difficulty`` numbers."""
+    import re
+
+    task = get_task("countdown_mix")
+    rng = np.random.default_rng(0)
+    counts = set()
+    for _ in range(300):
+        p = task.generate(rng, 4)
+        target = int(p.prompt.split()[1])
+        nums = [int(x) for x in p.prompt.split(" from ")[1].rstrip("=").split(",")]
+        counts.add(len(nums))
+        lines = p.solution.rstrip(",").split(",")
+        assert len(lines) == len(nums) - 1  # one operation per number after the first
+        prev = None
+        for line in lines:
+            a, op, b, v = re.fullmatch(r"(\d+)([+*-])(\d+)=(\d+)", line).groups()
+            a, b, v = int(a), int(b), int(v)
+            assert v == {"+": a + b, "-": a - b, "*": a * b}[op] and v > 0
+            assert prev is None or a == prev
+            prev = v
+        assert prev == target
+        assert task.verify(p.answer, p) == 1.0
+    assert counts == {2, 3, 4}
+
+
+def test_countdown_mix_splits():
+    _, train, val = make_splits(TaskConfig(name="countdown_mix", difficulty=4, n_train=500))
+    assert len(train) == 500 and not {p.prompt for p in train} & {p.prompt for p in val}

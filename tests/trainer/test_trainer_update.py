@@ -71,3 +71,63 @@ def test_micro_batches_report_the_batch_max_ratio():
     assert split["ratio_max"] == pytest.approx(whole["ratio_max"], rel=1e-6)
     assert split["ratio_mean"] == pytest.approx(whole["ratio_mean"], rel=1e-5)
     assert whole["ratio_mean"] == pytest.approx(float(ratio.mean()), rel=1e-4)  # equal lengths
+
+
+def _bf16_steps(master: bool, steps: int = 10):
+    """A bf16 linear layer of weights 1.0 stepped by AdamW at lr 1e-3 with a constant gradient:
+    each step moves an FP32 weight by 1e-3 (Adam's first steps have |m / sqrt(v)| = 1), less
+    than half the bfloat16 spacing just below 1.0 (2**-9 = 0.00195)."""
+    from rlscaling.trainer.config import OptimConfig
+    from rlscaling.trainer.update import clip_and_step
+
+    layer = torch.nn.Linear(4, 1, bias=False)
+    torch.nn.init.ones_(layer.weight)
+    layer = layer.to(torch.bfloat16)
+    cfg = OptimConfig(lr=1e-3, weight_decay=0.0, max_grad_norm=1e6, fp32_master_weights=master)
+    opt, sched = make_optimizer(layer, cfg)
+    x = torch.ones(1, 4, dtype=torch.bfloat16)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        layer(x).sum().backward()
+        clip_and_step(layer, opt, cfg.max_grad_norm)
+        sched.step()
+    return layer, opt
+
+
+def test_pure_bf16_rounds_small_updates_away():
+    layer, _ = _bf16_steps(master=False)
+    assert torch.equal(layer.weight, torch.ones_like(layer.weight))  # ten steps lost
+
+
+def test_fp32_master_weights_keep_small_updates():
+    from rlscaling.trainer.update import FP32MasterWeights
+
+    layer, opt = _bf16_steps(master=True)
+    assert isinstance(opt, FP32MasterWeights)
+    # the FP32 copy moved 10 x 1e-3; the model holds it rounded to bf16 (253/256, the nearest)
+    assert torch.allclose(opt.master[0], torch.full((1, 4), 0.99), atol=1e-6)
+    assert torch.equal(layer.weight, torch.full((1, 4), 253 / 256, dtype=torch.bfloat16))
+    assert layer.weight.dtype == torch.bfloat16
+
+
+def test_master_weights_resume_from_the_fp32_copy(tmp_path):
+    """A checkpoint holds the FP32 copies: a resume continues from 0.99, not from the rounded
+    0.98828 of the model, and the saved state loads with weights_only=True."""
+    layer, opt = _bf16_steps(master=True)
+    torch.save(opt.state_dict(), tmp_path / "opt.pt")
+    fresh, fresh_opt = _bf16_steps(master=True, steps=0)
+    fresh.load_state_dict(layer.state_dict())
+    fresh_opt.load_state_dict(torch.load(tmp_path / "opt.pt", weights_only=True))
+    assert torch.equal(fresh_opt.master[0], opt.master[0])
+    assert fresh_opt.inner.state_dict()["state"][0]["step"] == 10
+    _, plain = _bf16_steps(master=False, steps=0)
+    with pytest.raises(ValueError, match="no FP32 master weights"):
+        fresh_opt.load_state_dict(plain.state_dict())
+
+
+def test_fp32_model_steps_its_own_parameters():
+    from rlscaling.trainer.config import OptimConfig
+
+    layer = torch.nn.Linear(4, 1)
+    opt, _ = make_optimizer(layer, OptimConfig(fp32_master_weights=True))
+    assert isinstance(opt, torch.optim.AdamW)  # nothing to keep: the weights are FP32

@@ -110,12 +110,17 @@ class SigmoidFit:
         cov = np.zeros((4, 4))
         with np.errstate(all="ignore"):
             h = jf.T @ jf
+            # Columns for A and R0 are dimensionless while those for B and ln C_mid carry the
+            # reward's scale: judge conditioning on the Jacobi-scaled matrix so the verdict
+            # (and the standard errors) do not depend on the reward's units.
+            d = np.sqrt(np.diag(h))
             try:
-                cond = np.linalg.cond(h)
+                hs = h / np.outer(d, d)
+                cond = np.linalg.cond(hs) if np.all(d > 0) and np.all(np.isfinite(hs)) else np.inf
             except np.linalg.LinAlgError:
                 cond = np.inf
             if np.isfinite(cond) and cond < 1e14 and np.isfinite(noise_sd):
-                cov_free = np.linalg.inv(h) * noise_sd**2
+                cov_free = np.linalg.inv(hs) / np.outer(d, d) * noise_sd**2
             else:
                 cov_free = np.full((k, k), np.inf)
         idx = np.flatnonzero(free)

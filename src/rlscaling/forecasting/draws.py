@@ -28,3 +28,4 @@ class CurveDraws:
     weights: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     params: pd.DataFrame | None = None  # per-draw A, B, C_mid, R0 where the method has them
+    kind: str = ""  # the kind of curve the "auto" settings were chosen for

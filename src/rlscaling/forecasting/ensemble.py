@@ -2,10 +2,13 @@
 
 Why an average: on real learning curves a free sigmoid fitted to half a run often extrapolates
 growth that never comes (many runs plateau early, some decline after a peak), and carrying the
-last value forward then beats it. A "plateau already reached" model is the formal version of
-that baseline. Which of the two a run follows is judged on the run itself: both are refitted on
-its earlier points and scored on its later observed points (leave-future-out), and the weights
-are shrunk toward defaults learned on a corpus of real curves (:mod:`rlscaling.prior`).
+last value forward then beats it. The "plateau" model of ``"auto"`` is a smoothed version of
+that baseline: an exponentially weighted level whose weight is chosen on the run's own past
+(:func:`smoothed_level`). Which of the two a run follows is judged on the run itself: both are
+refitted on its earlier points and scored on its later observed points (leave-future-out), and
+the weight is shrunk toward a default learned on a corpus of real curves for the kind of curve
+the run looks like (:func:`curve_kind`, :mod:`rlscaling.forecasting.prior`). Runs of 2-4
+evaluations get a wide last-value forecast (:func:`few_point_components`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,100 @@ from rlscaling.model.curve import curve_jacobian
 
 if TYPE_CHECKING:
     from rlscaling.io.runs import Run
+
+
+MIN_FIT_POINTS = 5  # a free-R0 sigmoid has 4 parameters; one more point to estimate noise
+
+
+def noise_level(y: NDArray) -> float:
+    """Evaluation noise sd of a curve: the robust first-difference estimate, floored.
+
+    The robust (MAD) estimate is 0 when more than half of the differences are 0, e.g. a run
+    that collapsed to a reward of exactly 0; a forecast from it would claim certainty. A
+    quarter of the root-mean-square difference (which counts every jump) is the floor: it
+    never exceeds the spread the run has shown and is positive whenever the run moved at all.
+    """
+    y = np.asarray(y, dtype=float)
+    d = np.diff(y)
+    if d.size == 0:
+        return 0.0
+    floor = 0.25 * float(np.sqrt(np.mean(d**2))) / np.sqrt(2.0)
+    return max(noise_from_differences(y), floor)
+
+
+EWMA_WEIGHTS = np.linspace(0.05, 1.0, 20)
+
+
+def smoothed_level(y: NDArray) -> tuple[float, float]:
+    """Exponentially weighted level of ``y`` and its weight, chosen on the run's own past.
+
+    Each weight in a grid (1 = the last value) is scored by the squared error of its
+    one-step-ahead forecasts over the run; the best one gives the level. A noisy plateau gets
+    a small weight (a long average), a smooth or moving curve a weight near 1. With fewer than
+    3 points it is the last value.
+    """
+    y = np.asarray(y, dtype=float)
+    if y.size < 3:
+        return float(y[-1]), 1.0
+    a = EWMA_WEIGHTS
+    s = np.full(a.size, y[0])
+    sse = np.zeros(a.size)
+    for v in y[1:]:
+        sse += (v - s) ** 2
+        s = a * v + (1 - a) * s
+    i = int(np.argmin(sse))  # on ties the first: the heavier smoothing
+    return float(s[i]), float(a[i])
+
+
+def bend_free_noise(y: NDArray) -> float:
+    """Noise sd from second differences (MAD, floored like :func:`noise_level`).
+
+    First differences of a smooth, bending curve (a loss) vary with its slope and read as
+    noise; second differences remove the local slope too, so only real noise is left.
+    """
+    d2 = np.diff(np.asarray(y, dtype=float), 2)
+    if d2.size == 0:
+        return noise_level(y)
+    mad = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / np.sqrt(6.0)
+    return max(mad, 0.25 * float(np.sqrt(np.mean(d2**2))) / np.sqrt(6.0))
+
+
+def trend_t(run: Run) -> float:
+    """t-statistic of the slope of reward against ln(compute) over the last half of the run.
+
+    The standard error uses the evaluation noise (:func:`bend_free_noise`), so a smooth loss
+    curve that moves at all has a large t, a noisy plateau a small one.
+    """
+    k = max(3, len(run) // 2)
+    x = np.log(run.compute[-k:])
+    y = run.reward[-k:]
+    xc = x - x.mean()
+    den = float(np.sum(xc * xc))
+    if den <= 0:
+        return 0.0
+    slope = float(np.sum(xc * (y - y.mean())) / den)
+    se = max(bend_free_noise(run.reward), 1e-12 * (1 + float(np.abs(y).max()))) / np.sqrt(den)
+    return slope / se
+
+
+def curve_kind(run: Run, t_rising: float = 2.0, smooth_noise: float = 0.01) -> str:
+    """What kind of curve the observed part looks like.
+
+    ``smooth`` when the evaluation noise is below ``smooth_noise`` times the observed range
+    (a loss curve: its future is its trend, its noise says nothing about its error);
+    otherwise ``"<range>-<shape>"``. range: ``pass_rate`` when every reward lies in [0, 1]
+    (the rule that bounds A in :func:`rlscaling.fit.fit_sigmoid`), else ``score``. shape:
+    ``rising`` when the last half of the run still rises by more than ``t_rising`` standard
+    errors per e-fold of compute, else ``flat`` (a plateau, a wobble or a decline). The
+    forecaster's learned settings (:class:`rlscaling.forecasting.prior.ForecastPrior`) are kept
+    per kind.
+    """
+    y = run.reward
+    if len(run) >= 5 and bend_free_noise(y) < smooth_noise * float(np.ptp(y)):
+        return "smooth"
+    rng = "pass_rate" if bool(np.all((y >= 0) & (y <= 1))) else "score"
+    shape = "rising" if len(run) >= 3 and trend_t(run) > t_rising else "flat"
+    return f"{rng}-{shape}"
 
 
 def _level(y: NDArray, k: int | None = None) -> tuple[float, float, int]:
@@ -60,7 +157,12 @@ def sigmoid_draws(
     mcmc: bool = False,
     average_of: int = 1,
 ) -> CurveDraws:
-    """Bootstrap (or MCMC) draws of the sigmoid fitted to the run, plus evaluation noise."""
+    """Bootstrap (or MCMC) draws of the sigmoid fitted to the run, plus evaluation noise.
+
+    The draws are predictive (each adds a new evaluation's noise, at the draw's noise sd) but
+    trust the sigmoid's shape: on real curves that plateau, decline or wobble their intervals
+    are too narrow (measured in docs/forecasting.md). ``method="auto"`` is the calibrated one.
+    """
     notes: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -77,8 +179,9 @@ def sigmoid_draws(
     curve = curve[idx]
     noise = samples.noise_sd[idx][:, None] / np.sqrt(average_of)
     obs = curve + rng.normal(size=curve.shape) * noise
+    label = "mcmc" if mcmc else "sigmoid"
     return CurveDraws(
-        c, curve, obs, "sigmoid", {"sigmoid": 1.0}, tuple(notes), samples.samples.iloc[idx]
+        c, curve, obs, label, {label: 1.0}, tuple(notes), samples.samples.iloc[idx], kind=""
     )
 
 
@@ -98,11 +201,11 @@ def residual_persistence(resid: NDArray) -> float:
 def increment_parts(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
     """Fit the sigmoid and split its forecast into a smoothed current level and a future gain.
 
-    ``base`` is the fitted value at the last observed compute plus the persistent share of the
+    ``sig_base`` is the fitted value at the last observed compute plus the persistent share of the
     last residual; ``gain`` is the fitted curve's rise from there to ``c``, clipped to
     ``gain_clip`` times the observed range (a free sigmoid fitted to part of a run can
-    extrapolate growth far beyond anything the run has shown). ``gain_sd`` is its delta-method
-    standard error.
+    extrapolate growth far beyond anything the run has shown); the sigmoid forecast is
+    ``sig_base + sig_gain``. ``gain_sd`` is the gain's delta-method standard error.
     """
     x_now = float(run.compute.max())
     with warnings.catch_warnings():
@@ -122,8 +225,8 @@ def increment_parts(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
     gain_sd = np.minimum(np.where(np.isfinite(gain_sd), gain_sd, span), cfg.gain_clip * span)
     return {
         "fit": fit,
-        "base": base,
-        "gain": gain,
+        "sig_base": base,
+        "sig_gain": gain,
         "gain_sd": gain_sd,
         "rho": rho,
         "span": span,
@@ -134,9 +237,10 @@ def increment_parts(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
 def lfo_errors(run: Run, cfg: Any) -> tuple[NDArray, NDArray]:
     """Leave-future-out errors of the two point forecasts on the run itself.
 
-    For cut points in the second half of the observed run, the increment model is refitted on
-    the points up to the cut and asked for the mean of the last few observed points, with
-    (``e_sig``: level + sigmoid gain) and without (``e_pl``: level only) the gain.
+    For cut points in the second half of the observed run, both models are refitted on the
+    points up to the cut and asked for the mean of the last few observed points: ``e_sig`` the
+    sigmoid's (its level plus its extrapolated gain), ``e_pl`` the plateau's (the smoothed
+    level of :func:`smoothed_level`).
     """
     x, y = run.compute, run.reward
     m = y.size
@@ -152,8 +256,8 @@ def lfo_errors(run: Run, cfg: Any) -> tuple[NDArray, NDArray]:
             parts = increment_parts(run.select(np.arange(m) < j), c_target, cfg)
         except ValueError:
             continue
-        e_sig.append(parts["base"] + float(parts["gain"][0]) - target)
-        e_pl.append(parts["base"] - target)
+        e_sig.append(parts["sig_base"] + float(parts["sig_gain"][0]) - target)
+        e_pl.append(smoothed_level(y[:j])[0] - target)
     return np.array(e_sig), np.array(e_pl)
 
 
@@ -193,6 +297,14 @@ def decline_note(run: Run) -> str | None:
     return None
 
 
+def _antithetic_t(rng: np.random.Generator, dof: float, n: int) -> tuple[NDArray, NDArray]:
+    """Two ``(n, 1)`` Student-t columns drawn in sign-flipped pairs ((t, t2) and (-t, -t2)),
+    so that any sum ``a * t + b * t2`` is symmetric about 0 (a zero row when ``n`` is odd)."""
+    half = rng.standard_t(dof, size=(n // 2, 2))
+    both = np.concatenate([half, -half, np.zeros((n % 2, 2))])[rng.permutation(n)]
+    return both[:, :1], both[:, 1:]
+
+
 def draw(
     run: Run,
     c: NDArray,
@@ -200,15 +312,18 @@ def draw(
     method: str,
     n_samples: int,
     seed: int | None,
-    prior: Any = None,
+    prior: Any,
+    kind: str = "",
     average_of: int = 1,
 ) -> CurveDraws:
-    """Dispatch to a method; ``"auto"`` mixes sigmoid and plateau draws (see module doc).
+    """Dispatch to a method; ``"auto"`` stacks a smoothed level and a sigmoid (see module doc).
 
-    ``average_of`` is the number of evaluations whose mean the observed draws stand for (their
-    evaluation noise shrinks by its square root).
+    ``prior`` holds the settings for this run's kind of curve, resolved by the caller
+    (:func:`rlscaling.forecasting.prior.resolve_prior`: this module sits below the prior);
+    ``kind`` is reported with the draws. ``average_of`` is the number of evaluations whose mean
+    the observed draws stand for (their evaluation noise shrinks by its square root).
     """
-    cfg = prior  # the caller resolves the default (forecasting.predictive_curves)
+    cfg = prior
     rng = np.random.default_rng(seed)
     if method == "plateau":
         return plateau_draws(run, c, n_samples, rng, cfg, average_of)
@@ -217,15 +332,25 @@ def draw(
             run, c, n_samples, rng, cfg, mcmc=method == "mcmc", average_of=average_of
         )
 
-    comp = auto_components(run, c, cfg)
+    if len(run) < MIN_FIT_POINTS:
+        comp = few_point_components(run, c, f"only {len(run)} evaluations")
+    else:
+        try:
+            comp = auto_components(run, c, cfg)
+        except ValueError as exc:  # the fit refused the data (e.g. too few distinct points)
+            comp = few_point_components(run, c, f"no curve could be fitted ({exc})")
+    if comp["few"]:
+        comp["w"] = cfg.few_point_weight
     comp["average_of"] = average_of
     point, curve_sd, obs_sd = auto_point_sd(comp, cfg)
     # Student-t draws: forecast errors on real curves have heavier tails than a gaussian.
-    t = rng.standard_t(cfg.tail_dof, size=(n_samples, 1))
-    t2 = rng.standard_t(cfg.tail_dof, size=(n_samples, 1))
+    # Antithetic pairs (t, -t) make the draws' median the point forecast exactly; a wide
+    # interval would otherwise move the median by sampling noise alone.
+    t, t2 = _antithetic_t(rng, cfg.tail_dof, n_samples)
     curve = point + t * curve_sd
     obs = point + t * curve_sd + t2 * np.sqrt(np.clip(obs_sd**2 - curve_sd**2, 0, None))
     w = comp["w"]
+    params = None if comp["fit"] is None else pd.DataFrame([comp["fit"].params] * n_samples)
     return CurveDraws(
         c,
         curve,
@@ -233,7 +358,8 @@ def draw(
         "auto",
         {"sigmoid": round(w, 4), "plateau": round(1 - w, 4)},
         tuple(comp["notes"]),
-        pd.DataFrame([comp["fit"].params] * n_samples),
+        params,
+        kind=kind,
     )
 
 
@@ -252,7 +378,12 @@ def recent_slope(run: Run) -> float:
 
 
 def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
-    """Everything the ``"auto"`` forecast needs that does not depend on tuned scales."""
+    """Everything the ``"auto"`` forecast needs that does not depend on tuned scales.
+
+    The forecast stacks two point forecasts: the plateau's smoothed level (``base``) and the
+    sigmoid's level plus extrapolated gain; ``gain`` is their difference, so the forecast is
+    ``base + w * gain`` and ``w = 0`` says "no gain: carry the smoothed level forward".
+    """
     notes: list[str] = []
     e_sig, e_pl = lfo_errors(run, cfg)
     w = stacking_weight(e_sig, e_pl, cfg.prior_weight, cfg.prior_strength)
@@ -268,43 +399,97 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
         notes.append(
             f"the sigmoid's extrapolated gain was capped at {cfg.gain_clip:g}x the observed range"
         )
+    level, alpha = smoothed_level(run.reward)
+    # The two forecasts may differ by more than the capped gain when the sigmoid's level
+    # misses the smoothed one (a step or an outlier at the end); the same cap applies.
+    cap = cfg.gain_clip * parts["span"]
     return {
         **parts,
+        "base": level,
+        "alpha": alpha,
+        "gain": np.clip(parts["sig_base"] + parts["sig_gain"] - level, -cap, cap),
         "slope": recent_slope(run),
         "w": w,
         "e_sig": e_sig,
         "e_pl": e_pl,
         "declining": dn is not None,
+        "few": False,
         "notes": notes,
-        "noise": max(noise_from_differences(run.reward), 1e-12),
+        "noise": max(noise_level(run.reward), 1e-12),
         "fit_noise": float(fit.noise_sd) if np.isfinite(fit.noise_sd) else 0.0,
         "h": np.log(c / run.compute.max()).clip(0, None),  # horizon in e-folds of compute
         "n": len(run),
     }
 
 
+def few_point_components(run: Run, c: NDArray, why: str) -> dict[str, Any]:
+    """Components of a forecast for a run too short to fit a curve to (2-4 points).
+
+    The level is the last value; the gain is the least-squares slope against ln(compute)
+    carried to the budget, capped at the run's observed range, and the forecast adds only
+    the corpus-learned share ``few_point_weight`` of it (0: a plateau). The spread is the
+    whole range the run has shown (with so few points neither the noise nor the trend can
+    be told apart), growing with the horizon, scaled by the calibrated ``few_point_scale``.
+    """
+    y = run.reward
+    span = float(np.ptp(y))
+    noise = max(noise_level(y), 1e-12)
+    x = np.log(run.compute)
+    xc = x - x.mean()
+    slope = float(np.sum(xc * (y - y.mean())) / np.sum(xc * xc)) if np.any(xc) else 0.0
+    h = np.log(c / run.compute.max()).clip(0, None)
+    return {
+        "base": float(y[-1]),
+        "gain": np.clip(slope * h, -span, span),
+        "gain_sd": np.zeros(c.size),
+        "w": 0.0,
+        "e_sig": np.array([]),
+        "e_pl": np.array([]),
+        "declining": False,
+        "few": True,
+        "span": max(span, noise, 1e-12),
+        "notes": [
+            f"{why}: forecasting the last value (plus a learned share of the recent trend) "
+            "with a wide interval (the run's whole range, scaled); more evaluations give a "
+            "fitted forecast"
+        ],
+        "noise": noise,
+        "h": h,
+        "n": len(run),
+        "fit": None,
+    }
+
+
 def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDArray]:
     """Point forecast and predictive sds (curve, and a new evaluation) from the components.
 
-    The spread, in pieces: the level's error (the persistent residual share keeps some
-    noise), the gain's error and its model risk (we may be wrong about the shape altogether:
-    a term proportional to the gain, larger when the two models disagree on weight), drift of
-    the level with horizon, and the recent trend times the horizon (how far a run moving at
-    its current pace could still go); then one corpus-calibrated scale for the whole.
+    The spread, in pieces: the smoothed level's error, the gain's error and its model risk
+    (we may be wrong about the shape altogether: a term proportional to the difference of the
+    two forecasts, larger when the weight is uncertain), drift of the level with horizon, and
+    the recent trend times the horizon (how far a run moving at its current pace could still
+    go); then one corpus-calibrated scale for the whole. A few-point forecast
+    (:func:`few_point_components`) has the run's range, growing with the horizon, instead.
     """
     w, gain, noise = comp["w"], comp["gain"], comp["noise"]
+    point = comp["base"] + w * gain
+    eval_sd = noise / np.sqrt(comp.get("average_of", 1))
+    if comp.get("few"):
+        curve_sd = cfg.few_point_scale * comp["span"] * np.sqrt(1.0 + comp["h"])
+        return point, curve_sd, np.sqrt(curve_sd**2 + eval_sd**2)
     if cfg.noise_floor_from_fit:
         # With few points the first-difference estimate is itself noisy and often too small;
         # the fit's residual sd (which also holds any misfit) is a floor for it.
         noise = max(noise, comp.get("fit_noise", 0.0))
-    point = comp["base"] + w * gain
-    level_sd = noise * np.sqrt(comp["rho"] ** 2 + 1.0 / max(comp["n"] - 4, 1))
+    alpha = comp.get("alpha", 1.0)
+    # variance of an exponentially weighted mean of independent noise, plus the sampling
+    # error of the weight's choice (~1/n)
+    level_sd = noise * np.sqrt(alpha / (2.0 - alpha) + 1.0 / max(comp["n"] - 4, 1))
     model_sd = cfg.disagreement_scale * np.sqrt(w * (1 - w) + 0.25) * np.abs(gain)
     drift_sd = cfg.plateau_drift * noise * np.sqrt(comp["h"])
     trend_sd = cfg.trend_scale * abs(comp["slope"]) * comp["h"]
     curve_sd = cfg.interval_scale * np.sqrt(
         level_sd**2 + (w * comp["gain_sd"]) ** 2 + model_sd**2 + drift_sd**2 + trend_sd**2
     )
-    eval_sd = cfg.interval_scale * noise / np.sqrt(comp.get("average_of", 1))
+    eval_sd = cfg.interval_scale * eval_sd
     obs_sd = np.sqrt(curve_sd**2 + eval_sd**2)
     return point, curve_sd, obs_sd

@@ -11,8 +11,12 @@ by the method the user picks:
   evaluation noise;
 - ``"plateau"``: the run has already reached its level: a robust mean of the recent evaluations,
   with its uncertainty;
-- ``"auto"`` (default): the model average of the two described in :mod:`rlscaling.ensemble`,
-  weighted by leave-future-out performance on the observed part and calibrated on real curves.
+- ``"auto"`` (default): a smoothed level stacked with the sigmoid as described in
+  :mod:`rlscaling.forecasting.ensemble`, weighted by leave-future-out performance on the
+  observed part,
+  with settings learned per kind of curve and intervals calibrated on real curves.
+
+Forecasts stay in the reward's range as read from the data (:func:`reward_bounds`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting import ensemble
 from rlscaling.forecasting.draws import CurveDraws
-from rlscaling.forecasting.prior import default_forecast_config
+from rlscaling.forecasting.prior import resolve_prior
 from rlscaling.io.checks import (
     InputError,
     as_positive_compute,
@@ -66,6 +70,9 @@ class Forecast:
         Model-averaging weights used (e.g. ``{"sigmoid": 0.3, "plateau": 0.7}``).
     notes : tuple of str
         Warnings and caveats (a declining run, an unidentified fit, ...).
+    kind : str
+        The kind of curve whose learned settings ``"auto"`` used (e.g. ``"pass_rate-flat"``;
+        see :func:`rlscaling.forecasting.ensemble.curve_kind`); empty for the other methods.
     """
 
     name: str
@@ -79,6 +86,7 @@ class Forecast:
     observed_compute: NDArray[np.float64]
     observed_reward: NDArray[np.float64]
     levels: tuple[float, ...] = DEFAULT_LEVELS
+    kind: str = ""
 
     def interval(self, level: float = 0.9, kind: Literal["observed", "curve"] = "observed"):
         """Equal-tailed predictive interval per budget: ``(lower, upper)`` arrays.
@@ -102,7 +110,7 @@ class Forecast:
         """This forecast with independent normal spread of ``sd`` added to every draw.
 
         Use it to carry a variance the run itself cannot show into the interval, e.g. the
-        between-seed spread of a recipe (:func:`rlscaling.seeds.seed_spread`): the result
+        between-seed spread of a recipe (:func:`rlscaling.decide.seeds.seed_spread`): the result
         forecasts where another seed of the recipe would end.
 
         Examples
@@ -142,13 +150,17 @@ class Forecast:
             "method": self.method,
             "weights": dict(self.weights),
             "notes": list(self.notes),
+            "kind": self.kind,
             "observed_compute_max": float(self.observed_compute.max()),
             "forecast": self.to_frame().to_dict(orient="records"),
         }
 
     def summary(self) -> str:
+        how = f"{self.method}, {self.kind}" if self.kind else self.method
+        if self.method in ("sigmoid", "mcmc"):
+            how += ", model intervals: not calibrated on real curves"
         lines = [
-            f"Forecast for {self.name} ({self.method}; weights "
+            f"Forecast for {self.name} ({how}; weights "
             + ", ".join(f"{k} {v:.2f}" for k, v in self.weights.items())
             + ")",
             f"  observed up to compute {self.observed_compute.max():.4g}, last reward "
@@ -281,25 +293,49 @@ def predictive_curves(
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     c = as_positive_compute(compute, "budget")
-    if len(run) < 4:
-        raise InputError(f"a forecast needs at least 4 evaluations, got {len(run)}")
+    need = 2 if method == "auto" else 4
+    if len(run) < need:
+        raise InputError(
+            f"a forecast with method={method!r} needs at least {need} evaluations, got {len(run)}"
+            + (" (method='auto' forecasts from 2)" if method != "auto" else "")
+        )
     y = run.reward
     if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
         raise InputError(
-            f"reward is constant ({y[0]!r} at every point, to 12 digits): forecast it as is"
+            f"reward is constant ({float(y[0]):g} at every point, to 12 digits): forecast it as is"
         )
-    prior = prior if prior is not None else default_forecast_config()  # ensemble is below prior
+    cfg, kind = resolve_prior(prior, run)  # ensemble sits below the prior
     draws = ensemble.draw(
-        run, c, method=method, n_samples=n_samples, seed=seed, prior=prior, average_of=average_of
+        run,
+        c,
+        method=method,
+        n_samples=n_samples,
+        seed=seed,
+        prior=cfg,
+        kind=kind,
+        average_of=average_of,
     )
-    if np.all((y >= 0) & (y <= 1)):
-        # A reward that stays in [0, 1] is a pass rate (the same rule bounds A in fit_sigmoid):
-        # clipping draws to [0, 1] moves every quantile towards the feasible range, so an
-        # interval that covered a feasible truth still covers it, and it is never wider.
+    lo, hi = reward_bounds(y)
+    if lo > -np.inf or hi < np.inf:
+        # Clipping draws to the reward's range moves every quantile towards the feasible
+        # range, so an interval that covered a feasible truth still covers it, and it is never
+        # wider; the median of a run sitting at a bound stays on the bound, not beyond it.
         draws = replace(
-            draws, curve=np.clip(draws.curve, 0.0, 1.0), observed=np.clip(draws.observed, 0.0, 1.0)
+            draws, curve=np.clip(draws.curve, lo, hi), observed=np.clip(draws.observed, lo, hi)
         )
     return draws
+
+
+def reward_bounds(y: NDArray[np.float64]) -> tuple[float, float]:
+    """The range a forecast of this reward is kept in, read from the observed values.
+
+    A reward that stays in [0, 1] is a pass rate (the rule that bounds A in ``fit_sigmoid``):
+    [0, 1]. A reward never below 0 (an accuracy in percent, a count) stays >= 0; one never
+    above 0 (a negated loss) stays <= 0. Anything else is unbounded.
+    """
+    lo = 0.0 if np.all(y >= 0) else -np.inf
+    hi = 1.0 if np.all((y >= 0) & (y <= 1)) else (0.0 if np.all(y <= 0) else np.inf)
+    return lo, hi
 
 
 def forecast(
@@ -324,18 +360,27 @@ def forecast(
     budget : float or array_like, optional
         Compute budget(s); default 2x the largest observed compute.
     method : {"auto", "sigmoid", "plateau", "mcmc"}
-        How the future is drawn (see the module docstring). ``"auto"`` averages a sigmoid and a
-        plateau model, weighted by how each predicted the run's own later points, with
-        intervals calibrated on real learning curves.
+        How the future is drawn (see the module docstring). ``"auto"`` stacks a smoothed level
+        and a sigmoid, weighted by how each predicted the run's own later points, with
+        settings learned per kind of curve and intervals calibrated on real learning curves;
+        with 2-4 evaluations it forecasts a plateau with a wide interval and a warning.
+        ``"sigmoid"`` and ``"mcmc"`` draw from the sigmoid alone (bootstrap or posterior
+        draws plus evaluation noise): their intervals assume the sigmoid is the right shape
+        and are not calibrated on real curves; on runs that plateau or wobble they are too
+        narrow (coverage measured in ``docs/forecasting.md``).
     levels : tuple of float
         Interval levels reported by ``summary`` and ``to_frame``.
     n_samples : int
         Number of predictive draws.
     seed : int or None
         The same seed gives the same forecast.
-    prior : ForecastPrior, optional
-        What the forecaster learned from earlier runs (see :func:`rlscaling.prior.fit_prior`);
-        default the bundled one.
+    prior : ForecastPrior or str, optional
+        What the forecaster learned from earlier runs (see
+        :func:`rlscaling.forecasting.prior.fit_prior`);
+        default the bundled one, whose settings are chosen per kind of curve from the data. A
+        kind's name (e.g. ``"pass_rate-flat"``, see :data:`rlscaling.forecasting.prior.KINDS`)
+        forces the
+        bundled settings of that kind.
     average_of : int, default 1
         Forecast the mean of this many evaluations at the budget (e.g. 3 to predict the mean of
         a run's last three evaluations); evaluation noise in the interval shrinks accordingly.
@@ -384,6 +429,7 @@ def forecast(
         observed_compute=run.compute,
         observed_reward=run.reward,
         levels=tuple(levels),
+        kind=draws.kind,
     )
 
 

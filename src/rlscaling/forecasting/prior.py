@@ -4,8 +4,9 @@
 real learning curves rather than fixed by hand: how much to trust a sigmoid's extrapolation by
 default (``prior_weight``) and against the run's own evidence (``prior_strength``), how fast
 a plateau's level drifts with horizon, and how much to widen intervals so that they cover what
-they say. :func:`fit_prior` learns them from a user's own past runs; :func:`default_forecast_config`
-returns the bundled one, learned from public development curves (see ``docs/forecasting.md``).
+they say, pooled and per kind of curve (:data:`KINDS`). :func:`fit_prior` learns them from a
+user's own past runs; :func:`default_forecast_config` returns the bundled one, learned from
+public development curves (see ``docs/forecasting.md``).
 """
 
 from __future__ import annotations
@@ -18,16 +19,37 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rlscaling.forecasting.ensemble import auto_components, auto_point_sd, stacking_weight
+from rlscaling.forecasting.ensemble import (
+    MIN_FIT_POINTS,
+    auto_components,
+    auto_point_sd,
+    curve_kind,
+    few_point_components,
+    stacking_weight,
+)
 from rlscaling.io.checks import InputError
 
 if TYPE_CHECKING:
     from rlscaling.io.runs import Run
 
 
+KINDS = ("pass_rate-rising", "pass_rate-flat", "score-rising", "score-flat", "smooth")
+# settings that may differ by kind of curve (see rlscaling.forecasting.ensemble.curve_kind)
+PER_KIND = ("prior_weight", "prior_strength", "interval_scale")
+
+
 @dataclass(frozen=True)
 class ForecastPrior:
-    """Learned settings of the ``"auto"`` forecaster (see the module docstring)."""
+    """Learned settings of the ``"auto"`` forecaster (see the module docstring).
+
+    ``kinds`` maps a kind of curve (:data:`KINDS`, chosen from the data by
+    :func:`rlscaling.forecasting.ensemble.curve_kind`: a smooth curve, or a pass rate or an
+    unbounded score,
+    still rising or flat) to the settings learned for it (``prior_weight``, ``prior_strength``,
+    ``interval_scale``); a kind not listed uses the top-level values. A run with 2-4
+    evaluations is forecast as its last value plus ``few_point_weight`` times its recent
+    trend (0: a plateau), with an interval sized by ``few_point_scale``.
+    """
 
     r0: str = "free"
     plateau_k: int | None = None
@@ -42,6 +64,11 @@ class ForecastPrior:
     interval_scale: float = 1.0
     tail_dof: float = 4.0
     noise_floor_from_fit: bool = False
+    t_rising: float = 2.0
+    smooth_noise: float = 0.01
+    few_point_scale: float = 1.0
+    few_point_weight: float = 0.0
+    kinds: dict[str, dict[str, float]] = field(default_factory=dict)
     learned_from: str = "hand-set defaults"
     scores: dict[str, Any] = field(default_factory=dict)
 
@@ -58,7 +85,18 @@ class ForecastPrior:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise InputError(f"unknown ForecastPrior fields {sorted(unknown)}")
+        for kind, over in d.get("kinds", {}).items():
+            bad = set(over) - set(PER_KIND)
+            if kind not in KINDS or bad:
+                raise InputError(
+                    f"kinds[{kind!r}] = {over!r}: kinds are {KINDS}, settings {PER_KIND}"
+                )
         return cls(**d)
+
+    def for_kind(self, kind: str) -> ForecastPrior:
+        """These settings with the overrides learned for ``kind`` applied."""
+        over = self.kinds.get(kind)
+        return replace(self, **over) if over else self
 
 
 def default_forecast_config() -> ForecastPrior:
@@ -76,6 +114,26 @@ class _Case:
     target: float
     scale: float
     comp: dict[str, Any]
+    source: str = ""
+
+
+def _source_weights(cases: list[_Case]) -> np.ndarray:
+    """Case weights that give every source (``run.metadata["source"]``) the same total.
+
+    Curves of one source share a model, a benchmark or a sweep: they are not independent, and
+    a large source would otherwise set the settings for every kind of curve it touches.
+    """
+    src = [c.source for c in cases]
+    counts = {s: src.count(s) for s in set(src)}
+    w = np.array([1.0 / counts[s] for s in src])
+    return w / w.sum()
+
+
+def _wquantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
+    """Weighted quantile (the smallest value whose cumulative weight reaches ``q``)."""
+    order = np.argsort(v)
+    cum = np.cumsum(w[order]) / np.sum(w)
+    return float(v[order][min(int(np.searchsorted(cum, q)), v.size - 1)])
 
 
 def corpus_cases(
@@ -85,52 +143,68 @@ def corpus_cases(
     *,
     progress: bool | None = None,
 ) -> tuple[list[_Case], dict[str, int]]:
-    """Backtest cases from full runs: truncate each at ``fractions`` of its compute, keep what
-    the ``"auto"`` forecaster computes there, and the truth (mean of the last 3 evaluations).
+    """Backtest cases from full runs, as a user forecasts a run in progress.
 
-    Returns the cases and a count of refusals by reason.
+    For a run of ``n`` evaluations and each fraction f: observe the evaluations up to f of the
+    final compute among the first ``n - 3``, and keep what the ``"auto"`` forecaster computes
+    for the compute of the next-to-last evaluation, with the truth: the mean of the last 3
+    evaluations. A case needs 2 observed evaluations; with 2-4 it is a few-point (plateau)
+    case. Returns the cases and a count of refusals by reason.
     """
     from tqdm.auto import tqdm
 
     cfg = cfg or ForecastPrior()
     cases: list[_Case] = []
     refused: dict[str, int] = {}
+
+    def refuse(key: str) -> None:
+        refused[key] = refused.get(key, 0) + 1
+
     show = progress if progress is not None else len(runs) > 50
     for run in tqdm(runs, disable=not show, desc="corpus", unit="run"):
         run, _ = run.without_zero_compute()
-        if len(run) < 8:
-            refused["run has fewer than 8 evaluations"] = (
-                refused.get("run has fewer than 8 evaluations", 0) + 1
-            )
+        n = len(run)
+        if n < 5:
+            refuse("run has fewer than 5 evaluations")
             continue
-        k = 3
-        target = float(run.reward[-k:].mean())
-        c_t = np.array([float(np.exp(np.mean(np.log(run.compute[-k:]))))])
+        target = float(run.reward[-3:].mean())
+        c_t = np.array([float(run.compute[-2])])
         scale = float(np.ptp(run.reward)) or 1.0
         for f in fractions:
-            part = run.truncate(f)
-            if len(part) < 5 or part.compute.max() >= c_t[0]:
-                key = "fewer than 5 evaluations in the observed part"
-                refused[key] = refused.get(key, 0) + 1
+            keep = run.compute <= f * run.compute[-1] * (1 + 1e-12)
+            part = run.select(keep & (np.arange(n) < n - 3))
+            if len(part) < 2:
+                refuse("fewer than 2 evaluations in the observed part")
                 continue
-            try:
-                comp = auto_components(part, c_t, cfg)
-            except ValueError as exc:
-                key = f"fit refused: {str(exc).split(':')[0]}"
-                refused[key] = refused.get(key, 0) + 1
+            if np.ptp(part.reward) <= 0:
+                refuse("observed reward is constant")
                 continue
-            comp["average_of"] = k  # the truth is the mean of k evaluations
-            cases.append(_Case(run.name, float(f), target, scale, comp))
+            kind = curve_kind(part, cfg.t_rising, cfg.smooth_noise)
+            if len(part) < MIN_FIT_POINTS:
+                comp = few_point_components(part, c_t, "few points")
+            else:
+                try:
+                    comp = auto_components(part, c_t, cfg.for_kind(kind))
+                except ValueError as exc:
+                    comp = few_point_components(part, c_t, str(exc))
+            comp["average_of"] = 3  # the truth is the mean of 3 evaluations
+            comp["kind"] = kind
+            source = str(run.metadata.get("source", ""))
+            cases.append(_Case(run.name, float(f), target, scale, comp, source))
     return cases, refused
 
 
 def _errors_and_z(cases: list[_Case], cfg: ForecastPrior) -> tuple[np.ndarray, np.ndarray]:
+    """Relative errors and standardised errors (at ``interval_scale`` 1) of the cases."""
     err, z = [], []
-    unit = replace(cfg, interval_scale=1.0)
+    unit = replace(cfg, interval_scale=1.0, few_point_scale=1.0)
     for case in cases:
         comp = dict(case.comp)
-        w = stacking_weight(comp["e_sig"], comp["e_pl"], cfg.prior_weight, cfg.prior_strength)
-        comp["w"] = min(w, cfg.decline_max_weight) if comp["declining"] else w
+        if comp["few"]:
+            comp["w"] = cfg.few_point_weight
+        else:
+            w = stacking_weight(comp["e_sig"], comp["e_pl"], cfg.prior_weight, cfg.prior_strength)
+            comp["w"] = min(w, cfg.decline_max_weight) if comp["declining"] else w
         point, _, obs_sd = auto_point_sd(comp, unit)
         e = float(point[0]) - case.target
         err.append(abs(e) / case.scale)
@@ -138,11 +212,23 @@ def _errors_and_z(cases: list[_Case], cfg: ForecastPrior) -> tuple[np.ndarray, n
     return np.array(err), np.array(z)
 
 
+def _calibrated_scale(
+    z: np.ndarray, levels: Sequence[float], dof: float, w: np.ndarray | None = None
+) -> float:
+    """The scale at which Student-t intervals at ``levels`` cover ``|z|`` on (weighted) average."""
+    from scipy import stats
+
+    w = np.ones(z.size) if w is None else w
+    return float(
+        np.mean([_wquantile(np.abs(z), w, lv) / stats.t.ppf(0.5 + lv / 2, dof) for lv in levels])
+    )
+
+
 def fit_prior(
     runs: Sequence[Run],
     fractions: Sequence[float] = (0.25, 0.5, 0.75),
     *,
-    weight_grid: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+    weight_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
     levels: Sequence[float] = (0.8, 0.9),
     base: ForecastPrior | None = None,
@@ -196,12 +282,22 @@ def prior_from_cases(
     refused: dict[str, int],
     base: ForecastPrior,
     *,
-    weight_grid: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+    weight_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
     levels: Sequence[float] = (0.8, 0.9),
     label: str = "corpus",
+    min_kind_cases: int = 40,
 ) -> ForecastPrior:
-    """The learning step of :func:`fit_prior`, on precomputed backtest cases."""
+    """The learning step of :func:`fit_prior`, on precomputed backtest cases.
+
+    Pooled over all cases, then per kind of curve where the corpus holds at least
+    ``min_kind_cases`` of that kind (a kind with fewer keeps the pooled settings): the prior
+    weight and strength minimise mean plus median relative error; the interval scale makes
+    the 80% and 90% intervals cover on those cases. Few-point cases (2-4 evaluations) set
+    ``few_point_scale`` and ``few_point_weight`` (the share of the recent trend they add)
+    alone. Every source (``run.metadata["source"]``; runs without one form one source) weighs
+    the same in these means, medians and quantiles.
+    """
     from scipy import stats
 
     if len(cases) < 10:
@@ -209,36 +305,81 @@ def prior_from_cases(
             f"fit_prior needs at least 10 backtest cases, got {len(cases)} "
             f"(refused: {refused}); give more or longer runs"
         )
-    best = None
-    for pw in weight_grid:
-        for st in strength_grid:
-            err, _ = _errors_and_z(cases, replace(base, prior_weight=pw, prior_strength=st))
-            score = float(np.mean(err)) + float(np.median(err))
-            if best is None or score < best[0]:
-                best = (score, pw, st)
-    assert best is not None
-    cfg = replace(base, prior_weight=best[1], prior_strength=best[2])
-    err, z = _errors_and_z(cases, cfg)
-    scales = [
-        float(np.quantile(np.abs(z), lv) / stats.t.ppf(0.5 + lv / 2, cfg.tail_dof)) for lv in levels
-    ]
-    scale = float(np.mean(scales))
-    cover = {
-        f"coverage_{lv:g}": float(
-            np.mean(np.abs(z) <= scale * stats.t.ppf(0.5 + lv / 2, cfg.tail_dof))
-        )
-        for lv in levels
-    }
+    fitted = [c for c in cases if not c.comp["few"]]
+    few = [c for c in cases if c.comp["few"]]
+
+    def learn(group: list[_Case], cfg: ForecastPrior) -> dict[str, float]:
+        wts = _source_weights(group)
+        best = None
+        for pw in weight_grid:
+            for st in strength_grid:
+                trial = replace(cfg, prior_weight=pw, prior_strength=st)
+                err, _ = _errors_and_z(group, trial)
+                score = float(np.sum(wts * err)) + _wquantile(err, wts, 0.5)
+                if best is None or score < best[0] - 1e-12:
+                    best = (score, pw, st)
+        assert best is not None
+        cfg = replace(cfg, prior_weight=best[1], prior_strength=best[2])
+        _, z = _errors_and_z(group, cfg)
+        return {
+            "prior_weight": best[1],
+            "prior_strength": best[2],
+            "interval_scale": _calibrated_scale(z, levels, cfg.tail_dof, wts),
+        }
+
+    cfg = replace(base, kinds={})
+    if len(fitted) >= 10:
+        cfg = replace(cfg, **learn(fitted, cfg))
+    kinds = {}
+    for kind in KINDS:
+        group = [c for c in fitted if c.comp["kind"] == kind]
+        if len(group) >= min_kind_cases:
+            kinds[kind] = learn(group, cfg)
+    few_scale, few_weight = base.few_point_scale, base.few_point_weight
+    if len(few) >= 10:
+        wf = _source_weights(few)
+        scores = []
+        for fw in weight_grid:
+            err, _ = _errors_and_z(few, replace(cfg, few_point_weight=fw))
+            scores.append(float(np.sum(wf * err)) + _wquantile(err, wf, 0.5))
+        few_weight = float(weight_grid[int(np.argmin(scores))])
+        _, zf = _errors_and_z(few, replace(cfg, few_point_weight=few_weight))
+        few_scale = _calibrated_scale(zf, levels, cfg.tail_dof, wf)
+    cfg = replace(cfg, kinds=kinds, few_point_scale=few_scale, few_point_weight=few_weight)
+
+    err_all, cover = [], {lv: [] for lv in levels}
+    by_kind: dict[str, int] = {}
+    for case in cases:
+        kind = "few_points" if case.comp["few"] else case.comp["kind"]
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        k_cfg = cfg.for_kind(case.comp["kind"])
+        e, z = _errors_and_z([case], k_cfg)
+        scale = k_cfg.few_point_scale if case.comp["few"] else k_cfg.interval_scale
+        err_all.append(e[0])
+        for lv in levels:
+            cover[lv].append(abs(z[0]) <= scale * stats.t.ppf(0.5 + lv / 2, cfg.tail_dof))
     scores = {
         "cases": len(cases),
+        "cases_by_kind": by_kind,
         "refused": refused,
-        "median_rel_error": float(np.median(err)),
-        "mean_rel_error": float(np.mean(err)),
-        **cover,
+        "median_rel_error": float(np.median(err_all)),
+        "mean_rel_error": float(np.mean(err_all)),
+        **{f"coverage_{lv:g}": float(np.mean(cover[lv])) for lv in levels},
     }
-    return replace(
-        cfg,
-        interval_scale=scale,
-        learned_from=label,
-        scores=scores,
-    )
+    return replace(cfg, learned_from=label, scores=scores)
+
+
+def resolve_prior(prior: ForecastPrior | str | None, run: Run) -> tuple[ForecastPrior, str]:
+    """The settings to forecast ``run`` with, and the kind of curve they are for.
+
+    ``prior`` may be None (the bundled prior), a :class:`ForecastPrior` (its per-kind settings
+    apply to the kind :func:`~rlscaling.forecasting.ensemble.curve_kind` sees) or the name of a
+    kind (the bundled settings of that kind, whatever the data look like).
+    """
+    if isinstance(prior, str):
+        if prior not in KINDS:
+            raise InputError(f"prior must be a ForecastPrior or one of {KINDS}, got {prior!r}")
+        return default_forecast_config().for_kind(prior), prior
+    cfg = prior if prior is not None else default_forecast_config()
+    kind = curve_kind(run, cfg.t_rising, cfg.smooth_noise)
+    return cfg.for_kind(kind), kind

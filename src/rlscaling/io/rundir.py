@@ -54,6 +54,24 @@ EVAL_KEYS = (
 pass rate, prompts x samples per prompt evaluated, cumulative generated tokens, truncated
 share and mean length of the evaluation responses."""
 
+TASK_REWARD_PREFIX = "reward_"
+"""In a multi-task run each ``eval.jsonl`` line also has, per task label ``<t>``, the task's
+pass rate ``reward_<t>`` and its validation prompts ``n_prompts_<t>`` (same ``n_samples``);
+``reward`` and ``n_prompts`` stay those of all tasks together. ``run.json`` lists the labels
+under ``"tasks"``. ``load_run(path, reward="reward_<t>")`` reads one task's curve."""
+TASK_PROMPTS_PREFIX = "n_prompts_"
+
+
+def task_reward_key(label: str) -> str:
+    """``eval.jsonl`` key of a task's pass rate in a multi-task run (``reward_<label>``)."""
+    return TASK_REWARD_PREFIX + label
+
+
+def task_prompts_key(label: str) -> str:
+    """``eval.jsonl`` key of a task's validation prompt count (``n_prompts_<label>``)."""
+    return TASK_PROMPTS_PREFIX + label
+
+
 TRAIN_KEYS = (
     "step",
     "compute",

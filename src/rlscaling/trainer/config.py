@@ -86,6 +86,12 @@ class TaskConfig(_Section):
     """Which task, how hard, and the sizes of the fixed splits."""
 
     name: str = "addition"
+    label: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="name of this task's curve in a multi-task run (reward_<label>); "
+        "default the task name",
+    )
     difficulty: int = Field(3, ge=1)
     n_train: int = Field(4096, ge=0, description="training prompts (jsonl: 0 = all)")
     n_val: int = Field(128, ge=1, description="held-out validation prompts")
@@ -137,11 +143,37 @@ class RolloutConfig(_Section):
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: int = Field(0, ge=0, description="0 = off")
-    length_control: Literal["interruption", "truncation"] = "interruption"
+    length_control: Literal["interruption", "truncation", "length_penalty"] = Field(
+        "interruption",
+        description="interruption: force the end of thinking at the budget; truncation: stop "
+        "at think_budget + answer_budget tokens; length_penalty: truncation plus the overlong "
+        "penalty on correct responses longer than that cap minus length_penalty_window",
+    )
     think_budget: int = Field(32, ge=1, description="tokens before the end-of-thinking marker")
-    think_budget_jitter: int = Field(0, ge=0, description="interruption at budget + U[0, j]")
+    think_budget_jitter: int = Field(
+        0,
+        ge=0,
+        description="interruption at a random point of the window [think_budget, "
+        "think_budget + jitter] (ScaleRL: 10k-12k), drawn per sample from the rollout seed",
+    )
     answer_budget: int = Field(16, ge=1, description="tokens after the marker")
     interruption_text: str = INTERRUPTION_TEXT
+    length_penalty_window: int = Field(
+        4,
+        ge=1,
+        description="L_cache of the length penalty: correct responses longer than "
+        "think_budget + answer_budget - L_cache tokens lose up to 1 reward (ScaleRL: 2k of 14k)",
+    )
+
+    @model_validator(mode="after")
+    def _penalty_window(self) -> RolloutConfig:
+        cap = self.think_budget + self.answer_budget
+        if self.length_control == "length_penalty" and self.length_penalty_window > cap:
+            raise ValueError(
+                f"rollout.length_penalty_window={self.length_penalty_window} exceeds the length "
+                f"cap think_budget + answer_budget = {cap}"
+            )
+        return self
 
     @field_validator("engine")
     @classmethod
@@ -197,6 +229,11 @@ class OptimConfig(_Section):
     weight_decay: float = Field(0.01, ge=0)
     warmup_steps: int = Field(0, ge=0, description="linear LR warm-up, then constant")
     max_grad_norm: float = Field(1.0, gt=0)
+    fp32_master_weights: bool = Field(
+        True,
+        description="a bfloat16/float16 model is stepped through FP32 master copies of its "
+        "weights (no effect on a float32 model)",
+    )
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -262,6 +299,11 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
+    tasks: list[TaskConfig] = Field(
+        default_factory=list,
+        description="a multi-task run: two or more tasks trained together (prompts drawn from "
+        "the union), each evaluated on its own split; replaces `task`",
+    )
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -278,6 +320,35 @@ class TrainConfig(_Section):
         if recipe not in PRESETS:
             raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(PRESETS)}")
         return deep_merge(PRESETS[recipe], data)
+
+    @model_validator(mode="after")
+    def _multi_task(self) -> TrainConfig:
+        if not self.tasks:
+            return self
+        if len(self.tasks) < 2:
+            raise ValueError("tasks holds one task; a single task goes in `task`")
+        if self.task != TaskConfig():
+            raise ValueError("give either `task` or `tasks` (a multi-task run), not both")
+        labels = [t.label or t.name for t in self.tasks]
+        if len(set(labels)) < len(labels):
+            raise ValueError(
+                f"tasks have repeated labels {labels}; give each a distinct `label` "
+                "(e.g. the same task at two difficulties)"
+            )
+        # the loops read the end-of-thinking marker from `task` (left at its default here)
+        markers = {t.answer_marker for t in self.tasks}
+        if markers != {self.task.answer_marker}:
+            raise ValueError(
+                f"every task in `tasks` must use answer_marker {self.task.answer_marker!r}, "
+                f"got {sorted(map(str, markers))}"
+            )
+        if self.warmup.difficulty is not None:
+            raise ValueError("warmup.difficulty applies to one task; leave it unset with `tasks`")
+        return self
+
+    def task_configs(self) -> list[TaskConfig]:
+        """The tasks of the run: ``tasks`` in a multi-task run, else ``[task]``."""
+        return list(self.tasks) or [self.task]
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

@@ -1,4 +1,8 @@
-"""Evaluation stage: mean pass rate on the fixed validation split, m samples per prompt."""
+"""Evaluation stage: mean pass rate on the fixed validation split, m samples per prompt.
+
+In a multi-task run (problems labelled with ``Problem.task``) the result also holds each task's
+pass rate and prompt count, from which the run directory gets one curve per task.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ def evaluate(
     marker: str | None,
     chunk: int = 64,
 ) -> dict[str, Any]:
-    """``{"reward", "n_prompts", "n_samples", "truncated_frac", "mean_len"}`` on ``val``."""
+    """``{"reward", "n_prompts", "n_samples", "truncated_frac", "mean_len", "by_task"}`` on
+    ``val``; ``by_task`` maps each task label to ``(pass rate, prompts)`` (empty for a
+    single-task split)."""
     rewards: list[float] = []
     trunc = lens = 0
     for lo in range(0, len(val), chunk):
@@ -31,7 +37,15 @@ def evaluate(
         trunc += sum(s.truncated for s in samples)
         lens += sum(len(s.response_ids) for s in samples)
     n = max(len(rewards), 1)
+    by_task: dict[str, tuple[float, int]] = {}
+    labels = [p.task for p in val]
+    if any(labels):
+        for label in dict.fromkeys(labels):
+            idx = [i for i, lab in enumerate(labels) if lab == label]
+            got = [rewards[i * n_samples + j] for i in idx for j in range(n_samples)]
+            by_task[label] = (sum(got) / len(got), len(idx))
     return {
+        "by_task": by_task,
         "reward": sum(rewards) / n,
         "n_prompts": len(val),
         "n_samples": n_samples,

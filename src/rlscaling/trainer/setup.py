@@ -57,7 +57,8 @@ def sampling_params(cfg: TrainConfig, tokenizer: Any) -> SamplingParams:
         temperature=r.temperature,
         top_p=r.top_p,
         top_k=r.top_k,
-        length_control=r.length_control,
+        # the length penalty is a reward shaping on top of truncation (steps.learn applies it)
+        length_control="truncation" if r.length_control == "length_penalty" else r.length_control,
         think_budget=r.think_budget,
         think_budget_jitter=r.think_budget_jitter,
         answer_budget=r.answer_budget,
@@ -98,6 +99,7 @@ def run_meta(
         "model_params": n_total,
         "flops_params": n_params,
         "task": task_name,
+        "tasks": [t.label or t.name for t in cfg.tasks],  # a multi-task run's curve labels
         "seed": cfg.seed,
         "recipe": cfg.recipe,
         "run_name": cfg.run_name,

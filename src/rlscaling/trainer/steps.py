@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlscaling.io import rundir
 from rlscaling.trainer import checkpoint as ckpt
 from rlscaling.trainer.advantages import get_advantage, zero_variance_keep
 from rlscaling.trainer.compute import ComputeLedger, DeviceTimer, step_flops
@@ -28,12 +29,13 @@ from rlscaling.trainer.config import TrainConfig
 from rlscaling.trainer.evaluate import evaluate
 from rlscaling.trainer.model import count_params, load_model, matmul_params
 from rlscaling.trainer.policy import collate
+from rlscaling.trainer.rewards import length_penalty
 from rlscaling.trainer.rollout import get_engine
 from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams
 from rlscaling.trainer.runlog import RunWriter, read_jsonl
 from rlscaling.trainer.sampler import PromptSampler
 from rlscaling.trainer.setup import base_model, pick_device, run_meta, sampling_params
-from rlscaling.trainer.tasks import Problem, Task, make_splits
+from rlscaling.trainer.tasks import Problem, Task, make_task_splits
 from rlscaling.trainer.update import make_optimizer, policy_update
 
 RESUME_FREE = {"steps", "progress", "threads", "checkpoint_every"}
@@ -57,7 +59,7 @@ class RunState:
     val_set: list[Problem]
     model: Any
     tokenizer: Any
-    optimizer: torch.optim.Optimizer
+    optimizer: Any  # torch.optim.Optimizer or update.FP32MasterWeights
     scheduler: Any
     sampler: PromptSampler
     ledger: ComputeLedger
@@ -78,7 +80,7 @@ def setup(cfg: TrainConfig) -> RunState:
     """
     device, out = pick_device(cfg.device), Path(cfg.out_dir)
     writer = RunWriter(out)
-    task, train_set, val_set = make_splits(cfg.task)
+    task, train_set, val_set = make_task_splits(cfg.task_configs())
     resume = ckpt.latest(out)  # repairs an interrupted checkpoint swap; raises if unusable
     if resume is not None:
         check_same_run(cfg, writer)
@@ -145,14 +147,29 @@ def learn(
 
     Records each group's pass count in the prompt sampler, drops zero-variance groups (if
     configured), computes advantages over what is kept and updates the policy (timed by
-    ``timer``). Returns the kept samples and the update's metrics (empty if nothing was kept).
+    ``timer``). With ``rollout.length_control = "length_penalty"`` the overlong penalty
+    (:func:`~rlscaling.trainer.rewards.length_penalty`) is added to the rewards the filter and
+    the advantages see; pass counts (NPR) and the logged ``reward`` stay the verifier's.
+    Returns the kept samples and the update's metrics (empty if nothing was kept).
     """
     cfg = run.cfg
     reward = torch.tensor(rewards)
     groups = torch.tensor([smp.prompt_index for smp in samples])
     n = cfg.rollout.n_samples
-    for g, i in enumerate(prompts):
-        run.sampler.update(i, int(reward[g * n : (g + 1) * n].sum()), n)
+    for g, i in enumerate(prompts):  # pass counts: the verifier's rewards, before shaping
+        run.sampler.update(i, int((reward[g * n : (g + 1) * n] > 0).sum()), n)
+    shaping: dict[str, Any] = {}
+    r = cfg.rollout
+    if r.length_control == "length_penalty":
+        lengths = torch.tensor([len(smp.response_ids) for smp in samples])
+        pen = length_penalty(
+            lengths, reward, r.think_budget + r.answer_budget, r.length_penalty_window
+        )
+        reward = reward + pen
+        shaping = {
+            "length_penalty_mean": float(pen.mean()),
+            "length_penalized_frac": float((pen < 0).float().mean()),
+        }
 
     keep = (
         zero_variance_keep(reward, groups)
@@ -161,7 +178,7 @@ def learn(
     )
     kept = [smp for smp, k in zip(samples, keep.tolist(), strict=True) if k]
     if not kept:
-        return kept, {}
+        return kept, shaping
     adv = get_advantage(cfg.advantage.name)(reward[keep], groups[keep], cfg.advantage)
     batch = collate(
         [smp.prompt_ids for smp in kept],
@@ -180,7 +197,7 @@ def learn(
             groups[keep].to(run.device),
             cfg,
         )
-    return kept, metrics
+    return kept, {**shaping, **metrics}
 
 
 def step_record(
@@ -271,6 +288,10 @@ def evaluate_and_log(run: RunState, step: int) -> float:
         step_seed(cfg.seed, step, 2),
         cfg.task.answer_marker,
     )
+    per_task: dict[str, Any] = {}
+    for label, (reward, n_prompts) in res["by_task"].items():  # a multi-task run
+        per_task[rundir.task_reward_key(label)] = reward
+        per_task[rundir.task_prompts_key(label)] = n_prompts
     run.writer.append_eval(
         {
             "step": step,
@@ -282,6 +303,7 @@ def evaluate_and_log(run: RunState, step: int) -> float:
             "tokens": run.ledger.tokens,
             "truncated_frac": res["truncated_frac"],
             "mean_len": res["mean_len"],
+            **per_task,
         }
     )
     return res["reward"]

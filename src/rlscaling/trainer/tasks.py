@@ -12,6 +12,10 @@ Built-in tasks (registry ``TASKS``):
 - ``sorting``: ``"sort:3159="`` -> ``"1359"``; difficulty = number of digits to sort.
 - ``countdown``: ``"make 22 from 3,5,7="`` -> any expression using each given number at most
   once with ``+ - * / ( )`` that equals 22; difficulty = how many numbers (numbers 1-12).
+- ``countdown_mix``: countdown over a mix of difficulties, 2 to ``difficulty`` numbers per
+  problem (uniform), each with a worked scratchpad (one line per operation, ``"3+5=8,8*7=56,"``)
+  that the warm-up teaches; the scratchpad grows with the number of operands, so the thinking
+  budget and what happens at it (interruption or truncation) matter.
 - ``jsonl``: a user file with one ``{"prompt": ..., "answer": ...}`` object per line, verified by
   exact string match or numeric match (``TaskConfig.match``).
 
@@ -34,7 +38,7 @@ from __future__ import annotations
 import ast
 import json
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -46,11 +50,13 @@ from rlscaling.trainer.registry import Registry
 
 @dataclass(frozen=True)
 class Problem:
-    """One task instance. ``solution`` is optional worked text placed before the marker."""
+    """One task instance. ``solution`` is optional worked text placed before the marker;
+    ``task`` names the task it belongs to in a multi-task run (empty otherwise)."""
 
     prompt: str
     answer: str
     solution: str = ""
+    task: str = ""
 
 
 class Task:
@@ -156,6 +162,37 @@ class Countdown(Task):
         return float(value == target)
 
 
+@register_task("countdown_mix")
+class CountdownMix(Countdown):
+    """Countdown with 2 to ``difficulty`` numbers per problem and a worked scratchpad.
+
+    The reference solution folds the numbers left to right in a random order; every
+    intermediate value stays positive (a subtraction that would not is redrawn), so the
+    scratchpad ``"a op b=v1,v1 op c=v2,"`` is plain arithmetic on positive integers. Its
+    length is about 7 characters per operation: with ``difficulty=5`` the longest take ~30
+    thinking tokens for a character-level tokenizer.
+    """
+
+    name = "countdown_mix"
+
+    def generate(self, rng: np.random.Generator, difficulty: int) -> Problem:
+        k = int(rng.integers(2, max(difficulty, 2) + 1))
+        nums = [int(x) for x in rng.integers(1, 13, size=k)]
+        order = [int(i) for i in rng.permutation(k)]
+        value, expr, steps = nums[order[0]], str(nums[order[0]]), []
+        for i in order[1:]:
+            x = nums[i]
+            op = "+-*"[int(rng.integers(0, 3))]
+            if op == "-" and value - x <= 0:
+                op = "+"  # keep every intermediate value positive
+            new = value + x if op == "+" else value - x if op == "-" else value * x
+            steps.append(f"{value}{op}{x}={new},")
+            if op == "*" and ("+" in expr or "-" in expr):
+                expr = f"({expr})"
+            expr, value = f"{expr}{op}{x}", new
+        return Problem(f"make {value} from {','.join(map(str, nums))}=", expr, "".join(steps))
+
+
 @register_task("jsonl")
 class JsonlTask(Task):
     """User data: problems are read from a file, not generated (see :func:`load_jsonl`)."""
@@ -235,6 +272,52 @@ def _unique(
             seen.add(p.prompt)
             out.append(p)
     return out
+
+
+class MultiTask(Task):
+    """Several tasks in one run: each problem is verified by the task it came from.
+
+    ``tasks`` maps each task's label (``Problem.task``) to its :class:`Task`.
+    """
+
+    def __init__(self, tasks: dict[str, Task]) -> None:
+        self.tasks = dict(tasks)
+        self.name = "+".join(self.tasks)
+
+    def generate(self, rng: np.random.Generator, difficulty: int) -> Problem:
+        raise TypeError("a multi-task run generates each task's problems with that task")
+
+    def verify(self, answer: str, problem: Problem) -> float:
+        if problem.task not in self.tasks:
+            raise KeyError(f"problem of task {problem.task!r}; this run has {list(self.tasks)}")
+        return self.tasks[problem.task].verify(answer, problem)
+
+
+def task_label(cfg: Any) -> str:
+    """The name a task's curve goes by in a multi-task run: ``label``, else ``name``."""
+    return cfg.label or cfg.name
+
+
+def make_task_splits(cfgs: list[Any]) -> tuple[Task, list[Problem], list[Problem]]:
+    """``(task, train, val)`` for one task config, or for several (a multi-task run).
+
+    With several, every problem carries its task's label (``Problem.task``), the task is a
+    :class:`MultiTask`, the splits are the concatenation of each task's, and no training
+    prompt repeats a validation prompt of any task.
+    """
+    if len(cfgs) == 1:
+        return make_splits(cfgs[0])
+    tasks: dict[str, Task] = {}
+    train: list[Problem] = []
+    val: list[Problem] = []
+    for cfg in cfgs:
+        task, t_train, t_val = make_splits(cfg)
+        label = task_label(cfg)
+        tasks[label] = task
+        train += [replace(p, task=label) for p in t_train]
+        val += [replace(p, task=label) for p in t_val]
+    held_out = {p.prompt for p in val}
+    return MultiTask(tasks), [p for p in train if p.prompt not in held_out], val
 
 
 def make_splits(cfg: Any) -> tuple[Task, list[Problem], list[Problem]]:

@@ -4,6 +4,13 @@ The aggregation weights are computed on the whole batch first, so splitting it i
 micro-batches (``micro_batch_size``) accumulates exactly the same gradient. The loss's metrics
 are computed per micro-batch and combined by their kind (:func:`reduce_metrics`), so they too
 are those of the whole batch.
+
+With a bfloat16 or float16 model and ``optim.fp32_master_weights`` (the default), the optimiser
+keeps an FP32 copy of every parameter (:class:`FP32MasterWeights`): the forward and backward
+passes run in the model's dtype, the gradients are copied to FP32, clipped and applied to the
+FP32 copy, and the result is cast back into the model. Without it, an update smaller than half
+a bfloat16 spacing (2**-8 relative) is rounded away, so a small learning rate can leave the
+weights unchanged for ever.
 """
 
 from __future__ import annotations
@@ -16,16 +23,119 @@ from rlscaling.trainer.losses import aggregation_weights, get_loss
 from rlscaling.trainer.policy import TokenBatch, response_logprobs
 
 
-def make_optimizer(model: Any, cfg: Any) -> tuple[torch.optim.Optimizer, Any]:
-    """AdamW and a linear-warm-up-then-constant LR schedule."""
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
-    )
+class FP32MasterWeights:
+    """An optimiser that steps FP32 master copies of low-precision parameters.
+
+    Parameters
+    ----------
+    params : the model's parameters (any dtype; their ``.grad`` is read after ``backward``).
+    make_inner : builds the real optimiser over the FP32 copies (e.g. ``AdamW(..., lr=...)``).
+
+    :meth:`master_grads` copies the model's gradients to the FP32 copies and returns those (clip
+    them there, in FP32); :meth:`step` steps the copies and writes them, rounded, back into the
+    model. ``param_groups`` are the inner optimiser's, so an LR scheduler built on
+    :attr:`inner` drives both. ``state_dict`` holds the FP32 copies: a resume continues from
+    them, not from the rounded model weights.
+
+    Examples
+    --------
+    >>> w = torch.nn.Parameter(torch.ones(1, dtype=torch.bfloat16))
+    >>> opt = FP32MasterWeights([w], lambda ps: torch.optim.SGD(ps, lr=1e-3))
+    >>> for _ in range(10):
+    ...     w.grad = torch.ones_like(w)
+    ...     _ = opt.master_grads()
+    ...     opt.step()
+    >>> round(opt.master[0].item(), 4), w.item()  # bf16 alone would have stayed at 1.0
+    (0.99, 0.98828125)
+    """
+
+    def __init__(self, params: Any, make_inner: Any) -> None:
+        self.params = [p for p in params if p.requires_grad]
+        self.master = [
+            p.detach().to(torch.float32, copy=True).requires_grad_(True) for p in self.params
+        ]
+        self.inner: torch.optim.Optimizer = make_inner(self.master)
+        self._grads_ready = False
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.inner.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None if set_to_none else (p.grad.zero_() if p.grad is not None else None)
+        self.inner.zero_grad(set_to_none=True)
+        self._grads_ready = False
+
+    def master_grads(self) -> list[torch.Tensor]:
+        """Copy the model's gradients to the FP32 copies; return the copies (to clip)."""
+        for p, m in zip(self.params, self.master, strict=True):
+            m.grad = None if p.grad is None else p.grad.detach().to(torch.float32)
+        self._grads_ready = True
+        return self.master
+
+    @torch.no_grad()
+    def step(self) -> None:
+        if not self._grads_ready:
+            self.master_grads()
+        self.inner.step()
+        for p, m in zip(self.params, self.master, strict=True):
+            p.copy_(m)  # round the FP32 result into the model's dtype
+        self._grads_ready = False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "inner": self.inner.state_dict(),
+            "master": [m.detach().clone() for m in self.master],
+        }
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "master" not in state or len(state["master"]) != len(self.master):
+            raise ValueError(
+                "optimizer state has no FP32 master weights for this model (it was saved "
+                "without optim.fp32_master_weights, or for another model)"
+            )
+        self.inner.load_state_dict(state["inner"])
+        for p, m, saved in zip(self.params, self.master, state["master"], strict=True):
+            m.copy_(saved)
+            p.copy_(m)
+
+
+def make_optimizer(model: Any, cfg: Any) -> tuple[Any, Any]:
+    """AdamW and a linear-warm-up-then-constant LR schedule.
+
+    AdamW steps FP32 master copies (:class:`FP32MasterWeights`) when ``cfg.fp32_master_weights``
+    is on and some parameter is not float32; otherwise it steps the parameters themselves.
+    """
+
+    def adamw(params: Any) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(
+            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+        )
+
+    low_precision = any(p.dtype != torch.float32 for p in model.parameters())
+    if getattr(cfg, "fp32_master_weights", False) and low_precision:
+        opt: Any = FP32MasterWeights(model.parameters(), adamw)
+        inner = opt.inner
+    else:
+        opt = inner = adamw(model.parameters())
     warm = max(cfg.warmup_steps, 0)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0
+        inner, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0
     )
     return opt, sched
+
+
+def clip_and_step(model: Any, optimizer: Any, max_norm: float) -> torch.Tensor:
+    """Clip the gradient norm (on the FP32 master copies when there are any) and step."""
+    if isinstance(optimizer, FP32MasterWeights):
+        params = optimizer.master_grads()
+    else:
+        params = list(model.parameters())
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    optimizer.step()
+    return norm
 
 
 def metric_reduction(name: str) -> str:
@@ -80,7 +190,7 @@ def reduce_metrics(parts: list[tuple[dict[str, float], float]]) -> dict[str, flo
 
 def policy_update(
     model: Any,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Any,
     scheduler: Any,
     batch: TokenBatch,
     adv: torch.Tensor,
@@ -111,8 +221,7 @@ def policy_update(
         parts.append((metrics, float(part.loss_mask.sum()) / max(n_tok, 1.0)))
         ent_sum += float((ent * part.loss_mask).sum())
         gap_sum += float(((logp.detach() - part.old_logp).abs() * part.loss_mask).sum())
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
-    optimizer.step()
+    grad_norm = clip_and_step(model, optimizer, cfg.optim.max_grad_norm)
     scheduler.step()
     return {
         "loss": total,

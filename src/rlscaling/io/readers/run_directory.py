@@ -56,6 +56,22 @@ def _read_rundir(d: Path, opts: LoadOptions, name: str | None = None) -> Run:
         meta.update(tags)
     unit = info.get("compute_unit", "FLOPs")
     df = _records_frame(records, eval_path)
+    # A multi-task run's per-task curve (reward="reward_<task>") is evaluated on that task's
+    # prompts: its eval size is n_prompts_<task> x n_samples, not the whole split's.
+    tasks = info.get("tasks") if isinstance(info.get("tasks"), list) else []
+    if tasks:
+        meta["tasks"] = list(tasks)
+    if isinstance(opts.reward, str) and opts.reward.startswith(rundir.TASK_REWARD_PREFIX):
+        label = opts.reward[len(rundir.TASK_REWARD_PREFIX) :]
+        if opts.reward not in df.columns:
+            known = [rundir.task_reward_key(t) for t in tasks] or "none (a single-task run)"
+            raise InputError(
+                f"reward={opts.reward!r} is not a curve of {d}; its per-task curves: {known}"
+            )
+        prompts_col = rundir.task_prompts_key(label)
+        if prompts_col in df.columns and opts.eval_size is None:
+            df = df.assign(n_prompts=df[prompts_col])
+        meta["task_curve"] = label
     name = name or _rundir_name(d, info)
     return frame_run(
         df, opts, name=name, source=d, fmt="rundir", meta=meta, torn=torn, default_unit=unit

@@ -14,10 +14,16 @@ for the prompt log-probs of the forced tokens.
 
 Differences from the torch engine, all outside the loss: forced tokens (loss mask 0) carry the
 log-prob of the untempered, unfiltered distribution (vLLM's prompt log-probs), which equals
-the torch engine's value at temperature 1 without top-k/top-p; the LM head runs in the model's
-dtype (``fp32_lm_head`` only matters for bfloat16/float16 models); the random streams differ,
+the torch engine's value at temperature 1 without top-k/top-p; the random streams differ,
 so samples match the torch engine in distribution, not draw for draw (greedy decoding matches
 exactly).
+
+With ``fp32_lm_head`` (the run's ``model.fp32_lm_head``) and a bfloat16/float16 model, vLLM
+projects the final hidden states onto the vocabulary in float32 (its ``head_dtype`` setting,
+passed as ``hf_overrides={"head_dtype": "float32"}``): the hidden states and the head weight are
+cast to float32 before the product, as the trainer's :func:`~rlscaling.trainer.policy.lm_logits`
+does, so the behaviour log-probs are not rounded to the model's precision (ScaleRL's FP32 head
+on both generator and trainer). In a float32 model it changes nothing.
 
 vLLM is imported only when an engine is constructed; ``pip install 'rlscaling[vllm]'`` on CPU
 (see ``docs/trainer.md``), the ``vllm`` package on GPU.
@@ -229,6 +235,7 @@ class VLLMEngine(RolloutEngine):
         restore a lagging engine exactly on resume.
     poll_steps : engine steps per :meth:`poll`.
     enable_prefix_caching : share prompt KV blocks between requests of one weight version.
+    fp32_lm_head : compute the LM head (logits) in float32 when ``dtype`` is lower precision.
     """
 
     def __init__(
@@ -243,6 +250,7 @@ class VLLMEngine(RolloutEngine):
         hold_snapshot: bool = False,
         poll_steps: int = 1,
         enable_prefix_caching: bool = True,
+        fp32_lm_head: bool = False,
     ) -> None:
         self._llm: Any = None
         self._tmp: Path | None = None
@@ -304,6 +312,8 @@ class VLLMEngine(RolloutEngine):
                     # sampling defaults come from our SamplingParams, never generation_config.json
                     generation_config="vllm",
                     worker_extension_cls=WORKER_EXTENSION,
+                    # vLLM's head_dtype: the lm_head projection in float32 (a no-op in float32)
+                    hf_overrides={"head_dtype": "float32" if fp32_lm_head else "model"},
                 )
         except BaseException:
             self._cleanup_files()
@@ -339,6 +349,7 @@ class VLLMEngine(RolloutEngine):
             max_num_seqs=max(seqs, 1),
             seed=cfg.seed,
             hold_snapshot=inline and cfg.off_policy_lag > 0,
+            fp32_lm_head=cfg.model.fp32_lm_head,
         )
 
     # ---- weights -----------------------------------------------------------------------------
