@@ -131,3 +131,32 @@ def test_fp32_model_steps_its_own_parameters():
     layer = torch.nn.Linear(4, 1)
     opt, _ = make_optimizer(layer, OptimConfig(fp32_master_weights=True))
     assert isinstance(opt, torch.optim.AdamW)  # nothing to keep: the weights are FP32
+
+
+@pytest.mark.parametrize("master", [True, False])
+def test_bf16_warmup_uses_fp32_master_weights(master):
+    """The supervised warm-up of a bf16 model steps FP32 master weights too. At lr 1e-6 a step
+    is below half the bf16 spacing of every weight larger than ~5e-4 (typical |w| ~ 0.013):
+    without master weights almost none moves in 40 steps; with them the sum of the steps
+    crosses the spacing of the smaller weights."""
+    from rlscaling.trainer.tasks import get_task
+    from rlscaling.trainer.warmup import supervised_warmup
+
+    cfg = TrainConfig(
+        model={"hidden_size": 64, "num_layers": 1, "num_heads": 2, "dtype": "bfloat16"},
+        task={"name": "sorting", "difficulty": 3},
+        warmup={"steps": 40, "lr": 1e-6, "batch_size": 4},
+        optim={"fp32_master_weights": master},
+    )
+    tok = build_tokenizer()
+    model = build_tiny_model(cfg.model, tok, seed=0)
+    before = copy.deepcopy(model)
+    rng = __import__("numpy").random.default_rng(0)
+    problems = [get_task("sorting").generate(rng, 3) for _ in range(32)]
+    supervised_warmup(model, tok, problems, cfg, "cpu")
+    w0 = before.model.layers[0].mlp.down_proj.weight
+    w1 = model.model.layers[0].mlp.down_proj.weight
+    assert w1.dtype == torch.bfloat16
+    moved = (w1 != w0).float().mean().item()
+    # measured: 34% of the weights moved with master weights, 2% without
+    assert moved > 0.2 if master else moved < 0.05

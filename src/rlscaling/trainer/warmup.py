@@ -17,6 +17,7 @@ import torch
 
 from rlscaling.trainer.policy import collate, response_logprobs
 from rlscaling.trainer.tasks import Problem, Task, _unique
+from rlscaling.trainer.update import FP32MasterWeights
 
 
 def warmup_problems(
@@ -43,7 +44,18 @@ def supervised_warmup(
         tokenizer(p.solution + marker + p.answer, add_special_tokens=False)["input_ids"] + [eos]
         for p in problems
     ]
-    opt = torch.optim.AdamW(model.parameters(), lr=wcfg.lr, weight_decay=0.0)
+
+    def adamw(params: Any) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(params, lr=wcfg.lr, weight_decay=0.0)
+
+    # a bfloat16/float16 model warms up through FP32 master weights too, as RL then trains it
+    low_precision = any(p.dtype != torch.float32 for p in model.parameters())
+    if cfg.optim.fp32_master_weights and low_precision:
+        opt: Any = FP32MasterWeights(model.parameters(), adamw)
+        clip_params = opt.master_grads
+    else:
+        opt = adamw(model.parameters())
+        clip_params = model.parameters
     model.train()
     losses = []
     for _ in range(wcfg.steps):
@@ -55,7 +67,7 @@ def supervised_warmup(
         loss = -(logp * batch.loss_mask).sum() / batch.loss_mask.sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(clip_params(), 1.0)
         opt.step()
         losses.append(loss.item())
     return losses
