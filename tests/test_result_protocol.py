@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlscaling import InputError, backtest, compare, fit_sigmoid, forecast, load_example
+from rlscaling import (
+    InputError,
+    backtest,
+    compare,
+    compute_to_reach,
+    fit_sigmoid,
+    forecast,
+    load_example,
+)
 from rlscaling.decide.report import early_fit_report
 from rlscaling.decide.seeds import seed_spread
 from rlscaling.io.datasets import calibration_runs, example_curves
@@ -50,6 +58,9 @@ def results(fit, runs):
             runs, fractions=(0.5,), n_samples=200, n_boot=50, seed=0, progress=False
         ),
         "Forecast": forecast(load_example("scalerl_like").truncate(0.5), n_samples=300, seed=0),
+        "TargetForecast": compute_to_reach(
+            load_example("scalerl_like").truncate(0.5), 0.55, n_samples=300, seed=0
+        ),
     }
     return made
 
@@ -63,12 +74,10 @@ ALL = [
     "SeedSpread",
     "EarlyFitReport",
     "Forecast",
+    "TargetForecast",
 ]
-# Forecast (forecasting/forecast.py) does not yet answer prob_at_least(reward, at=...) (it takes
-# budget=) and reads an unknown interval kind as "curve" instead of refusing it; it joins
-# those two tests when it does.
-WITH_PROB = [n for n in ALL if n not in ("Forecast",)]
-CHECKS_KIND = [n for n in ALL if n not in ("Forecast",)]
+WITH_PROB = ALL
+CHECKS_KIND = ALL
 # A backtest scores forecasts against what happened: it holds no distribution of the reward.
 NO_DISTRIBUTION = {"BacktestResult"}
 
@@ -179,3 +188,27 @@ def test_the_old_parameter_interval_form_still_answers(fit):
     a = list(frame["param"]).index("A") if "param" in frame else list(frame.index).index("A")
     lo_all, hi_all = fit.interval(0.9)
     assert (lo, hi) == (lo_all[a], hi_all[a])
+
+
+def test_forecasts_read_the_reward_at_the_compute_given():
+    run = load_example("scalerl_like").truncate(0.5)
+    c_now = float(run.compute.max())
+    fc = forecast(run, budget=[2 * c_now, 50 * c_now], n_samples=400, seed=0)
+    for j, at in enumerate(fc.budget):  # each budget's own draws answer for it
+        assert fc.prob_at_least(0.6, at=at) == np.mean(fc.draws[:, j] >= 0.6)
+    assert fc.prob_at_least(0.6, at=2 * c_now) != fc.prob_at_least(0.6, at=50 * c_now)
+    assert fc.prob_at_least(0.5, budget=2 * c_now) == fc.prob_at_least(0.5, at=2 * c_now)
+    with pytest.raises(InputError, match="not one of the forecast's budgets"):
+        fc.prob_at_least(0.5, at=3 * c_now)
+    # "curve" has no evaluation noise: never a wider interval than "observed"
+    lo_c, hi_c = fc.interval(0.9, kind="curve")
+    lo_o, hi_o = fc.interval(0.9, kind="observed")
+    assert np.all(hi_c - lo_c <= hi_o - lo_o + 1e-12)
+    tf = compute_to_reach(run, 0.55, n_samples=400, seed=0)
+    # P(reward >= target by C) is the share of draws that reached the target by C
+    c_mid = tf.median()
+    assert np.isfinite(c_mid)
+    p = tf.prob_at_least(0.55, at=c_mid)
+    assert p == pytest.approx(np.mean(tf.compute <= c_mid), abs=0.02)
+    with pytest.raises(InputError, match="does not apply"):
+        tf.interval(0.9, kind="observed")

@@ -45,6 +45,7 @@ from rlscaling.io.checks import (
 from rlscaling.io.inputs import check_curve, resolve_xy
 from rlscaling.io.runs import Run
 from rlscaling.plot import new_axes
+from rlscaling.protocol import check_kind
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -88,23 +89,55 @@ class Forecast:
     levels: tuple[float, ...] = DEFAULT_LEVELS
     kind: str = ""
 
-    def interval(self, level: float = 0.9, kind: Literal["observed", "curve"] = "observed"):
+    def interval(
+        self, level: float = 0.9, *, kind: Literal["observed", "curve"] = "observed"
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Equal-tailed predictive interval per budget: ``(lower, upper)`` arrays.
 
         ``kind="observed"`` is for the reward an evaluation at that budget will show;
-        ``"curve"`` for the run's expected reward there (no evaluation noise).
+        ``"curve"`` for the run's expected reward there (no evaluation noise); see
+        :mod:`rlscaling.protocol`.
         """
         level = check_level(level)
-        d = self.draws if kind == "observed" else self.curve_draws
+        d = self._draws(kind)
         lo, hi = np.quantile(d, [0.5 - level / 2, 0.5 + level / 2], axis=0)
         return lo, hi
 
-    def prob_at_least(self, reward: float, budget: float | None = None) -> float:
-        """``P(evaluated reward at budget >= reward)`` (the first budget by default)."""
-        j = 0 if budget is None else int(np.argmin(np.abs(np.log(self.budget / budget))))
-        if budget is not None and not np.isclose(self.budget[j], budget, rtol=1e-9):
-            raise InputError(f"budget={budget!r} is not one of the forecast's {self.budget}")
-        return float(np.mean(self.draws[:, j] >= reward))
+    def prob_at_least(
+        self,
+        reward: float,
+        at: float | None = None,
+        *,
+        kind: Literal["observed", "curve"] = "observed",
+        budget: float | None = None,
+    ) -> float:
+        """``P(reward at compute at >= reward)``, at one of the forecast's budgets.
+
+        ``at=None`` is the first budget; ``kind`` as in :meth:`interval` (``"observed"``: what
+        an evaluation will show). ``budget=`` is the former name of ``at=``.
+        """
+        check_real(reward, "reward", what="a finite reward")
+        if budget is not None:
+            if at is not None:
+                raise InputError("give at= or its former name budget=, not both")
+            at = budget
+        d = self._draws(kind)
+        if at is None:
+            j = 0
+        else:
+            check_real(at, "at", what="a compute budget > 0")
+            if not at > 0:
+                raise InputError(f"at must be a compute budget > 0, got {at!r}")
+            j = int(np.argmin(np.abs(np.log(self.budget / at))))
+            if not np.isclose(self.budget[j], at, rtol=1e-9):
+                raise InputError(
+                    f"at={at!r} is not one of the forecast's budgets {self.budget.tolist()}: "
+                    "forecast at that compute (forecast(..., budget=[...]))"
+                )
+        return float(np.mean(d[:, j] >= reward))
+
+    def _draws(self, kind: str) -> NDArray[np.float64]:
+        return self.draws if check_kind(kind) == "observed" else self.curve_draws
 
     def with_spread(self, sd: float, seed: int | None = 0, why: str = "") -> Forecast:
         """This forecast with independent normal spread of ``sd`` added to every draw.
@@ -210,13 +243,16 @@ class TargetForecast:
     already_reached: bool
     method: str
     notes: tuple[str, ...]
+    grid: NDArray[np.float64] | None = None  # compute values the curve draws are at
+    curve_draws: NDArray[np.float64] | None = None  # (S, len(grid)) expected reward
+    levels: tuple[float, ...] = DEFAULT_LEVELS
 
     def median(self) -> float:
         """Median compute (``inf`` when the target is more likely unreachable than not)."""
         return float(np.quantile(self.compute, 0.5, method="inverted_cdf"))
 
-    def interval(self, level: float = 0.9) -> tuple[float, float]:
-        """Equal-tailed interval of the compute needed (an end may be ``inf``)."""
+    def compute_interval(self, level: float = 0.9) -> tuple[float, float]:
+        """Equal-tailed interval of the compute needed, as two floats (an end may be ``inf``)."""
         level = check_level(level)
         # "inverted_cdf" picks order statistics, so draws that never reach the target (inf)
         # give an infinite bound instead of the nan that interpolation would produce.
@@ -225,8 +261,80 @@ class TargetForecast:
         )
         return float(lo), float(hi)
 
+    def interval(
+        self, level: float = 0.9, *, kind: Literal["curve"] = "curve"
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(lower, upper)`` of the compute needed: one-element arrays (the one row of
+        :meth:`to_frame`), as every result answers; :meth:`compute_interval` gives floats.
+
+        The compute at which the run's expected reward reaches the target is a property of the
+        curve, so ``kind`` is ``"curve"`` only.
+        """
+        check_kind(kind, ("curve",))
+        lo, hi = self.compute_interval(level)
+        return np.array([lo]), np.array([hi])
+
+    def prob_at_least(
+        self, reward: float, at: float | None = None, *, kind: Literal["curve"] = "curve"
+    ) -> float:
+        """``P(expected reward at compute at >= reward)`` from the forecast's curve draws.
+
+        ``at=None`` is the compute observed so far. For ``reward == target`` this is the
+        probability that the target is reached by ``at``. ``at`` must lie within the searched
+        range (the observed compute to ``max_compute_factor`` times it).
+        """
+        check_kind(kind, ("curve",))
+        check_real(reward, "reward", what="a finite reward")
+        if self.grid is None or self.curve_draws is None:
+            raise InputError("this TargetForecast holds no curve draws (made by an old version)")
+        if at is None:
+            at = float(self.grid[0])
+        check_real(at, "at", what="a compute budget > 0")
+        if not self.grid[0] * (1 - 1e-12) <= at <= self.grid[-1] * (1 + 1e-12):
+            raise InputError(
+                f"at={at!r} is outside the searched compute [{self.grid[0]:.4g}, "
+                f"{self.grid[-1]:.4g}]; use forecast(..., budget=at) there"
+            )
+        j = int(np.clip(np.searchsorted(self.grid, at, side="right") - 1, 0, len(self.grid) - 1))
+        return float(np.mean(self.curve_draws[:, j] >= reward))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: the target, the median compute, its intervals at ``levels``, and
+        ``P(unreachable)``."""
+        row: dict[str, Any] = {"target": self.target, "median_compute": self.median()}
+        for lv in self.levels:
+            row[f"lower_{lv:g}"], row[f"upper_{lv:g}"] = self.compute_interval(lv)
+        row["prob_unreachable"] = self.prob_unreachable
+        row["already_reached"] = self.already_reached
+        return pd.DataFrame([row])
+
+    def plot(self, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
+        """``P(target reached by compute C)`` against C (log axis), with the median and the
+        90% interval of the compute needed marked."""
+        ax = new_axes(ax)
+        finite = np.sort(self.compute[np.isfinite(self.compute)])
+        n = self.compute.size
+        if finite.size:
+            ax.step(finite, np.arange(1, finite.size + 1) / n, where="post", color="C0")
+        med = self.median()
+        lo, hi = self.compute_interval(0.9)
+        if np.isfinite(med):
+            ax.axvline(med, color="C1", ls="--", lw=1, label=f"median {med:.3g}")
+        for b in (lo, hi):
+            if np.isfinite(b):
+                ax.axvline(b, color="0.5", ls=":", lw=1)
+        ax.axhline(1 - self.prob_unreachable, color="0.7", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("compute")
+        ax.set_ylabel(f"P(reward >= {self.target:.4g} by compute)")
+        ax.set_title(f"{self.name}: compute to reach {self.target:.4g}", fontsize=9)
+        if np.isfinite(med):
+            ax.legend(fontsize=8)
+        return ax
+
     def to_dict(self) -> dict[str, Any]:
-        lo, hi = self.interval(0.9)
+        lo, hi = self.compute_interval(0.9)
         return {
             "name": self.name,
             "target": self.target,
@@ -241,7 +349,7 @@ class TargetForecast:
     def summary(self) -> str:
         if self.already_reached:
             return f"{self.name}: target {self.target:.4g} is already reached by the observed run"
-        lo, hi = self.interval(0.9)
+        lo, hi = self.compute_interval(0.9)
         med = self.median()
         head = f"{self.name}: compute to reach {self.target:.4g}"
         if not np.isfinite(med):
@@ -524,4 +632,6 @@ def compute_to_reach(
         already_reached=bool(already),
         method=draws.method,
         notes=tuple(notes),
+        grid=grid,
+        curve_draws=curve,
     )
