@@ -272,3 +272,16 @@ def test_mcmc_forecast_of_large_returns_carries_their_noise():
         fc = forecast(run, budget=2e4, method="mcmc", n_samples=1000)
     lo, hi = fc.interval(0.9)
     assert hi[0] - lo[0] > 2 * 1.645 * 200 * 0.8  # at least most of a new evaluation's noise
+
+
+def test_far_budget_on_tiny_compute_units_stays_finite():
+    # compute ~1e-283 and a budget of 1e300: the budget/compute ratio overflows to inf, and the
+    # horizon computed from it gave NaN forecasts without a word; horizons are log differences
+    rng = np.random.default_rng(0)
+    c = np.geomspace(1e-283, 1e-280, 20)
+    y = np.linspace(0.1, 0.5, 20) + rng.normal(0, 0.02, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fc = forecast(c, reward=y, budget=1e300, n_samples=200)
+    assert np.all(np.isfinite(fc.draws)) and np.all(np.isfinite(fc.median))
+    assert 0.0 <= fc.median[0] <= 1.0

@@ -140,7 +140,7 @@ def plateau_draws(
     y = run.reward
     level, se, _ = _level(y, cfg.plateau_k)
     noise = max(noise_from_differences(y), 1e-12)
-    h = np.log(c / run.compute.max()).clip(0, None)  # horizon in e-folds of compute
+    h = (np.log(c) - np.log(run.compute.max())).clip(0, None)  # horizon in e-folds of compute
     drift = cfg.plateau_drift * noise * np.sqrt(h)
     curve = level + rng.normal(size=(n, 1)) * se + rng.normal(size=(n, c.size)) * drift
     obs = curve + rng.normal(size=curve.shape) * noise / np.sqrt(average_of)
@@ -417,7 +417,8 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
         "notes": notes,
         "noise": max(noise_level(run.reward), 1e-12),
         "fit_noise": float(fit.noise_sd) if np.isfinite(fit.noise_sd) else 0.0,
-        "h": np.log(c / run.compute.max()).clip(0, None),  # horizon in e-folds of compute
+        # horizon in e-folds of compute (a difference of logs: the ratio can overflow)
+        "h": (np.log(c) - np.log(run.compute.max())).clip(0, None),
         "n": len(run),
     }
 
@@ -437,7 +438,7 @@ def few_point_components(run: Run, c: NDArray, why: str) -> dict[str, Any]:
     x = np.log(run.compute)
     xc = x - x.mean()
     slope = float(np.sum(xc * (y - y.mean())) / np.sum(xc * xc)) if np.any(xc) else 0.0
-    h = np.log(c / run.compute.max()).clip(0, None)
+    h = (np.log(c) - np.log(run.compute.max())).clip(0, None)
     return {
         "base": float(y[-1]),
         "gain": np.clip(slope * h, -span, span),

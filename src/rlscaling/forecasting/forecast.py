@@ -431,6 +431,14 @@ def predictive_curves(
         draws = replace(
             draws, curve=np.clip(draws.curve, lo, hi), observed=np.clip(draws.observed, lo, hi)
         )
+    bad = ~(np.isfinite(draws.curve).all(axis=0) & np.isfinite(draws.observed).all(axis=0))
+    if bad.any():  # never hand back a NaN forecast: say where and why instead
+        raise InputError(
+            f"the {method!r} forecast is not finite at budget(s) {c[bad].tolist()}: they lie "
+            f"{np.log(c[bad].max()) - np.log(run.compute.max()):.3g} e-folds beyond the "
+            "observed compute, too far for these numbers; ask for a nearer budget, or rescale "
+            "compute to a unit near 1 (e.g. GPU-hours, or FLOPs / 1e18)"
+        )
     return draws
 
 
