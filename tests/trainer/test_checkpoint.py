@@ -188,3 +188,16 @@ def test_fresh_start_over_a_step0_log_is_allowed(tmp_path, tiny_config):
     (out / "eval.jsonl").write_text(json.dumps({"step": 0, "compute": 0.0, "reward": 0.0}) + "\n")
     train(tiny_config(out, steps=2))
     assert [r["step"] for r in read_jsonl(out / "eval.jsonl")] == [0, 2]
+
+
+def test_resume_accepts_a_config_written_before_new_fields(tmp_path, tiny_config):
+    # a run.json written before a field existed (here: optim.fp32_master_weights and
+    # rollout.length_penalty_window) must not read as "a different config"
+    out = tmp_path / "run"
+    train(tiny_config(out, steps=2))
+    meta = json.loads((out / "run.json").read_text())
+    meta["config"]["optim"].pop("fp32_master_weights", None)
+    meta["config"]["rollout"].pop("length_penalty_window", None)
+    (out / "run.json").write_text(json.dumps(meta))
+    train(tiny_config(out, steps=4))
+    assert [r["step"] for r in read_jsonl(out / "eval.jsonl")] == [0, 2, 4]

@@ -350,6 +350,12 @@ def check_same_run(cfg: TrainConfig, writer: RunWriter) -> None:
     if not writer.run_path.exists():
         return
     old = json.loads(writer.run_path.read_text())["config"]
+    try:
+        # Read the old config through today's schema: a field added since (with its default)
+        # or a renamed one migrated by the config's validators is not a difference.
+        old = TrainConfig.model_validate(old).model_dump(mode="json")
+    except ValueError:
+        pass  # not valid today: compare as written (it will differ)
     new = cfg.model_dump(mode="json")
     diff = sorted(
         k for k in set(old) | set(new) if k not in RESUME_FREE and old.get(k) != new.get(k)
