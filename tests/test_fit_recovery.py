@@ -76,6 +76,18 @@ def test_reaches_the_least_squares_minimum_found_by_scipy_from_the_truth():
         assert ours <= 2 * ref.cost * (1 + 1e-6) + 1e-12
 
 
+def test_free_r0_fit_emits_no_runtime_warning():
+    # Grid cells whose logistic part is flat over the data overflow while being ruled out;
+    # that used to leak as numpy RuntimeWarnings from a plain fit_sigmoid(r0="free").
+    rng = np.random.default_rng(5)
+    c = np.geomspace(100, 90_000, 1000)
+    y = sigmoid(c, 0.6, 1.5, 3000.0, 0.1) + rng.normal(0, 0.05, c.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit = fit_sigmoid(c, y, r0="free", warn=False)
+    assert abs(fit.A - 0.6) < 0.05
+
+
 def test_compute_unit_does_not_matter():
     rng = np.random.default_rng(5)
     (_a, _b, _c_mid, r0, _), c, y = draw(rng)

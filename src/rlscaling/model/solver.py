@@ -88,24 +88,28 @@ def grid_starts(
         ssr = -2.0 * gain * z_s + gain**2 * ss
         r0_cells = np.broadcast_to(r0[:, None], a.shape)
     else:
-        sw = w.sum(axis=1)[:, None]
-        s1 = w @ s.T
-        sy = wy.sum(axis=1)[:, None]
-        syy = (wy * y).sum(axis=1)[:, None]
-        det = sw * ss - s1**2
-        det = np.where(np.abs(det) < 1e-300, 1e-300, det)
-        r0_cells = (ss * sy - s1 * sys_) / det
-        r0_cells = np.clip(r0_cells, bounds.lower[3], bounds.upper[3])
-        a = np.clip(r0_cells + (sw * sys_ - s1 * sy) / det, a_lo, a_hi)
-        gain = a - r0_cells
-        ssr = (
-            syy
-            - 2.0 * r0_cells * sy
-            - 2.0 * gain * sys_
-            + r0_cells**2 * sw
-            + 2.0 * r0_cells * gain * s1
-            + gain**2 * ss
-        )
+        # A cell whose logistic part is flat over the data (all ~0 or ~1) does not fix A and
+        # R0 apart: its determinant is ~0 and its numbers overflow. Such a cell gets an
+        # infinite SSR below and is never chosen, so the overflow is expected, not reported.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            sw = w.sum(axis=1)[:, None]
+            s1 = w @ s.T
+            sy = wy.sum(axis=1)[:, None]
+            syy = (wy * y).sum(axis=1)[:, None]
+            det = sw * ss - s1**2
+            det = np.where(np.abs(det) < 1e-300, 1e-300, det)
+            r0_cells = (ss * sy - s1 * sys_) / det
+            r0_cells = np.clip(r0_cells, bounds.lower[3], bounds.upper[3])
+            a = np.clip(r0_cells + (sw * sys_ - s1 * sy) / det, a_lo, a_hi)
+            gain = a - r0_cells
+            ssr = (
+                syy
+                - 2.0 * r0_cells * sy
+                - 2.0 * gain * sys_
+                + r0_cells**2 * sw
+                + 2.0 * r0_cells * gain * s1
+                + gain**2 * ss
+            )
     ssr = np.where(np.isfinite(ssr), ssr, np.inf)
     k = min(n_best, ssr.shape[1])
     if k == 1:
