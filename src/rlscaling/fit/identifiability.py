@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from rlscaling.fit.search import solve_one
 from rlscaling.model.curve import PUBLIC_NAMES
-from rlscaling.model.solver import Bounds, solve_curve
+from rlscaling.model.solver import Bounds
 
 # A fit is called identified only when the data reach past the midpoint and A is not mostly
 # uncertainty; below these, A is an extrapolation that the summary must not present as measured.
@@ -101,16 +102,8 @@ def profile_issues(
     held = Bounds(lower=lower, upper=upper, free=free)
     start = theta.copy()
     start[0] = a_alt
-    _, alt_cost, _ = solve_curve(
-        x,
-        y[None, :],
-        w[None, :],
-        None if r0_value is None else np.array([r0_value]),
-        held,
-        loss=loss,
-        f_scale=f_scale,
-        n_starts=1,
-        theta0=start[None, :],
+    _, alt_cost, _ = solve_one(
+        x, y, w, r0_value, held, loss=loss, f_scale=f_scale, n_starts=1, theta0=start
     )
     dof = max(y.size - int(bounds.free.sum()), 1)
     sigma2 = 2.0 * cost / dof
