@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlscaling.model.solver import Bounds, levenberg_marquardt, solve_curve
+from rlscaling.model.solver import Bounds, _solve_curve, levenberg_marquardt
 
 # Curves longer than this are searched on BIN_COUNT bins of log-compute and polished on every
 # point (see solve_one): a fit of a million points then costs a few passes over the data.
@@ -51,6 +51,7 @@ def solve_one(
     f_scale: float,
     n_starts: int,
     theta0: np.ndarray | None = None,
+    ftol: float = 1e-10,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`~rlscaling.model.solver.solve_curve` for one curve; a long curve is searched on
     bins and polished on all points.
@@ -60,21 +61,21 @@ def solve_one(
     bins of log-compute (see :func:`binned`); the best solution is then polished by the
     same Levenberg-Marquardt on every point, so the fit minimises the same loss over the same
     data as an unbinned fit and stops by the same tolerances. Shorter curves are solved
-    directly, exactly as before.
+    directly, exactly as before. ``ftol`` is the solver's relative cost tolerance.
     """
     r0 = None if r0_value is None else np.array([r0_value])
     start = None if theta0 is None else np.asarray(theta0, dtype=float)[None, :]
     if x.size <= BIN_ABOVE:
-        return solve_curve(
+        return _solve_curve(
             x, y[None, :], w[None, :], r0, bounds,
-            loss=loss, f_scale=f_scale, n_starts=n_starts, theta0=start,
+            loss=loss, f_scale=f_scale, n_starts=n_starts, theta0=start, ftol=ftol,
         )  # fmt: skip
     xb, yb, wb = binned(x, y, w, BIN_COUNT)
-    theta_b, _, _ = solve_curve(
+    theta_b, _, _ = _solve_curve(
         xb, yb[None, :], wb[None, :], r0, bounds,
-        loss=loss, f_scale=f_scale, n_starts=n_starts, theta0=start,
+        loss=loss, f_scale=f_scale, n_starts=n_starts, theta0=start, ftol=ftol,
     )  # fmt: skip
     sol = levenberg_marquardt(
-        x, y[None, :], w[None, :], theta_b, bounds, loss=loss, f_scale=f_scale
+        x, y[None, :], w[None, :], theta_b, bounds, loss=loss, f_scale=f_scale, ftol=ftol
     )
     return sol.theta, sol.cost, sol.converged

@@ -28,6 +28,12 @@ LOSSES: tuple[str, ...] = ("linear", "soft_l1", "huber", "cauchy")
 # A bootstrap replicate whose cost from the warm start exceeds this multiple of the median
 # replicate cost is searched again from the grid (see solve_replicates).
 SUSPECT_COST_RATIO = 2.0
+# From this many rows on, the damped normal equations are solved by the batched Cholesky of
+# _solve_spd (bootstrap batches); below it by numpy.linalg.solve (point fits: a few starts).
+SPD_BATCH_MIN = 32
+# Up to this many residuals (rows x points) the normal equations are built in a few stacked
+# einsum calls (cheaper per call); above it column pair by column pair (cheaper per byte).
+SMALL_BATCH_POINTS = 8192
 
 
 def robust_rho(z: NDArray, loss: str) -> tuple[NDArray, NDArray]:
@@ -332,13 +338,23 @@ def _lm_rows(
             r_eff, col_w = res_w, (None if unit_w else sw_w)
         jac = [base[i] if col_w is None else base[i] * col_w for i in free_idx]
         fac = [factor[i] for i in free_idx]
-        grad = np.stack(
-            [f * np.einsum("rn,rn->r", j, r_eff) for j, f in zip(jac, fac, strict=True)],
-            axis=1,
-        )
-        jtj = np.empty((th.shape[0], k, k))
-        for i, j in pairs:
-            jtj[:, i, j] = jtj[:, j, i] = fac[i] * fac[j] * np.einsum("rn,rn->r", jac[i], jac[j])
+        if res_w.size <= SMALL_BATCH_POINTS:
+            # A point fit (a few starts): fewer, larger numpy calls, as per-call cost dominates.
+            jst = np.stack(jac)  # (k, a, n)
+            fmat = np.stack([np.broadcast_to(f, th.shape[:1]) for f in fac], axis=1)  # (a, k)
+            grad = np.einsum("kan,an->ak", jst, r_eff) * fmat
+            jtj = np.einsum("kan,jan->akj", jst, jst) * (fmat[:, :, None] * fmat[:, None, :])
+        else:
+            # A bootstrap batch: one product per pair of columns streams through memory once.
+            grad = np.stack(
+                [f * np.einsum("rn,rn->r", j, r_eff) for j, f in zip(jac, fac, strict=True)],
+                axis=1,
+            )
+            jtj = np.empty((th.shape[0], k, k))
+            for i, j in pairs:
+                jtj[:, i, j] = jtj[:, j, i] = (
+                    fac[i] * fac[j] * np.einsum("rn,rn->r", jac[i], jac[j])
+                )
         th_f = th[:, free_idx]
         at_lo = (th_f <= lower_f) & (grad > 0)
         at_hi = (th_f >= upper_f) & (grad < 0)
@@ -349,7 +365,11 @@ def _lm_rows(
             jtj = jtj * keep[:, :, None] * keep[:, None, :]
         diag = np.einsum("rii->ri", jtj)
         damp = lam_w[:, None] * np.maximum(diag, 1e-12) + hold * 1.0
-        step = -_solve_spd(jtj + damp[:, :, None] * eye, grad)
+        lhs = jtj + damp[:, :, None] * eye
+        if th.shape[0] >= SPD_BATCH_MIN:
+            step = -_solve_spd(lhs, grad)
+        else:  # a few rows (a point fit's starts): LAPACK's per-call cost is the smaller one
+            step = -np.linalg.solve(lhs, grad[..., None])[..., 0]
         trial = th.copy()
         trial[:, free_idx] = np.where(hold, th_f, np.clip(th_f + step, lower_f, upper_f))
         ta, tb, tm, tr = trial[:, 0:1], trial[:, 1:2], trial[:, 2:3], trial[:, 3:4]
@@ -519,6 +539,25 @@ def solve_curve(
     ``theta0`` (``(R, 4)``), when given, is added as one more start per row (a bootstrap
     starts each replicate from the point fit as well as from the grid).
     """
+    return _solve_curve(
+        x, y, w, r0, bounds, loss=loss, f_scale=f_scale, n_starts=n_starts, theta0=theta0
+    )
+
+
+def _solve_curve(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    r0: np.ndarray | None,
+    bounds: Bounds,
+    *,
+    loss: str,
+    f_scale: float,
+    n_starts: int,
+    theta0: np.ndarray | None,
+    ftol: float = 1e-10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`solve_curve`, with the solver's relative cost tolerance ``ftol`` exposed."""
     rows = y.shape[0]
     parts = []
     if n_starts > 0:
@@ -532,7 +571,9 @@ def solve_curve(
         starts[..., 3] = r0[:, None]
     flat = starts.reshape(rows * k, 4)
     rep = lambda a: np.repeat(a, k, axis=0)  # noqa: E731
-    sol = levenberg_marquardt(x, rep(y), rep(w), flat, bounds, loss=loss, f_scale=f_scale)
+    sol = levenberg_marquardt(
+        x, rep(y), rep(w), flat, bounds, loss=loss, f_scale=f_scale, ftol=ftol
+    )
     cost_ok = np.where(sol.converged, sol.cost, np.inf).reshape(rows, k)
     cost_any = np.where(np.isfinite(sol.cost), sol.cost, np.inf).reshape(rows, k)
     # Prefer the best converged start; fall back to the lowest cost when none converged.
