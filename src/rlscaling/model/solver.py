@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit
 
-from rlscaling.model.curve import curve_jacobian, curve_value
+from rlscaling.model.curve import curve_jacobian
 
 Loss = Literal["linear", "soft_l1", "huber", "cauchy"]
 LOSSES: tuple[str, ...] = ("linear", "soft_l1", "huber", "cauchy")
@@ -494,19 +494,28 @@ def _linearised_starts(
     sw = np.sqrt(w_row[0])
     s = expit(first[1] * (x - first[2]))  # the logistic part is the same for every row
     res = sw * (theta0[:, 3:4] + (theta0[:, 0:1] - theta0[:, 3:4]) * s - y)  # (R, n)
-    # The Jacobian columns of A, B and ln C_mid depend on R0 through (A - R0) only for B and
-    # C_mid; rows differ in R0 only when it is fixed, so those columns scale per row. Use the
-    # first row's Jacobian (rows with another fixed R0 still get a good step) and let the
-    # cost check below catch any row it does not help.
     jac = curve_jacobian(x, first)[:, free] * sw[:, None]  # (n, k)
     try:
         proj = np.linalg.solve(jac.T @ jac, jac.T)  # (k, n)
     except np.linalg.LinAlgError:
         return theta0
     step = -(res @ proj.T)  # (R, k)
+    # With a fixed R0 that differs between rows (the bootstrap redraws it), row r's Jacobian
+    # columns of B and ln C_mid are the first row's times c_r = (A - R0_r) / (A - R0_1): its
+    # Jacobian is J D_r with D_r = diag(1, c_r, c_r), so its Gauss-Newton step is the shared
+    # step with those two components divided by c_r.
+    gain0 = first[0] - first[3]
+    if not bounds.free[3] and gain0 != 0:
+        c_r = (theta0[:, 0] - theta0[:, 3]) / gain0
+        c_r = np.where(np.abs(c_r) > 1e-3, c_r, 1.0)
+        for col, i in enumerate(free):
+            if i in (1, 2):
+                step[:, col] /= c_r
     trial = theta0.copy()
     trial[:, free] = np.clip(theta0[:, free] + step, bounds.lower[free], bounds.upper[free])
-    res_t = sw * (curve_value(x, trial) - y)
+    with np.errstate(over="ignore"):
+        s_t = 1.0 / (1.0 + np.exp(trial[:, 1:2] * (trial[:, 2:3] - x)))  # expit, faster
+    res_t = sw * (trial[:, 3:4] + (trial[:, 0:1] - trial[:, 3:4]) * s_t - y)
     better = np.einsum("rn,rn->r", res_t, res_t) < np.einsum("rn,rn->r", res, res)
     return np.where(better[:, None], trial, theta0)
 
