@@ -319,7 +319,7 @@ def _lm_rows(
             live = np.ones(ids.size, dtype=bool)
         a_, b_, m_, r_ = th[:, 0], th[:, 1], th[:, 2:3], th[:, 3]
         # Jacobian columns: dR/dA = s, dR/dB = (A - R0) s (1 - s) (x - m),
-        # dR/dm = -(A - R0) s (1 - s) B, dR/dR0 = 1 - s (see rlscaling.curve.curve_jacobian).
+        # dR/dm = -(A - R0) s (1 - s) B, dR/dR0 = 1 - s (see rlscaling.model.curve.curve_jacobian).
         # Each is a per-row factor times one of four base arrays, so the normal equations are
         # built from products of base arrays, scaled afterwards (fewer passes over the data).
         one_minus = 1.0 - s_w
