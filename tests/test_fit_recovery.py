@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.optimize import least_squares
 
+import rlscaling.fit.search as search_module
 from rlscaling import IdentifiabilityWarning, fit_sigmoid, sigmoid
 from rlscaling.model.curve import curve_value
 
@@ -74,6 +75,40 @@ def test_reaches_the_least_squares_minimum_found_by_scipy_from_the_truth():
         fit = fit_sigmoid(c, y, r0=r0, warn=False)
         ours = np.sum(fit.residuals**2)
         assert ours <= 2 * ref.cost * (1 + 1e-6) + 1e-12
+
+
+@pytest.mark.parametrize(
+    ("r0", "stop"),
+    [(0.1, None), ("free", None), (0.1, 1.0)],  # stop=1.0: data end at C_mid, A not identified
+)
+def test_long_curve_searched_on_bins_lands_on_the_unbinned_fit(monkeypatch, r0, stop):
+    # Above BIN_ABOVE points the search runs on bins and the answer is polished on every
+    # point: it must be the fit the unbinned path gives, flags included.
+    rng = np.random.default_rng(5)
+    n = search_module.BIN_ABOVE + 5000
+    c = np.geomspace(100, 3000 * (stop or 30.0), n)
+    y = sigmoid(c, 0.6, 1.5, 3000.0, 0.1) + rng.normal(0, 0.05, n)
+    binned = fit_sigmoid(c, y, r0=r0, warn=False)
+    monkeypatch.setattr(search_module, "BIN_ABOVE", 10**12)
+    full = fit_sigmoid(c, y, r0=r0, warn=False)
+    for name in ("A", "B", "C_mid", "R0"):
+        se = full.stderr[name] if np.isfinite(full.stderr[name]) else 1.0
+        assert abs(getattr(binned, name) - getattr(full, name)) <= 1e-3 * se + 1e-12, name
+    assert binned.identified == full.identified
+    assert binned.identification_issues == full.identification_issues
+    assert binned.success and binned.data.n == n
+
+
+def test_free_r0_fit_emits_no_runtime_warning():
+    # Grid cells whose logistic part is flat over the data overflow while being ruled out;
+    # that used to leak as numpy RuntimeWarnings from a plain fit_sigmoid(r0="free").
+    rng = np.random.default_rng(5)
+    c = np.geomspace(100, 90_000, 1000)
+    y = sigmoid(c, 0.6, 1.5, 3000.0, 0.1) + rng.normal(0, 0.05, c.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit = fit_sigmoid(c, y, r0="free", warn=False)
+    assert abs(fit.A - 0.6) < 0.05
 
 
 def test_compute_unit_does_not_matter():

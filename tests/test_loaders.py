@@ -16,6 +16,7 @@ from rlscaling import Run
 from rlscaling.io.checks import InputError
 from rlscaling.io.datasets import example_curves
 from rlscaling.io.loaders import LoadError, LoaderWarning, load_run, load_runs
+from rlscaling.io.readers import jsonl as jsonl_reader
 from rlscaling.io.readers import tensorboard as tensorboard_reader
 
 C = np.array([0.0, 1e17, 2e17, 4e17, 8e17])
@@ -71,6 +72,79 @@ def test_jsonl_round_trip_with_nested_records(tmp_path):
     same_points(run, eval_size=None)
     assert run.metadata["columns"]["reward"] == "eval.accuracy"
     assert run.metadata["compute_unit"] == "FLOPs"
+
+
+JSONL_CASES = {
+    "flat": '{"step": 1, "flops": 1e18, "reward": 0.1}\n{"step": 2, "flops": 2e18, "reward": 0.2}\n'
+    '{"step": 3, "flops": 4e18, "reward": 0.3}\n',
+    "nested, a key missing": '{"flops": 1e18, "eval": {"acc": 0.1, "n_prompts": 8}}\n'
+    '{"flops": 2e18, "eval": {"acc": 0.2}}\n'
+    '{"flops": 4e18, "eval": {"acc": 0.3, "n_prompts": 9}}\n',
+    "torn last line": '{"flops": 1e18, "reward": 0.1}\n{"flops": 2e18, "reward": 0.2}\n'
+    '{"flops": 3e18, "reward": 0.25}\n{"flops": 4e18, "rew',
+    "torn, CRLF, BOM": '\ufeff{"flops": 1e18, "reward": 0.1}\r\n{"flops": 2e18, "reward": 0.2}\r\n'
+    '{"flops": 3e18, "reward": 0.3}\r\n{"flo',
+    "integer FLOPs beyond int64": '{"flops": 100000000000000000000, "reward": 0.1}\n'
+    '{"flops": 200000000000000000000, "reward": 0.2}\n'
+    '{"flops": 400000000000000000000, "reward": 0.3}\n',
+    "NaN reward, run column": '{"run": "a", "flops": 1e18, "reward": NaN}\n'
+    '{"run": "a", "flops": 2e18, "reward": 0.2}\n{"run": "a", "flops": 4e18, "reward": 0.3}\n',
+}
+# Files the fast reader hands to the line-by-line one (which answers or names the bad line).
+JSONL_FALLBACK_CASES = {
+    "blank line": '{"flops": 1e18, "reward": 0.1}\n\n{"flops": 2e18, "reward": 0.2}\n',
+    "two objects on a line": '{"flops": 1e18, "reward": 0.1} {"flops": 2e18, "reward": 0.2}\n',
+    "a list line": '{"flops": 1e18, "reward": 0.1}\n[1, 2]\n{"flops": 2e18, "reward": 0.2}\n',
+    "bad middle line": '{"flops": 1e18, "reward": 0.1}\n{"flops": 2e1\n{"flops": 3e18, "r": 1}\n',
+    "timestamp strings": '{"time": "2024-01-01T00:00:00", "flops": 1e18, "reward": 0.1}\n',
+    "type changes": '{"flops": 1e18, "reward": 0.1}\n{"flops": "2e18", "reward": 0.2}\n',
+    "line separator in a string": '{"flops": 1e18, "reward": 0.1, "note": "a\u2028b"}\n',
+}
+
+
+def load_both(path, nan_policy="omit"):
+    """load_run through the fast JSONL reader and through the line-by-line one."""
+    outcomes = []
+    for fast in (True, False):
+        saved = jsonl_reader._jsonl_frame_fast
+        if not fast:
+            jsonl_reader._jsonl_frame_fast = lambda p: None
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    out = load_run(path, nan_policy=nan_policy)
+                except InputError as exc:
+                    out = exc
+        finally:
+            jsonl_reader._jsonl_frame_fast = saved
+        outcomes.append((out, [str(w.message) for w in caught]))
+    return outcomes
+
+
+@pytest.mark.parametrize("case", list(JSONL_CASES) + list(JSONL_FALLBACK_CASES))
+def test_fast_jsonl_reader_gives_the_line_by_line_answer(tmp_path, case):
+    text = {**JSONL_CASES, **JSONL_FALLBACK_CASES}[case]
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(text.encode("utf-8"))
+    # the fast path is taken for the plain files and declined for the others
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LoaderWarning)
+        assert (jsonl_reader._jsonl_frame_fast(path) is None) == (case in JSONL_FALLBACK_CASES)
+    (fast, fast_warned), (exact, exact_warned) = load_both(path)
+    assert fast_warned == exact_warned
+    if isinstance(exact, Exception):
+        assert type(fast) is type(exact) and str(fast) == str(exact)
+        return
+    np.testing.assert_array_equal(fast.compute, exact.compute)
+    np.testing.assert_array_equal(fast.reward, exact.reward)
+    assert (fast.eval_size is None) == (exact.eval_size is None)
+    if exact.eval_size is not None:
+        np.testing.assert_array_equal(fast.eval_size, exact.eval_size)
+    assert fast.name == exact.name and fast.metadata == exact.metadata
+    if "torn" in case:
+        assert fast.metadata["omitted"]["torn_last_line"] == 1
+        assert len(fast_warned) == 1 and "last line (4) is incomplete" in fast_warned[0]
 
 
 def test_parquet_round_trip(tmp_path):

@@ -9,7 +9,7 @@ from rlscaling import fit_sigmoid, sigmoid
 from rlscaling.io.checks import InputError
 from rlscaling.model.curve import curve_value
 from rlscaling.model.simulate import simulate_curve
-from rlscaling.model.solver import solve_replicates
+from rlscaling.model.solver import levenberg_marquardt, solve_replicates
 from rlscaling.uncertainty.mcmc import MCMCWarning
 
 C = np.geomspace(100, 1e5, 40)
@@ -38,6 +38,26 @@ def test_batched_replicates_equal_a_loop_of_scipy(fit):
 
         ref = least_squares(resid, fit.theta[:3], xtol=1e-14, ftol=1e-14, gtol=1e-14)
         np.testing.assert_allclose(theta[i, :3], ref.x, rtol=1e-5, atol=1e-6)
+
+
+def test_a_replicate_stuck_from_its_warm_start_is_searched_again_from_the_grid(fit):
+    # Replicates start at the point fit and only the ones that fail from there get the grid.
+    # Row 3 starts in a corner (B near its top, C_mid at its low bound) where plain LM stops
+    # at a cost hundreds of times the others'; the grid must bring it to the same minimum
+    # that the point fit's start reaches.
+    rng = np.random.default_rng(1)
+    x = np.log(C)
+    ys = curve_value(x, fit.theta) + rng.normal(0, 0.01, (25, C.size))
+    ws = np.ones_like(ys)
+    starts = np.tile(fit.theta, (25, 1))
+    starts[3] = [1.0, 19.0, fit.bounds.lower[2] + 0.1, 0.15]
+    plain = levenberg_marquardt(x, ys, ws, starts, fit.bounds)
+    good = levenberg_marquardt(x, ys, ws, np.tile(fit.theta, (25, 1)), fit.bounds)
+    assert plain.cost[3] > 100 * good.cost[3]  # the corner really is a trap
+    theta, cost, ok = solve_replicates(x, ys, ws, np.full(25, 0.15), fit.bounds, starts)
+    assert ok.all()
+    np.testing.assert_allclose(theta[3], good.theta[3], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cost, good.cost, rtol=1e-8)
 
 
 @pytest.mark.parametrize("method", ["residual", "case", "block"])

@@ -42,8 +42,8 @@ from rlscaling.io.frames import (
     warn,
 )
 from rlscaling.io.inputs import NanPolicy
-from rlscaling.io.readers.base import _choose, _records_frame, _stem
-from rlscaling.io.readers.jsonl import _read_jsonl
+from rlscaling.io.readers.base import _choose, _stem
+from rlscaling.io.readers.jsonl import _read_jsonl_frame
 from rlscaling.io.readers.parquet import _read_parquet
 from rlscaling.io.readers.run_directory import _is_rundir, _read_rundir, _rundir_name
 from rlscaling.io.readers.tensorboard import _event_files, _read_tensorboard
@@ -360,8 +360,8 @@ def _read_source(p: Path, opts: LoadOptions) -> list[Run]:
     elif fmt == "tensorboard":
         runs = _read_tensorboard(p, opts)
     elif fmt == "jsonl":
-        records, torn = _read_jsonl(p)
-        runs = _table_runs(_records_frame(records, p), p, "jsonl", opts, torn=torn)
+        frame, torn = _read_jsonl_frame(p)
+        runs = _table_runs(frame, p, "jsonl", opts, torn=torn)
     elif fmt == "parquet":
         runs = _table_runs(_read_parquet(p), p, "parquet", opts)
     else:

@@ -13,8 +13,9 @@ block
     history, so their residuals are correlated; resampling blocks of neighbouring residuals
     keeps that correlation in the replicates.
 
-All replicates go through :func:`rlscaling.fit.fitting.solve_curve` at once (see
-:mod:`rlscaling.model.solver` for why that is ours and not a loop of scipy calls).
+All replicates go through :func:`rlscaling.model.solver.solve_replicates` at once (see
+:mod:`rlscaling.model.solver` for why that is ours and not a loop of scipy calls): each starts at
+the point fit, and only the few that fail from there are searched from a grid.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
 
 Method = Literal["residual", "case", "block"]
 METHODS = ("residual", "case", "block")
-CHUNK = 250  # replicates per batch: bounds memory (grid x replicates) and paces the progress bar
+CHUNK = 250  # fewest replicates per batch: paces the progress bar
+# Points (replicates x curve points) per batch: a batch of a thousand 100-point replicates is
+# solved in one call (per-call overhead paid once), while long curves still get small batches.
+POINTS_PER_BATCH = 200_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,10 +139,13 @@ def bootstrap(
 
     show = progress if progress is not None else n > 5000
     thetas, oks, noise = [], [], []
+    chunk = max(CHUNK, POINTS_PER_BATCH // max(npts, 1))
+    if show:
+        chunk = CHUNK
     with tqdm(total=n, disable=not show, desc=f"bootstrap ({method})", unit="rep") as bar:
         done = 0
         while done < n:
-            reps = min(CHUNK, n - done)
+            reps = min(chunk, n - done)
             if method == "case":
                 counts = rng.multinomial(npts, np.full(npts, 1.0 / npts), size=reps)
                 # A replicate needs more distinct points than parameters; redraw the rest.

@@ -19,6 +19,20 @@ NUMBER_CUT = (".", "e", "E", "+", "-")
 
 def _read_text(p: Path) -> str:
     """The decompressed text of ``p``: UTF-8 (a BOM is dropped) or UTF-16 with a BOM."""
+    raw = _read_raw(p)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16, as spreadsheet programs save it
+        return raw.decode("utf-16")
+    if b"\x00" in raw[:4096]:
+        raise LoadError(
+            p,
+            "is binary, not a text table (it holds NUL bytes); pass format='parquet' or "
+            "format='tensorboard' if it is one of those, or export it as CSV",
+        )
+    return raw.decode("utf-8-sig")
+
+
+def _read_raw(p: Path) -> bytes:
+    """The decompressed bytes of ``p`` (gzip, bz2, xz or a zip holding one file)."""
     name = p.name.lower()
     if name.endswith(".gz"):
         with gzip.open(p, "rb") as fh:
@@ -35,15 +49,7 @@ def _read_text(p: Path) -> str:
             raw = zf.read(members[0])
     else:
         raw = p.read_bytes()
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16, as spreadsheet programs save it
-        return raw.decode("utf-16")
-    if b"\x00" in raw[:4096]:
-        raise LoadError(
-            p,
-            "is binary, not a text table (it holds NUL bytes); pass format='parquet' or "
-            "format='tensorboard' if it is one of those, or export it as CSV",
-        )
-    return raw.decode("utf-8-sig")
+    return raw
 
 
 def _split_torn_csv(text: str, sep: str) -> tuple[str, str | None]:
