@@ -209,6 +209,35 @@ def test_stacking_weight_can_say_no_gain():
     assert stacking_weight(e_pl, e_sig, prior_w=0.0, strength=2.0) > 0.5
 
 
+def test_lfo_cut_weights_by_horizon_hand_computed():
+    from rlscaling.ensemble import _horizon_weights
+
+    # cuts 4x shorter and 4x longer than the forecast's horizon weigh exp(-ln(4)/2) = 1/2 of
+    # the matching one; scaled to mean 1: [0.75, 1.5, 0.75]
+    v = _horizon_weights(np.array([0.1, 0.4, 1.6]), 0.4)
+    assert v == pytest.approx([0.75, 1.5, 0.75])
+    assert _horizon_weights(np.array([0.2, 0.2]), 0.05) == pytest.approx([1.0, 1.0])
+
+
+def test_stacking_leans_on_late_cuts_near_the_end_and_early_cuts_far_ahead():
+    from rlscaling.ensemble import auto_components, lfo_errors
+    from rlscaling.prior import default_forecast_config
+
+    run = load_example("scalerl_like").truncate(0.6)
+    cfg = default_forecast_config().for_kind("pass_rate-rising")
+    e_sig, _ = lfo_errors(run, cfg)
+    x_now = float(run.compute.max())
+    ratios = {}
+    for name, budget in (("near", 1.1 * x_now), ("far", 20 * x_now)):
+        comp = auto_components(run, np.array([budget]), cfg)
+        ratios[name] = comp["e_sig"] ** 2 / e_sig**2  # each cut's weight
+        assert np.mean(ratios[name]) == pytest.approx(1.0)
+    assert e_sig.size >= 3
+    # later cuts forecast a shorter horizon: they count more for a near budget, less for a far one
+    assert np.all(np.diff(ratios["near"]) > 0)
+    assert np.all(np.diff(ratios["far"]) < 0)
+
+
 def test_smoothed_level_smooths_noise_and_follows_a_step():
     from rlscaling.ensemble import smoothed_level
 

@@ -245,13 +245,19 @@ def lfo_errors(run: Run, cfg: Any) -> tuple[NDArray, NDArray]:
     sigmoid's (its level plus its extrapolated gain), ``e_pl`` the plateau's (the smoothed
     level of :func:`smoothed_level`).
     """
+    e_sig, e_pl, _ = _lfo_errors_and_horizons(run, cfg)
+    return e_sig, e_pl
+
+
+def _lfo_errors_and_horizons(run: Run, cfg: Any) -> tuple[NDArray, NDArray, NDArray]:
+    """:func:`lfo_errors` plus each cut's horizon: ln(target compute / last compute at the cut)."""
     x, y = run.compute, run.reward
     m = y.size
     target_k = min(3, max(1, m // 6))
     target = float(y[-target_k:].mean())
     c_target = np.array([float(np.exp(np.mean(np.log(x[-target_k:]))))])
     cuts = sorted({round(m * f) for f in cfg.lfo_fractions})
-    e_sig, e_pl = [], []
+    e_sig, e_pl, h_cut = [], [], []
     for j in cuts:
         if j < 5 or j > m - target_k:
             continue
@@ -261,7 +267,24 @@ def lfo_errors(run: Run, cfg: Any) -> tuple[NDArray, NDArray]:
             continue
         e_sig.append(parts["sig_base"] + float(parts["sig_gain"][0]) - target)
         e_pl.append(smoothed_level(y[:j])[0] - target)
-    return np.array(e_sig), np.array(e_pl)
+        h_cut.append(float(np.log(c_target[0] / x[j - 1])))
+    return np.array(e_sig), np.array(e_pl), np.array(h_cut)
+
+
+def _horizon_weights(h_cut: NDArray, h: float) -> NDArray:
+    """Weights of leave-future-out cuts by how close their horizon is to the forecast's.
+
+    A cut that forecast ``h_cut`` e-folds of compute ahead says most about a forecast ``h``
+    ahead when ``h_cut`` is near ``h``: near the end of a run the sigmoid's extrapolated gain
+    is small and the cuts that matter are the late ones, far from it the early ones. The
+    weight is ``sqrt(min(h_cut / h, h / h_cut))`` (a kernel in log horizon, not tuned per
+    kind), scaled to mean 1 so that the prior's strength keeps its meaning (pseudo-cuts).
+    """
+    if h_cut.size == 0:
+        return h_cut
+    r = np.log(np.clip(h_cut, 1e-3, None) / max(h, 1e-3))
+    v = np.exp(-0.5 * np.abs(r))
+    return v / v.mean()
 
 
 def stacking_weight(e_sig: NDArray, e_pl: NDArray, prior_w: float, strength: float) -> float:
@@ -406,7 +429,13 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
     ``base + w * gain`` and ``w = 0`` says "no gain: carry the smoothed level forward".
     """
     notes: list[str] = []
-    e_sig, e_pl = lfo_errors(run, cfg)
+    e_sig, e_pl, h_cut = _lfo_errors_and_horizons(run, cfg)
+    h = np.log(c / run.compute.max()).clip(0, None)  # horizon in e-folds of compute
+    # Each cut's squared error counts with the weight of its horizon's closeness to this
+    # forecast's (one weight for all budgets: the median horizon's). The weighted errors are
+    # kept, so that a prior learned from these components (rlscaling.prior) sees the same.
+    root_v = np.sqrt(_horizon_weights(h_cut, float(np.median(h))))
+    e_sig, e_pl = e_sig * root_v, e_pl * root_v
     w = stacking_weight(e_sig, e_pl, cfg.prior_weight, cfg.prior_strength)
     dn = decline_note(run)
     if dn:
@@ -438,7 +467,7 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
         "notes": notes,
         "noise": max(noise_level(run.reward), 1e-12),
         "fit_noise": float(fit.noise_sd) if np.isfinite(fit.noise_sd) else 0.0,
-        "h": np.log(c / run.compute.max()).clip(0, None),  # horizon in e-folds of compute
+        "h": h,
         "n": len(run),
     }
 
