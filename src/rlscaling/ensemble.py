@@ -5,7 +5,8 @@ growth that never comes (many runs plateau early, some decline after a peak), an
 last value forward then beats it. The "plateau" model of ``"auto"`` is a smoothed version of
 that baseline: an exponentially weighted level whose weight is chosen on the run's own past
 (:func:`smoothed_level`). Which of the two a run follows is judged on the run itself: both are
-refitted on its earlier points and scored on its later observed points (leave-future-out), and
+refitted on its earlier points and scored on its later observed points (leave-future-out; the
+cuts whose horizon is closest to the forecast's count most, :func:`_horizon_weights`), and
 the weight is shrunk toward a default learned on a corpus of real curves for the kind of curve
 the run looks like (:func:`curve_kind`, :mod:`rlscaling.prior`). Runs of 2-4 evaluations get a
 wide last-value forecast (:func:`few_point_components`).
