@@ -238,6 +238,29 @@ def test_stacking_leans_on_late_cuts_near_the_end_and_early_cuts_far_ahead():
     assert np.all(np.diff(ratios["far"]) < 0)
 
 
+def test_auto_draws_have_the_interval_the_prior_calibrates():
+    # fit_prior sets interval_scale so that point +- t4 quantile x predictive sd covers; the
+    # draws must have that interval, not a narrower one (a sum of two t variables)
+    from scipy import stats
+
+    from rlscaling.ensemble import auto_components, auto_point_sd, resolve_prior
+
+    rng = np.random.default_rng(1)
+    run = Run(C, -0.5 + 0.01 * rng.normal(size=C.size))  # noisy plateau: noise dominates
+    budget = np.array([1.2e4])
+    cfg, _ = resolve_prior(None, run)
+    comp = auto_components(run, budget, cfg)
+    point, _, obs_sd = auto_point_sd(comp, cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(run, budget=budget, n_samples=40000, seed=0)
+    for level in (0.8, 0.9):
+        lo, hi = fc.interval(level)
+        half = stats.t.ppf(0.5 + level / 2, cfg.tail_dof) * obs_sd[0]
+        assert (hi[0] - lo[0]) / 2 == pytest.approx(half, rel=0.03)
+        assert (hi[0] + lo[0]) / 2 == pytest.approx(point[0], abs=0.02 * half)
+
+
 def test_smoothed_level_smooths_noise_and_follows_a_step():
     from rlscaling.ensemble import smoothed_level
 
