@@ -261,6 +261,21 @@ def test_auto_draws_have_the_interval_the_prior_calibrates():
         assert (hi[0] + lo[0]) / 2 == pytest.approx(point[0], abs=0.02 * half)
 
 
+def test_auto_draws_do_not_share_one_sampling_error_across_forecasts():
+    # every forecast with the default seed draws the same t's: their quantiles must be those
+    # of the t distribution, or all intervals are too narrow (or wide) together
+    from scipy import stats
+
+    from rlscaling.ensemble import _antithetic_t
+
+    for n in (1000, 2000):
+        t, _ = _antithetic_t(np.random.default_rng(0), 4.0, n)
+        for level in (0.8, 0.9):
+            q = np.quantile(t[:, 0], 0.5 + level / 2)
+            assert q == pytest.approx(stats.t.ppf(0.5 + level / 2, 4.0), rel=0.02)
+        assert np.median(t) == 0.0
+
+
 def test_smoothed_level_smooths_noise_and_follows_a_step():
     from rlscaling.ensemble import smoothed_level
 

@@ -326,8 +326,18 @@ def decline_note(run: Run) -> str | None:
 
 def _antithetic_t(rng: np.random.Generator, dof: float, n: int) -> tuple[NDArray, NDArray]:
     """Two ``(n, 1)`` Student-t columns drawn in sign-flipped pairs ((t, t2) and (-t, -t2)),
-    so that any sum ``a * t + b * t2`` is symmetric about 0 (a zero row when ``n`` is odd)."""
-    half = rng.standard_t(dof, size=(n // 2, 2))
+    so that any sum ``a * t + b * t2`` is symmetric about 0 (a zero row when ``n`` is odd).
+
+    The sizes ``|t|`` are stratified (one uniform in each of ``n // 2`` equal slices of
+    probability, through the t quantile function): with plain random draws the interval of
+    every forecast made with the same seed shares one sampling error (seed 0 and 2,000 draws
+    gave 80% and 90% intervals 9% and 8% narrower than their level), not only noise.
+    """
+    from scipy import stats
+
+    m = n // 2
+    u = (np.argsort(rng.random((m, 2)), axis=0) + rng.random((m, 2))) / max(m, 1)
+    half = stats.t.ppf(0.5 + 0.5 * u, dof)
     both = np.concatenate([half, -half, np.zeros((n % 2, 2))])[rng.permutation(n)]
     return both[:, :1], both[:, 1:]
 
