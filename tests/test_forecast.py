@@ -209,6 +209,74 @@ def test_stacking_weight_can_say_no_gain():
     assert stacking_weight(e_pl, e_sig, prior_w=0.0, strength=2.0) > 0.5
 
 
+def test_lfo_cut_weights_by_horizon_hand_computed():
+    from rlscaling.forecasting.ensemble import _horizon_weights
+
+    # cuts 4x shorter and 4x longer than the forecast's horizon weigh exp(-ln(4)/2) = 1/2 of
+    # the matching one; scaled to mean 1: [0.75, 1.5, 0.75]
+    v = _horizon_weights(np.array([0.1, 0.4, 1.6]), 0.4)
+    assert v == pytest.approx([0.75, 1.5, 0.75])
+    assert _horizon_weights(np.array([0.2, 0.2]), 0.05) == pytest.approx([1.0, 1.0])
+
+
+def test_stacking_leans_on_late_cuts_near_the_end_and_early_cuts_far_ahead():
+    from rlscaling.forecasting.ensemble import auto_components, lfo_errors
+    from rlscaling.forecasting.prior import default_forecast_config
+
+    run = load_example("scalerl_like").truncate(0.6)
+    cfg = default_forecast_config().for_kind("pass_rate-rising")
+    e_sig, _ = lfo_errors(run, cfg)
+    x_now = float(run.compute.max())
+    ratios = {}
+    for name, budget in (("near", 1.1 * x_now), ("far", 20 * x_now)):
+        comp = auto_components(run, np.array([budget]), cfg)
+        ratios[name] = comp["e_sig"] ** 2 / e_sig**2  # each cut's weight
+        assert np.mean(ratios[name]) == pytest.approx(1.0)
+    assert e_sig.size >= 3
+    # later cuts forecast a shorter horizon: they count more for a near budget, less for a far one
+    assert np.all(np.diff(ratios["near"]) > 0)
+    assert np.all(np.diff(ratios["far"]) < 0)
+
+
+def test_auto_draws_have_the_interval_the_prior_calibrates():
+    # fit_prior sets interval_scale so that point +- t4 quantile x predictive sd covers; the
+    # draws must have that interval, not a narrower one (a sum of two t variables)
+    from scipy import stats
+
+    from rlscaling.forecasting.ensemble import auto_components, auto_point_sd
+    from rlscaling.forecasting.prior import resolve_prior
+
+    rng = np.random.default_rng(1)
+    run = Run(C, -0.5 + 0.01 * rng.normal(size=C.size))  # noisy plateau: noise dominates
+    budget = np.array([1.2e4])
+    cfg, _ = resolve_prior(None, run)
+    comp = auto_components(run, budget, cfg)
+    point, _, obs_sd = auto_point_sd(comp, cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(run, budget=budget, n_samples=40000, seed=0)
+    for level in (0.8, 0.9):
+        lo, hi = fc.interval(level)
+        half = stats.t.ppf(0.5 + level / 2, cfg.tail_dof) * obs_sd[0]
+        assert (hi[0] - lo[0]) / 2 == pytest.approx(half, rel=0.03)
+        assert (hi[0] + lo[0]) / 2 == pytest.approx(point[0], abs=0.02 * half)
+
+
+def test_auto_draws_do_not_share_one_sampling_error_across_forecasts():
+    # every forecast with the default seed draws the same t's: their quantiles must be those
+    # of the t distribution, or all intervals are too narrow (or wide) together
+    from scipy import stats
+
+    from rlscaling.forecasting.ensemble import _antithetic_t
+
+    for n in (1000, 2000):
+        t, _ = _antithetic_t(np.random.default_rng(0), 4.0, n)
+        for level in (0.8, 0.9):
+            q = np.quantile(t[:, 0], 0.5 + level / 2)
+            assert q == pytest.approx(stats.t.ppf(0.5 + level / 2, 4.0), rel=0.02)
+        assert np.median(t) == 0.0
+
+
 def test_smoothed_level_smooths_noise_and_follows_a_step():
     from rlscaling.forecasting.ensemble import smoothed_level
 
