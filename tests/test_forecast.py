@@ -11,6 +11,7 @@ from rlscaling import (
     Run,
     compute_to_reach,
     example_curves,
+    fit_sigmoid,
     forecast,
     load_example,
     sigmoid,
@@ -353,3 +354,18 @@ def test_far_budget_on_tiny_compute_units_stays_finite():
         fc = forecast(c, reward=y, budget=1e300, n_samples=200)
     assert np.all(np.isfinite(fc.draws)) and np.all(np.isfinite(fc.median))
     assert 0.0 <= fc.median[0] <= 1.0
+
+
+def test_auto_draws_do_not_pretend_to_hold_per_draw_parameters():
+    # "auto" has one point fit, not a distribution of A: it must not fill per-draw parameters
+    # with copies of it; compute_to_reach(fraction_of_asymptote=) reads the point fit instead
+    from rlscaling.forecasting.forecast import predictive_curves
+
+    run = load_example("scalerl_like").truncate(0.5)
+    draws = predictive_curves(run, [1e5], method="auto", n_samples=200, seed=0)
+    assert draws.params is None and draws.fit_params is not None
+    fit = fit_sigmoid(run, r0="free", warn=False)
+    reach = compute_to_reach(run, fraction_of_asymptote=0.9, n_samples=200, seed=0)
+    a, r0 = draws.fit_params["A"], draws.fit_params["R0"]
+    assert reach.target == pytest.approx(r0 + 0.9 * (a - r0))
+    assert a == pytest.approx(fit.params["A"], rel=0.05)

@@ -29,3 +29,5 @@ class CurveDraws:
     notes: tuple[str, ...] = ()
     params: pd.DataFrame | None = None  # per-draw A, B, C_mid, R0 where the method has them
     kind: str = ""  # the kind of curve the "auto" settings were chosen for
+    # the point fit's A, B, C_mid, R0 where a method has one but no per-draw parameters
+    fit_params: dict[str, float] | None = None

@@ -18,7 +18,6 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from rlscaling.fit.fitting import fit_sigmoid, noise_from_differences
@@ -387,7 +386,8 @@ def draw(
     curve = point + t * curve_sd
     obs = point + t * obs_sd
     w = comp["w"]
-    params = None if comp["fit"] is None else pd.DataFrame([comp["fit"].params] * n_samples)
+    # "auto" has no per-draw curve parameters: it hands on the point fit's, labelled as such
+    fit_params = None if comp["fit"] is None else dict(comp["fit"].params)
     return CurveDraws(
         c,
         curve,
@@ -395,8 +395,9 @@ def draw(
         "auto",
         {"sigmoid": round(w, 4), "plateau": round(1 - w, 4)},
         tuple(comp["notes"]),
-        params,
+        None,
         kind=kind,
+        fit_params=fit_params,
     )
 
 
@@ -427,7 +428,8 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
     h = (np.log(c) - np.log(run.compute.max())).clip(0, None)
     # Each cut's squared error counts with the weight of its horizon's closeness to this
     # forecast's (one weight for all budgets: the median horizon's). The weighted errors are
-    # kept, so that a prior learned from these components (rlscaling.forecasting.prior) sees the same.
+    # kept, so that a prior learned from these components (rlscaling.forecasting.prior) sees
+    # the same.
     root_v = np.sqrt(_horizon_weights(h_cut, float(np.median(h))))
     e_sig, e_pl = e_sig * root_v, e_pl * root_v
     w = stacking_weight(e_sig, e_pl, cfg.prior_weight, cfg.prior_strength)

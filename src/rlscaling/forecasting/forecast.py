@@ -610,10 +610,13 @@ def compute_to_reach(
     if fraction_of_asymptote is not None:
         start = curve[:, :1]
         top = curve[:, -1:]
-        if draws.params is not None:
+        if draws.params is not None:  # per-draw asymptotes (sigmoid, mcmc)
             a = draws.params["A"].to_numpy()[:, None]
             r0 = draws.params["R0"].to_numpy()[:, None]
             goal = r0 + fraction_of_asymptote * (a - r0)
+        elif draws.fit_params is not None:  # one asymptote: the point fit's ("auto")
+            a0, r00 = draws.fit_params["A"], draws.fit_params["R0"]
+            goal = np.full((curve.shape[0], 1), r00 + fraction_of_asymptote * (a0 - r00))
         else:
             goal = start + fraction_of_asymptote * (top - start)
         tgt = float(np.median(goal))
