@@ -1,12 +1,13 @@
-"""The library's modules import in one direction: no import cycle, each layer only downward.
+"""The package's modules import in one direction: no import cycle, each layer only downward.
 
-Read from the source (``ast``) the way ``tests/trainer/test_trainer_layers.py`` reads the
-trainer, so an import inside a function counts too: a cycle cannot hide behind a function-local
-import. Importing ``rlscaling.sub.mod`` runs ``rlscaling/sub/__init__.py`` first, so it counts as
-an import of the sub-package as well (from outside that sub-package).
+Two layerings are checked on one import graph: the library's sub-packages, and inside the
+trainer its own layers. The graph is read from the source (``ast``), so an import inside a
+function counts too: a cycle cannot hide behind a function-local import. Importing
+``rlscaling.sub.mod`` runs ``rlscaling/sub/__init__.py`` first, so it counts as an import of the
+sub-package as well (from outside that sub-package).
 
-Imports under ``if TYPE_CHECKING:`` are left out: they never run, so they load nothing and
-close no cycle (a sampler's result names the ``SigmoidFit`` it came from in a type hint only).
+Imports under ``if TYPE_CHECKING:`` are left out: they never run, so they load nothing and close
+no cycle (a sampler's result names the ``SigmoidFit`` it came from in a type hint only).
 """
 
 import ast
@@ -175,6 +176,61 @@ def test_the_trainer_uses_only_the_io_layer_of_the_library():
         if not b.startswith("rlscaling.trainer")
     }
     assert used and all(b.startswith("rlscaling.io") for b in used), sorted(used)
+
+
+# ---- the trainer's own layers ----
+
+TRAINER = "rlscaling.trainer"
+# lowest first; a module may import its own layer (without a cycle) and the layers below
+TRAINER_LAYERS = [
+    # building blocks: no recipe, no config
+    {"registry", "compute", "model", "policy", "weights", "runlog", "sampler", "tasks",
+     "checkpoint"},
+    # the switchable parts of the recipe and what runs them
+    {"losses", "advantages", "rewards", "update", "warmup", "evaluate", "rollout"},
+    {"config"},  # validates names against the registries below
+    {"setup", "steps"},  # the trainer side of a step, shared by both loops
+    {"pipeline"},  # generation in a separate process
+    {"loop", "sweep", "cli", ""},  # entry points ("" is the package's __init__)
+]  # fmt: skip
+
+
+def _trainer_graph() -> dict[str, set[str]]:
+    def inside(name: str) -> bool:
+        return name == TRAINER or name.startswith(TRAINER + ".")
+
+    return {a: {b for b in t if inside(b)} for a, t in _graph().items() if inside(a)}
+
+
+def _trainer_layer(name: str) -> int:
+    top = name[len(TRAINER) + 1 :].split(".")[0] if name != TRAINER else ""
+    for i, layer in enumerate(TRAINER_LAYERS):
+        if top in layer:
+            return i
+    raise AssertionError(
+        f"{name} is in no layer: add it to TRAINER_LAYERS (and to docs/trainer.md)"
+    )
+
+
+def test_the_cycle_check_finds_a_cycle_hidden_in_a_trainer_function():
+    graph = _trainer_graph()
+    # what setup.py did before: a function-local import of the package (for its version)
+    graph[f"{TRAINER}.setup"] = graph[f"{TRAINER}.setup"] | {TRAINER}
+    assert _cycle(graph) is not None
+    # and what torch_engine.py did: the rollout engines importing from the pipeline
+    graph = _trainer_graph()
+    graph[f"{TRAINER}.rollout.torch_engine"] |= {f"{TRAINER}.pipeline.client"}
+    assert _cycle(graph) is not None
+
+
+def test_each_trainer_module_imports_only_its_own_layer_or_below():
+    upward = [
+        f"{a} -> {b}"
+        for a, targets in sorted(_trainer_graph().items())
+        for b in sorted(targets)
+        if _trainer_layer(b) > _trainer_layer(a)
+    ]
+    assert upward == []
 
 
 def _loaded_after(code: str) -> set[str]:
