@@ -80,7 +80,7 @@ class DemoResult:
                     "lower": float(lo[-1]),
                     "upper": float(hi[-1]),
                     "level": level,
-                    "actual_last3": float(np.mean(r.reward[-3:])),
+                    "actual_last3": r.last_mean(3),
                 }
             )
         return pd.DataFrame(rows)

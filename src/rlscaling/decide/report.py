@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from rlscaling.decide.backtest import BacktestResult, backtest
 from rlscaling.decide.compare import Comparison, compare, records
 from rlscaling.decide.report_html import write_report
-from rlscaling.decide.seeds import SeedSpread, final_reward, seed_spread
+from rlscaling.decide.seeds import SeedSpread, seed_spread
 from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.io.checks import InputError
 from rlscaling.io.runs import Run
@@ -377,7 +377,7 @@ def _per_run(
             "seed": run.metadata.get("seed"),
             "n_evals": len(run),
             "final_compute": float(run.compute.max()),
-            "final_reward": final_reward(run) if len(run) >= 3 else float(run.reward[-1]),
+            "final_reward": run.last_mean(3) if len(run) >= 3 else run.final_reward,
         }
         try:
             with warnings.catch_warnings():

@@ -124,10 +124,7 @@ def final_reward(run: Run, target: str = "last3") -> float:
     """The mean of a run's last three evaluations (``"last3"``) or its last (``"last"``)."""
     if target not in ("last3", "last"):
         raise InputError(f"target must be 'last3' or 'last', got {target!r}")
-    k = 3 if target == "last3" else 1
-    if len(run) < k:
-        raise InputError(f"run {run.name!r} has {len(run)} evaluations; target needs {k}")
-    return float(np.mean(run.reward[-k:]))
+    return run.last_mean(3 if target == "last3" else 1)
 
 
 def seed_spread(runs: Sequence[Run], group_by: str = "recipe", target: str = "last3") -> SeedSpread:
