@@ -363,7 +363,7 @@ def _score_fraction(
 ) -> list[dict[str, Any]]:
     base = {
         "run": run.name,
-        "recipe": run.metadata.get("recipe"),
+        "recipe": run.recipe_key(fallback=False),
         "fraction": fraction,
         "target_compute": t_compute,
         "truth": truth,

@@ -188,7 +188,7 @@ def run_demo(
             # A path of budgets from the cut to the run's end; the table reads its last one.
             grid = np.geomspace(half.compute.max(), r.compute.max(), 13)[1:]
             forecasts.append(forecast(half, budget=grid, n_samples=1000, seed=seed))
-        say(f"comparing {len({str(r.metadata.get('recipe', r.name)) for r in runs})} recipes")
+        say(f"comparing {len({r.recipe_key() for r in runs})} recipes")
         # At the runs' largest compute, as the early-fit report compares them: the console and
         # report/index.html then show the same probabilities for the same pair.
         budget = float(max(r.compute.max() for r in runs))

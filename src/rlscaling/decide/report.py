@@ -80,7 +80,7 @@ class EarlyFitReport:
     # ------------------------------------------------------------------ numbers
     @property
     def recipes(self) -> list[str]:
-        return list(dict.fromkeys(_recipe(r) for r in self.runs))
+        return list(dict.fromkeys(r.recipe_key() for r in self.runs))
 
     def accuracy_table(self) -> pd.DataFrame:
         """Per fraction and method: error of the final-reward forecast and interval coverage."""
@@ -221,7 +221,7 @@ class EarlyFitReport:
         if recipe not in self.recipes:
             raise InputError(f"recipe must be one of {self.recipes}, got {recipe!r}")
         fracs = tuple(fractions or self.backtest.fractions)
-        runs = [r for r in self.runs if _recipe(r) == recipe]
+        runs = [r for r in self.runs if r.recipe_key() == recipe]
         fig, axes = plt.subplots(
             1, len(fracs), figsize=(4.2 * len(fracs), 3.6), sharey=True, squeeze=False
         )
@@ -280,10 +280,6 @@ class EarlyFitReport:
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``index.html`` (self-contained), ``report.json`` and ``figures/*.png``."""
         return write_report(self, Path(out_dir))
-
-
-def _recipe(run: Run) -> str:
-    return str(run.metadata.get("recipe", run.name))
 
 
 def _label(run: Run) -> str:
@@ -349,7 +345,7 @@ def early_fit_report(
     )  # fmt: skip
     per_run = _per_run(runs, level, n_boot, seed, progress)
     comparison = None
-    if len({_recipe(r) for r in runs}) >= 2:
+    if len({r.recipe_key() for r in runs}) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             comparison = compare(
@@ -373,7 +369,7 @@ def _per_run(
     for k, run in enumerate(tqdm(runs, desc="full fits", disable=disable)):
         row: dict[str, Any] = {
             "run": run.name,
-            "recipe": _recipe(run),
+            "recipe": run.recipe_key(),
             "seed": run.metadata.get("seed"),
             "n_evals": len(run),
             "final_compute": float(run.compute.max()),

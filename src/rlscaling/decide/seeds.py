@@ -160,11 +160,7 @@ def seed_spread(runs: Sequence[Run], group_by: str = "recipe", target: str = "la
         raise InputError("runs is empty: give finished runs with several seeds per recipe")
     groups: dict[str, list[float]] = {}
     for r in runs:
-        if group_by not in r.metadata:
-            raise InputError(
-                f"run {r.name!r} has no metadata[{group_by!r}]; every run must name its recipe"
-            )
-        groups.setdefault(str(r.metadata[group_by]), []).append(final_reward(r, target))
+        groups.setdefault(str(r.recipe_key(group_by)), []).append(final_reward(r, target))
     rows, ss, dof = [], 0.0, 0
     for name, vals in groups.items():
         v = np.asarray(vals)
