@@ -198,7 +198,12 @@ def run_demo(
         rep = None
         if report:
             say("early-fit report (backtest from 25/50/75% of each run; the longest step)")
-            rep = early_fit_report(runs, n_samples=500, n_boot=n, seed=seed, progress=False)
+            # The report compares the same recipes the same way (seeds pooled, at the runs'
+            # largest compute, max(n, 200) draws, 90%): it is handed this comparison, so its
+            # forecasts and bootstrap draws are made once.
+            rep = early_fit_report(
+                runs, n_samples=500, n_boot=n, seed=seed, progress=False, comparison=cmp
+            )
             rep.write(out / "report")
     result = DemoResult(runs, fits, forecasts, cmp, rep, synthetic=synthetic)
     (out / "summary.txt").write_text(result.summary() + "\n")

@@ -297,6 +297,7 @@ def early_fit_report(
     n_boot: int = 500,
     seed: int | None = 0,
     progress: bool | None = None,
+    comparison: Comparison | None = None,
 ) -> EarlyFitReport:
     """Backtest early fits of finished runs and summarise recipes and seeds.
 
@@ -317,6 +318,11 @@ def early_fit_report(
         The same seed gives the same report.
     progress : bool or None
         Progress bars; ``None`` shows them only on a terminal.
+    comparison : Comparison, optional
+        The recipes already compared on these runs (:func:`rlscaling.compare`, seeds pooled,
+        at the largest of ``levels``), used as the report's instead of comparing them again:
+        a caller that has compared the recipes passes its comparison, so its forecasts and
+        bootstrap draws are made once. Its recipes must be those of ``runs``.
 
     Returns
     -------
@@ -338,14 +344,22 @@ def early_fit_report(
         if not isinstance(r, Run):
             raise InputError(f"runs must be Runs (see load_runs), got {type(r).__name__}")
     level = max(levels)
+    recipes = {r.recipe_key() for r in runs}
+    if comparison is not None:
+        if set(comparison.recipes) != recipes or abs(comparison.level - level) > 1e-12:
+            raise InputError(
+                f"comparison compares {sorted(comparison.recipes)} at level "
+                f"{comparison.level:g}; the report needs the recipes of runs {sorted(recipes)} "
+                f"at level {level:g} (the largest of levels). Pass comparison=None to compare "
+                "them here"
+            )
     notes: list[str] = []
     bt = backtest(
         runs, fractions, levels=levels, method=method, seed=seed, progress=progress,
         n_samples=n_samples,
     )  # fmt: skip
     per_run = _per_run(runs, level, n_boot, seed, progress)
-    comparison = None
-    if len({r.recipe_key() for r in runs}) >= 2:
+    if comparison is None and len(recipes) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             comparison = compare(
