@@ -144,3 +144,27 @@ def test_report_figures_have_captions_and_pairs_name_their_compute(report, tmp_p
     assert html.count("<figcaption>") == 2
     assert "forecast of the final reward and its 90% interval" in html
     assert f"P_reward at {report.comparison.budget:.3g}" in html
+
+
+def test_a_comparison_handed_to_the_report_is_used_not_made_again():
+    """The demo compares the recipes and hands that comparison to the report: the report's
+    numbers are the same as when it compares them itself, and no second comparison is made."""
+    import pandas as pd
+
+    from rlscaling import compare, example_curves
+    from rlscaling.decide.report import early_fit_report
+    from rlscaling.io.checks import InputError
+
+    runs = example_curves()[:2]
+    kw = {"fractions": (0.5,), "n_samples": 100, "n_boot": 100, "progress": False}
+    own = early_fit_report(runs, **kw)
+    budget = float(max(r.compute.max() for r in runs))
+    cmp = compare(runs, level=0.9, n=200, seed=0, budget=budget)
+    given = early_fit_report(runs, comparison=cmp, **kw)
+    assert given.comparison is cmp
+    pd.testing.assert_frame_equal(given.to_frame(), own.to_frame())
+    pd.testing.assert_frame_equal(given.comparison.pairwise, own.comparison.pairwise)
+    with pytest.raises(InputError, match=r"at level 0\.8"):
+        early_fit_report(runs, comparison=compare(runs, level=0.8, n=200), **kw)
+    with pytest.raises(InputError, match="recipes of runs"):
+        early_fit_report(example_curves(), comparison=cmp, **kw)

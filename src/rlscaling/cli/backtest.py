@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from rlscaling.cli.common import (
     ComputeOpt,
@@ -30,12 +29,12 @@ from rlscaling.cli.common import (
     TokensOpt,
     _floats,
     _load,
-    _num,
-    _pct,
     _write_figure,
     check_count,
     clean_errors,
     console,
+    error_columns,
+    frame_table,
     reported_warnings,
     write_csv,
     write_json,
@@ -86,29 +85,17 @@ def backtest_command(
             runs, fr, levels=lvs, method=method, target=target,  # type: ignore[arg-type]
             seed=seed, progress=progress, n_samples=n_samples,
         )  # fmt: skip
-    tab = bt.summary_table()
     lv = max(bt.levels)
-    table = Table(
-        title=f"Backtest of {len(runs)} runs: error of the forecast end, as a share of each "
-        "run's reward range (max - min)",
-        caption="error = |forecast - truth| / range; width = interval width / range; "
-        "cover = share of runs whose truth the interval held",
-    )
-    for col in ("fraction", "method", "refused", "median error", "mean error", "p90 error"):
-        table.add_column(col, justify="left" if col == "method" else "right")
-    for v in bt.levels:
-        table.add_column(f"cover {v:g}", justify="right")
-    table.add_column(f"width {lv:g}", justify="right")
-    for _, r in tab.iterrows():
-        table.add_row(
-            f"{r['fraction']:.2f}",
-            str(r["method"]),
-            f"{r['refused']}/{r['runs']}",
-            *(_pct(r[c]) for c in ("median_rel_error", "mean_rel_error", "p90_rel_error")),
-            *(_num(r[f"coverage_{v:g}"], ".2f") for v in bt.levels),
-            _pct(r[f"rel_width_{lv:g}"]),
+    console.print(
+        frame_table(
+            bt.summary_table(),
+            f"Backtest of {len(runs)} runs: error of the forecast end, as a share of each "
+            "run's reward range (max - min)",
+            caption="error = |forecast - truth| / range; width = interval width / range; "
+            "cover = share of runs whose truth the interval held",
+            **error_columns(bt.levels, lv, counts=True),
         )
-    console.print(table)
+    )
     tail = bt.summary().split("\n\n", 1)
     if len(tail) == 2 and tail[1].strip():
         console.print(tail[1], highlight=False)

@@ -19,7 +19,7 @@ import re
 import sys
 import warnings
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -270,55 +270,84 @@ def _ci(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
 
 
 def fits_table(fits: list[Any], title: str) -> Table:
-    table = Table(title=title)
-    for col in ("run", "A", "B", "C_mid", "R0", "n", "R^2", "identified"):
-        table.add_column(col, justify="right" if col not in ("run", "identified") else "left")
-    for f in fits:
-        se = f.stderr
-        table.add_row(
-            f.data.name or "run",
-            f"{f.A:.3f} ± {se['A']:.3f}",
-            f"{f.B:.2f} ± {se['B']:.2f}",
-            f"{f.C_mid:.4g}",
-            f"{f.R0:.3f}",
-            str(f.n_used),
-            f"{f.r2:.3f}",
-            "yes" if f.identified else "NO: " + "; ".join(f.identification_issues),
-        )
-    return table
+    """The fits as one table, a row per run: :func:`rlscaling.fit.result.fits_frame` (each
+    fit's ``to_frame()``) through :func:`frame_table`."""
+    from rlscaling.fit.result import fits_frame
+
+    return frame_table(
+        fits_frame(fits), title, columns=FIT_COLUMNS, formats=FIT_FORMATS,
+        left=("identified", "identification_issues"),
+    )  # fmt: skip
 
 
-def _pct(v: Any) -> str:
-    """A share (0.031) as a percentage ("3.1%"); "-" where missing."""
-    return _num(v, ".1%")
+# The columns of the fits table (frame column -> header) and their number formats.
+FIT_COLUMNS = {
+    "run": "run", "A": "A", "A_stderr": "± A", "B": "B", "B_stderr": "± B", "C_mid": "C_mid",
+    "R0": "R0", "n": "n", "r2": "R^2", "identified": "identified",
+    "identification_issues": "why not",
+}  # fmt: skip
+FIT_FORMATS = {"A": ".3f", "A_stderr": ".3f", "B": ".2f", "B_stderr": ".2f", "R0": ".3f",
+               "n": "d", "r2": ".3f"}  # fmt: skip
 
 
-def _num(v: Any, fmt: str = ".4f") -> str:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "-"
-    return f"{f:{fmt}}" if f == f and abs(f) != float("inf") else "-"
+def error_columns(levels: Sequence[float], width_level: float, *, counts: bool) -> dict[str, Any]:
+    """``columns``, ``formats`` and ``left`` for :func:`frame_table` of a backtest's
+    ``summary_table()``: fraction, method, (with ``counts``) runs and refused, the median,
+    mean (and with ``counts`` p90) error, coverage at ``levels`` and the width at
+    ``width_level``; errors and widths as percentages of each run's reward range."""
+    columns = {"fraction": "fraction", "method": "method"}
+    if counts:
+        columns |= {"refused": "refused", "runs": "runs"}
+    columns |= {"median_rel_error": "median error", "mean_rel_error": "mean error"}
+    if counts:
+        columns["p90_rel_error"] = "p90 error"
+    columns |= {f"coverage_{v:g}": f"cover {v:g}" for v in levels}
+    columns[f"rel_width_{width_level:g}"] = f"width {width_level:g}"
+    formats = {c: ".1%" for c in columns if "rel_" in c}
+    formats |= {"fraction": ".2f", "refused": "d", "runs": "d"}
+    formats |= {c: ".2f" for c in columns if c.startswith("coverage_")}
+    return {"columns": columns, "formats": formats, "left": ("method",)}
 
 
-def frame_table(df: pd.DataFrame, title: str, fmt: str = ".4g") -> Table:
-    """A rich table of a result's ``to_frame()``: one column per frame column, numbers in
-    ``fmt``, the first column left-aligned (the row's name)."""
-    table = Table(title=title)
-    for k, col in enumerate(df.columns):
-        table.add_column(str(col), justify="left" if k == 0 else "right")
-    for row in df.itertuples(index=False):
-        table.add_row(*(_cell(v, fmt) for v in row))
+def frame_table(
+    df: pd.DataFrame,
+    title: str,
+    fmt: str = ".4g",
+    *,
+    columns: Mapping[str, str] | None = None,
+    formats: Mapping[str, str] | None = None,
+    left: Collection[str] = (),
+    caption: str | None = None,
+) -> Table:
+    """A rich table of a result's ``to_frame()`` (or another of its frames).
+
+    One column per frame column, or per key of ``columns`` (frame column -> header, in the
+    order shown); numbers in ``formats[column]``, else ``fmt`` (a ``"%"`` format shows a share
+    as a percentage); the first column and those in ``left`` left-aligned (names), the rest
+    right-aligned (numbers). Booleans read yes/no; missing or infinite numbers "-".
+    """
+    shown = dict(columns) if columns is not None else {str(c): str(c) for c in df.columns}
+    missing = [c for c in shown if c not in df.columns]
+    if missing:  # a programming error of a command, not a user's: say which columns
+        raise KeyError(f"frame_table: columns {missing} not in the frame {list(df.columns)}")
+    formats = formats or {}
+    table = Table(title=title, caption=caption)
+    for k, (col, header) in enumerate(shown.items()):
+        table.add_column(header, justify="left" if k == 0 or col in left else "right")
+    for _, row in df[list(shown)].iterrows():
+        table.add_row(*(_cell(row[c], formats.get(c, fmt)) for c in shown))
     return table
 
 
 def _cell(v: Any, fmt: str) -> str:
-    if isinstance(v, bool) or v is None:
+    if isinstance(v, bool) or v is None or (hasattr(v, "dtype") and v.dtype == bool):
         return "-" if v is None else ("yes" if v else "no")
     if isinstance(v, int | float) or hasattr(v, "dtype"):
         try:
             f = float(v)
         except (TypeError, ValueError):
             return str(v)
-        return f"{f:{fmt}}" if f == f and abs(f) != float("inf") else "-"
+        if not (f == f and abs(f) != float("inf")):
+            return "-"
+        return f"{int(f):{fmt}}" if fmt.endswith("d") else f"{f:{fmt}}"
     return str(v)

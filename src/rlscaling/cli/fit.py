@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from rlscaling.cli.common import (
     ComputeOpt,
@@ -31,6 +30,7 @@ from rlscaling.cli.common import (
     clean_errors,
     console,
     fits_table,
+    frame_table,
     reported_warnings,
     write_csv,
     write_json,
@@ -63,9 +63,8 @@ def fit(
     figure: FigureOpt = None,
 ) -> None:
     """Fit the sigmoid to every run in FILES and print A, B, C_mid, R0."""
-    import pandas as pd
-
     from rlscaling.fit.fitting import fit_sigmoid
+    from rlscaling.fit.result import fits_frame
     from rlscaling.forecasting.ensemble import decline_note
     from rlscaling.plot import plot_fits
 
@@ -88,30 +87,27 @@ def fit(
     console.print(
         fits_table(fits, f"Sigmoid fits ({len(fits)} run{'s' if len(fits) != 1 else ''})")
     )
-    rows = []
-    for k, f in enumerate(fits):
-        row: dict[str, Any] = {"run": f.data.name, **f.params}
-        row.update({f"{p}_stderr": f.stderr[p] for p in ("A", "B", "C_mid", "R0")})
-        row.update(n=f.n_used, r2=f.r2, identified=f.identified)
-        if boots:
-            for p in ("A", "B", "C_mid"):
-                row[f"{p}_lower"], row[f"{p}_upper"] = boots[k].interval(p, level)
-        rows.append(row)
+    frame = fits_frame(fits).drop(columns="identification_issues")
     if boots:
-        table = Table(title=f"{level * 100:g}% block-bootstrap intervals ({bootstrap} replicates)")
-        for col in ("run", "A", "B", "C_mid"):
-            table.add_column(col, justify="left" if col == "run" else "right")
-        for r in rows:
-            table.add_row(
-                str(r["run"]),
-                *(f"[{r[f'{p}_lower']:.4g}, {r[f'{p}_upper']:.4g}]" for p in ("A", "B", "C_mid")),
+        for p in ("A", "B", "C_mid"):
+            bounds = [b.interval(p, level) for b in boots]
+            frame[f"{p}_lower"] = [lo for lo, _ in bounds]
+            frame[f"{p}_upper"] = [hi for _, hi in bounds]
+        console.print(
+            frame_table(
+                frame,
+                f"{level * 100:g}% block-bootstrap intervals ({bootstrap} replicates)",
+                columns={"run": "run"} | {
+                    f"{p}_{side}": f"{p} {side}"
+                    for p in ("A", "B", "C_mid") for side in ("lower", "upper")
+                },
             )
-        console.print(table)
+        )  # fmt: skip
     out = [f.to_dict() for f in fits]
     for k, b in enumerate(boots):
         out[k]["bootstrap"] = b.to_dict(level)
     write_json(json_path, out)
-    write_csv(csv_path, pd.DataFrame(rows))
+    write_csv(csv_path, frame)
 
     unit = runs[0].metadata.get("compute_unit") if runs else None
     _write_figure(figure, lambda: plot_fits(fits, extend=3.0, unit=unit))

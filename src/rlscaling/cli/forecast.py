@@ -6,7 +6,6 @@ import warnings
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from rlscaling.cli.common import (
     ComputeOpt,
@@ -27,6 +26,7 @@ from rlscaling.cli.common import (
     check_count,
     clean_errors,
     console,
+    frame_table,
     reported_warnings,
     write_csv,
     write_json,
@@ -88,23 +88,20 @@ def forecast_command(
                 n_samples=n_samples,
                 seed=seed,  # type: ignore[arg-type]
             )
-    frame = fc.to_frame()
-    table = Table(title=f"Forecast for {fc.name} ({fc.method})")
-    table.add_column("budget", justify="right")
-    table.add_column("x observed", justify="right")
-    table.add_column("median", justify="right")
+    frame = fc.to_frame(target_reward)
+    columns = {"budget": "budget", "x_observed": "x observed", "median": "median"}
     for lv in fc.levels:
-        table.add_column(f"{lv * 100:g}% interval", justify="right")
+        columns |= {
+            f"lower_{lv:g}": f"{lv * 100:g}% lower",
+            f"upper_{lv:g}": f"{lv * 100:g}% upper",
+        }
+    formats = {c: ".4f" for c in columns} | {"budget": ".4g", "x_observed": ".2g"}
     if target_reward is not None:
-        table.add_column(f"P(reward >= {target_reward:g})", justify="right")
+        columns[f"prob_at_least_{target_reward:g}"] = f"P(reward >= {target_reward:g})"
+        formats[f"prob_at_least_{target_reward:g}"] = ".2f"
+    title = f"Forecast for {fc.name} ({fc.method})"
+    console.print(frame_table(frame, title, columns=columns, formats=formats))
     c_obs = float(fc.observed_compute.max())
-    for k, row in frame.iterrows():
-        cells = [f"{row['budget']:.4g}", f"{row['budget'] / c_obs:.2g}", f"{row['median']:.4f}"]
-        cells += [f"[{row[f'lower_{lv:g}']:.4f}, {row[f'upper_{lv:g}']:.4f}]" for lv in fc.levels]
-        if target_reward is not None:
-            cells.append(f"{float((fc.draws[:, int(k)] >= target_reward).mean()):.2f}")
-        table.add_row(*cells)
-    console.print(table)
     console.print(f"observed up to compute {c_obs:.4g}, last reward {fc.observed_reward[-1]:.4f}")
     for lw, wt in fc.weights.items():
         console.print(f"model weight {lw}: {wt:.2f}")

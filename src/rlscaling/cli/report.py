@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from rlscaling.cli.common import (
     ComputeOpt,
@@ -27,11 +26,11 @@ from rlscaling.cli.common import (
     TokensOpt,
     _floats,
     _load,
-    _num,
-    _pct,
     check_count,
     clean_errors,
     console,
+    error_columns,
+    frame_table,
     reported_warnings,
 )
 
@@ -87,25 +86,15 @@ def report_command(
             progress=progress,
         )  # fmt: skip
         paths = rep.write(out)
-    tab = rep.accuracy_table()
     lv = max(rep.backtest.levels)
-    table = Table(
-        title=f"Forecast of the final reward: {len(loaded)} runs (error and width as a share "
-        "of each run's reward range)"
-    )
-    cols = ("fraction", "method", "median error", "mean error", f"cover {lv:g}", f"width {lv:g}")
-    for col in cols:
-        table.add_column(col, justify="left" if col == "method" else "right")
-    for _, r in tab.iterrows():
-        table.add_row(
-            f"{r['fraction']:.2f}",
-            str(r["method"]),
-            _pct(r["median_rel_error"]),
-            _pct(r["mean_rel_error"]),
-            _num(r[f"coverage_{lv:g}"], ".2f"),
-            _pct(r[f"rel_width_{lv:g}"]),
+    console.print(
+        frame_table(
+            rep.accuracy_table(),
+            f"Forecast of the final reward: {len(loaded)} runs (error and width as a share "
+            "of each run's reward range)",
+            **error_columns((lv,), lv, counts=False),
         )
-    console.print(table)
+    )
     for v in rep.verdicts():
         console.print(f"- {v}", highlight=False)
     console.print(f"wrote {paths['html']} and {paths['json']}")

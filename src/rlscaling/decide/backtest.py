@@ -345,8 +345,7 @@ def _truth(full: Run, target: Target) -> tuple[float, float, int]:
     k = 3 if target == "last3" else 1
     if len(full) < k:
         return np.nan, np.nan, k
-    c, r = full.compute[-k:], full.reward[-k:]
-    return float(np.mean(r)), float(np.exp(np.mean(np.log(c)))), k
+    return full.last_mean(k), float(np.exp(np.mean(np.log(full.compute[-k:])))), k
 
 
 def _score_fraction(
@@ -364,7 +363,7 @@ def _score_fraction(
 ) -> list[dict[str, Any]]:
     base = {
         "run": run.name,
-        "recipe": run.metadata.get("recipe"),
+        "recipe": run.recipe_key(fallback=False),
         "fraction": fraction,
         "target_compute": t_compute,
         "truth": truth,
@@ -408,7 +407,7 @@ def _predict(
     if name == "mean_last3":
         if n < 3:
             raise InputError(f"needs 3 observed evaluations, got {n}")
-        return float(np.mean(obs.reward[-3:])), {}
+        return obs.last_mean(3), {}
     if name == "curve_fit":
         return curve_fit_baseline(obs.compute, obs.reward, t_compute, levels)
     if n < 4:

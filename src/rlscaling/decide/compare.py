@@ -39,7 +39,7 @@ from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting.forecast import forecast
 from rlscaling.io.checks import InputError, as_positive_compute, check_level, check_real, check_seed
-from rlscaling.io.runs import Run
+from rlscaling.io.runs import Run, recipe_of
 from rlscaling.model.curve import curve_value
 from rlscaling.plot import new_axes
 from rlscaling.protocol import Kind, check_kind
@@ -410,16 +410,11 @@ def _group(data: Any, group_by: str | None) -> dict[str, list[Any]]:
     for item in data:
         name = _item_name(item)
         meta = item.metadata if isinstance(item, Run) else {}
-        if group_by is not None:
-            if group_by not in meta:
-                raise InputError(
-                    f"group_by={group_by!r}: run {name!r} has no metadata[{group_by!r}] "
-                    f"(its keys: {sorted(meta)}); pass a dict recipe -> runs instead"
-                )
-            key = str(meta[group_by])
-        elif "recipe" in meta and meta["recipe"] is not None:
-            key = str(meta["recipe"])
-        else:
+        try:
+            key = recipe_of(meta, name, group_by, fallback=False)
+        except InputError as exc:
+            raise InputError(f"{exc}, or pass a dict recipe -> runs instead") from None
+        if key is None:
             key = name
             singles.append(name)
         groups.setdefault(key, []).append(item)

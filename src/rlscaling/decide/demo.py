@@ -80,7 +80,7 @@ class DemoResult:
                     "lower": float(lo[-1]),
                     "upper": float(hi[-1]),
                     "level": level,
-                    "actual_last3": float(np.mean(r.reward[-3:])),
+                    "actual_last3": r.last_mean(3),
                 }
             )
         return pd.DataFrame(rows)
@@ -188,7 +188,7 @@ def run_demo(
             # A path of budgets from the cut to the run's end; the table reads its last one.
             grid = np.geomspace(half.compute.max(), r.compute.max(), 13)[1:]
             forecasts.append(forecast(half, budget=grid, n_samples=1000, seed=seed))
-        say(f"comparing {len({str(r.metadata.get('recipe', r.name)) for r in runs})} recipes")
+        say(f"comparing {len({r.recipe_key() for r in runs})} recipes")
         # At the runs' largest compute, as the early-fit report compares them: the console and
         # report/index.html then show the same probabilities for the same pair.
         budget = float(max(r.compute.max() for r in runs))
@@ -198,7 +198,12 @@ def run_demo(
         rep = None
         if report:
             say("early-fit report (backtest from 25/50/75% of each run; the longest step)")
-            rep = early_fit_report(runs, n_samples=500, n_boot=n, seed=seed, progress=False)
+            # The report compares the same recipes the same way (seeds pooled, at the runs'
+            # largest compute, max(n, 200) draws, 90%): it is handed this comparison, so its
+            # forecasts and bootstrap draws are made once.
+            rep = early_fit_report(
+                runs, n_samples=500, n_boot=n, seed=seed, progress=False, comparison=cmp
+            )
             rep.write(out / "report")
     result = DemoResult(runs, fits, forecasts, cmp, rep, synthetic=synthetic)
     (out / "summary.txt").write_text(result.summary() + "\n")

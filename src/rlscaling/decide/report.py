@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from rlscaling.decide.backtest import BacktestResult, backtest
 from rlscaling.decide.compare import Comparison, compare, records
 from rlscaling.decide.report_html import write_report
-from rlscaling.decide.seeds import SeedSpread, final_reward, seed_spread
+from rlscaling.decide.seeds import SeedSpread, seed_spread
 from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.io.checks import InputError
 from rlscaling.io.runs import Run
@@ -80,7 +80,7 @@ class EarlyFitReport:
     # ------------------------------------------------------------------ numbers
     @property
     def recipes(self) -> list[str]:
-        return list(dict.fromkeys(_recipe(r) for r in self.runs))
+        return list(dict.fromkeys(r.recipe_key() for r in self.runs))
 
     def accuracy_table(self) -> pd.DataFrame:
         """Per fraction and method: error of the final-reward forecast and interval coverage."""
@@ -221,7 +221,7 @@ class EarlyFitReport:
         if recipe not in self.recipes:
             raise InputError(f"recipe must be one of {self.recipes}, got {recipe!r}")
         fracs = tuple(fractions or self.backtest.fractions)
-        runs = [r for r in self.runs if _recipe(r) == recipe]
+        runs = [r for r in self.runs if r.recipe_key() == recipe]
         fig, axes = plt.subplots(
             1, len(fracs), figsize=(4.2 * len(fracs), 3.6), sharey=True, squeeze=False
         )
@@ -282,10 +282,6 @@ class EarlyFitReport:
         return write_report(self, Path(out_dir))
 
 
-def _recipe(run: Run) -> str:
-    return str(run.metadata.get("recipe", run.name))
-
-
 def _label(run: Run) -> str:
     seed = run.metadata.get("seed")
     return f"seed {seed}" if seed is not None else run.name
@@ -301,6 +297,7 @@ def early_fit_report(
     n_boot: int = 500,
     seed: int | None = 0,
     progress: bool | None = None,
+    comparison: Comparison | None = None,
 ) -> EarlyFitReport:
     """Backtest early fits of finished runs and summarise recipes and seeds.
 
@@ -321,6 +318,11 @@ def early_fit_report(
         The same seed gives the same report.
     progress : bool or None
         Progress bars; ``None`` shows them only on a terminal.
+    comparison : Comparison, optional
+        The recipes already compared on these runs (:func:`rlscaling.compare`, seeds pooled,
+        at the largest of ``levels``), used as the report's instead of comparing them again:
+        a caller that has compared the recipes passes its comparison, so its forecasts and
+        bootstrap draws are made once. Its recipes must be those of ``runs``.
 
     Returns
     -------
@@ -342,14 +344,22 @@ def early_fit_report(
         if not isinstance(r, Run):
             raise InputError(f"runs must be Runs (see load_runs), got {type(r).__name__}")
     level = max(levels)
+    recipes = {r.recipe_key() for r in runs}
+    if comparison is not None:
+        if set(comparison.recipes) != recipes or abs(comparison.level - level) > 1e-12:
+            raise InputError(
+                f"comparison compares {sorted(comparison.recipes)} at level "
+                f"{comparison.level:g}; the report needs the recipes of runs {sorted(recipes)} "
+                f"at level {level:g} (the largest of levels). Pass comparison=None to compare "
+                "them here"
+            )
     notes: list[str] = []
     bt = backtest(
         runs, fractions, levels=levels, method=method, seed=seed, progress=progress,
         n_samples=n_samples,
     )  # fmt: skip
     per_run = _per_run(runs, level, n_boot, seed, progress)
-    comparison = None
-    if len({_recipe(r) for r in runs}) >= 2:
+    if comparison is None and len(recipes) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             comparison = compare(
@@ -373,11 +383,11 @@ def _per_run(
     for k, run in enumerate(tqdm(runs, desc="full fits", disable=disable)):
         row: dict[str, Any] = {
             "run": run.name,
-            "recipe": _recipe(run),
+            "recipe": run.recipe_key(),
             "seed": run.metadata.get("seed"),
             "n_evals": len(run),
             "final_compute": float(run.compute.max()),
-            "final_reward": final_reward(run) if len(run) >= 3 else float(run.reward[-1]),
+            "final_reward": run.last_mean(3) if len(run) >= 3 else run.final_reward,
         }
         try:
             with warnings.catch_warnings():

@@ -124,10 +124,7 @@ def final_reward(run: Run, target: str = "last3") -> float:
     """The mean of a run's last three evaluations (``"last3"``) or its last (``"last"``)."""
     if target not in ("last3", "last"):
         raise InputError(f"target must be 'last3' or 'last', got {target!r}")
-    k = 3 if target == "last3" else 1
-    if len(run) < k:
-        raise InputError(f"run {run.name!r} has {len(run)} evaluations; target needs {k}")
-    return float(np.mean(run.reward[-k:]))
+    return run.last_mean(3 if target == "last3" else 1)
 
 
 def seed_spread(runs: Sequence[Run], group_by: str = "recipe", target: str = "last3") -> SeedSpread:
@@ -163,11 +160,7 @@ def seed_spread(runs: Sequence[Run], group_by: str = "recipe", target: str = "la
         raise InputError("runs is empty: give finished runs with several seeds per recipe")
     groups: dict[str, list[float]] = {}
     for r in runs:
-        if group_by not in r.metadata:
-            raise InputError(
-                f"run {r.name!r} has no metadata[{group_by!r}]; every run must name its recipe"
-            )
-        groups.setdefault(str(r.metadata[group_by]), []).append(final_reward(r, target))
+        groups.setdefault(str(r.recipe_key(group_by)), []).append(final_reward(r, target))
     rows, ss, dof = [], 0.0, 0
     for name, vals in groups.items():
         v = np.asarray(vals)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -499,3 +500,40 @@ class SigmoidFit:
             Draw a delta-method curve band at this level (None: no band).
         """
         return plot_fit(self, ax=ax, extend=extend, level=level, label=label, color=color)
+
+
+def fits_frame(fits: Sequence[SigmoidFit]) -> pd.DataFrame:
+    """One row per fit: its name, the estimates and standard errors of each fit's
+    :meth:`SigmoidFit.to_frame`, and how well the data pin it down.
+
+    Parameters
+    ----------
+    fits : sequence of SigmoidFit
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``run``, ``A``, ``B``, ``C_mid``, ``R0``, ``A_stderr`` ... ``R0_stderr``,
+        ``n`` (points used), ``r2``, ``identified`` and ``identification_issues`` (``"; "``
+        joined, empty when identified).
+
+    Examples
+    --------
+    >>> from rlscaling import fit_sigmoid, load_example
+    >>> from rlscaling.fit.result import fits_frame
+    >>> list(fits_frame([fit_sigmoid(load_example())]).columns[:5])
+    ['run', 'A', 'B', 'C_mid', 'R0']
+    """
+    rows = []
+    for f in fits:
+        frame = f.to_frame()
+        row: dict[str, Any] = {"run": f.data.name or "run", **frame["estimate"].to_dict()}
+        row.update({f"{p}_stderr": se for p, se in frame["stderr"].items()})
+        row.update(
+            n=f.n_used,
+            r2=f.r2,
+            identified=f.identified,
+            identification_issues="; ".join(f.identification_issues),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -169,12 +169,19 @@ class Forecast:
             notes=(*self.notes, note),
         )
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per budget: median and the intervals at ``levels``."""
+    def to_frame(self, reward: float | None = None) -> pd.DataFrame:
+        """One row per budget: ``budget``, ``median``, the intervals at ``levels``
+        (``lower_<lv>``, ``upper_<lv>``) and ``x_observed`` (the budget over the largest
+        observed compute); with ``reward``, ``prob_at_least_<reward>``: P(an evaluation at
+        the budget shows at least ``reward``), as :meth:`prob_at_least`."""
         df = pd.DataFrame({"budget": self.budget, "median": self.median})
         for lv in self.levels:
             lo, hi = self.interval(lv)
             df[f"lower_{lv:g}"], df[f"upper_{lv:g}"] = lo, hi
+        df["x_observed"] = self.budget / float(self.observed_compute.max())
+        if reward is not None:
+            check_real(reward, "reward", what="a finite reward")
+            df[f"prob_at_least_{reward:g}"] = (self._draws("observed") >= reward).mean(axis=0)
         return df
 
     def to_dict(self) -> dict[str, Any]:

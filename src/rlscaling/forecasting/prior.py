@@ -167,7 +167,7 @@ def corpus_cases(
         if n < 5:
             refuse("run has fewer than 5 evaluations")
             continue
-        target = float(run.reward[-3:].mean())
+        target = run.last_mean(3)
         c_t = np.array([float(run.compute[-2])])
         scale = float(np.ptp(run.reward)) or 1.0
         for f in fractions:

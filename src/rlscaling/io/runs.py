@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -10,6 +11,64 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from rlscaling.io.checks import InputError, as_1d_float
+
+__all__ = ["Run", "recipe_of"]
+
+
+def recipe_of(
+    metadata: Mapping[str, Any],
+    name: str,
+    group_by: str | None = None,
+    *,
+    fallback: bool = True,
+) -> str | None:
+    """The recipe a run belongs to: the one rule by which runs are pooled as seeds of a recipe.
+
+    With ``group_by``, ``metadata[group_by]`` (every run must have it); otherwise
+    ``metadata["recipe"]`` where it is set (not None); otherwise the run's own ``name`` (each
+    run its own recipe), or None with ``fallback=False``. The key is returned as text, so
+    recipes named ``1`` and ``"1"`` are one.
+
+    Parameters
+    ----------
+    metadata : mapping
+        The run's metadata.
+    name : str
+        The run's name, the recipe of a run that names none.
+    group_by : str, optional
+        Metadata key that names the recipe, instead of ``"recipe"``.
+    fallback : bool
+        Without a recipe: the name (True) or None (False).
+
+    Returns
+    -------
+    str or None
+
+    Raises
+    ------
+    InputError
+        ``group_by`` is given and the metadata lacks it.
+
+    Examples
+    --------
+    >>> recipe_of({"recipe": "cispo", "seed": 1}, "run-a")
+    'cispo'
+    >>> recipe_of({"arm": 2}, "run-a", group_by="arm")
+    '2'
+    >>> recipe_of({}, "run-a"), recipe_of({"recipe": None}, "run-a", fallback=False)
+    ('run-a', None)
+    """
+    if group_by is not None:
+        if group_by not in metadata:
+            raise InputError(
+                f"group_by={group_by!r}: run {name!r} has no metadata[{group_by!r}] "
+                f"(its keys: {sorted(map(str, metadata))}); every run must name its recipe"
+            )
+        return str(metadata[group_by])
+    recipe = metadata.get("recipe")
+    if recipe is not None:
+        return str(recipe)
+    return name if fallback else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +130,50 @@ class Run:
     @property
     def final_reward(self) -> float:
         return float(self.reward[-1])
+
+    def recipe_key(self, group_by: str | None = None, *, fallback: bool = True) -> str | None:
+        """The recipe this run belongs to (see :func:`recipe_of`): ``metadata[group_by]``,
+        else ``metadata["recipe"]``, else the run's name (None with ``fallback=False``).
+
+        Examples
+        --------
+        >>> from rlscaling import Run
+        >>> Run([1, 2], [0.1, 0.2], name="r1", metadata={"recipe": "cispo"}).recipe_key()
+        'cispo'
+        """
+        return recipe_of(self.metadata, self.name, group_by, fallback=fallback)
+
+    def last_mean(self, k: int = 3) -> float:
+        """The mean reward of the run's last ``k`` evaluations.
+
+        The "where did the run end" target of backtests, seed spreads and the demo: the mean
+        of the last three evaluations carries less evaluation noise than the last one alone.
+
+        Parameters
+        ----------
+        k : int
+            Number of final evaluations to average, at least 1.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        InputError
+            ``k`` below 1, or the run has fewer than ``k`` evaluations.
+
+        Examples
+        --------
+        >>> from rlscaling import Run
+        >>> Run([1, 2, 3, 4], [0.1, 0.25, 0.5, 0.75]).last_mean(3)
+        0.5
+        """
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise InputError(f"k must be an integer >= 1, got {k!r}")
+        if len(self) < k:
+            raise InputError(f"run {self.name!r} has {len(self)} evaluations; target needs {k}")
+        return float(np.mean(self.reward[-k:]))
 
     def to_frame(self) -> pd.DataFrame:
         """DataFrame with columns ``compute``, ``reward`` and ``eval_size`` when known."""
