@@ -369,3 +369,13 @@ def test_auto_draws_do_not_pretend_to_hold_per_draw_parameters():
     a, r0 = draws.fit_params["A"], draws.fit_params["R0"]
     assert reach.target == pytest.approx(r0 + 0.9 * (a - r0))
     assert a == pytest.approx(fit.params["A"], rel=0.05)
+
+
+def test_sigmoid_method_on_a_run_no_replicate_can_fit_refuses_clearly():
+    # found by the fuzz suite: every bootstrap replicate of a nearly flat run failed and the
+    # draw step crashed inside numpy ("high <= 0")
+    c = np.array([785.18, 1973.99, 4962.72, 12476.56, 31366.76, 78857.79])
+    y = np.array([0.04613651, 0.04613651, 0.04613652, 0.04613682, 0.04614432, 0.04633511])
+    with pytest.raises(InputError, match="method='auto'"):
+        forecast(c, reward=y, method="sigmoid", n_samples=10, seed=1)
+    assert np.isfinite(forecast(c, reward=y, n_samples=50).median).all()

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from rlscaling.fit.fitting import fit_sigmoid, noise_from_differences
 from rlscaling.forecasting.draws import CurveDraws
+from rlscaling.io.checks import InputError
 from rlscaling.model.curve import curve_jacobian
 
 if TYPE_CHECKING:
@@ -175,6 +176,13 @@ def sigmoid_draws(
     if not fit.identified:
         notes.append("sigmoid not identified: " + "; ".join(fit.identification_issues))
     curve = samples.curve_samples(c)
+    if curve.shape[0] == 0:  # every replicate failed: there is no distribution to draw from
+        raise InputError(
+            f"method={'mcmc' if mcmc else 'sigmoid'!r}: no "
+            f"{'posterior draw' if mcmc else 'bootstrap replicate'} of the sigmoid could be "
+            f"fitted to {run.name!r} (its rewards barely move: range {np.ptp(run.reward):.3g}); "
+            "use method='auto', which forecasts such runs from their level"
+        )
     idx = rng.integers(0, curve.shape[0], size=n)
     curve = curve[idx]
     noise = samples.noise_sd[idx][:, None] / np.sqrt(average_of)
