@@ -111,7 +111,15 @@ def read_jsonl(
     is not a JSON object, raises :class:`LogLineError` naming the file and the line.
     """
     path = Path(path)
-    lines = [(i, ln) for i, ln in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)]
+    return parse_jsonl(path.read_text(encoding="utf-8"), path, on_torn)
+
+
+def parse_jsonl(
+    text: str, source: str | Path, on_torn: Callable[[str], None] | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """:func:`read_jsonl` on text already read (``source`` names it in messages): the one
+    torn-last-line rule, shared by the trainer's logs and ``load_run``'s JSONL reader."""
+    lines = [(i, ln) for i, ln in enumerate(text.splitlines(), 1)]
     lines = [(i, ln) for i, ln in lines if ln.strip()]
     records: list[dict[str, Any]] = []
     for k, (i, line) in enumerate(lines):
@@ -121,15 +129,17 @@ def read_jsonl(
             if k == len(lines) - 1:
                 if on_torn is not None:
                     on_torn(
-                        f"{path}: the last line ({i}) is incomplete (a write was cut off) and "
-                        "was skipped"
+                        f"{source}: the last line ({i}) is incomplete (a write was cut off) "
+                        "and was skipped"
                     )
                 return records, 1
             raise LogLineError(
-                f"{path}: line {i} is not valid JSON ({exc.msg}); only a torn last line is "
+                f"{source}: line {i} is not valid JSON ({exc.msg}); only a torn last line is "
                 "skipped. Fix or remove the line."
             ) from None
         if not isinstance(record, dict):
-            raise LogLineError(f"{path}: line {i} is a JSON {type(record).__name__}, not an object")
+            raise LogLineError(
+                f"{source}: line {i} is a JSON {type(record).__name__}, not an object"
+            )
         records.append(record)
     return records, 0

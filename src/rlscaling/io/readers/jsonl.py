@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from rlscaling.io import rundir
 from rlscaling.io.errors import InputError
 from rlscaling.io.frames import (
     warn,
@@ -34,30 +35,13 @@ JSONL_OTHER_LINE_BREAKS = (
 
 
 def _read_jsonl(p: Path) -> tuple[list[dict[str, Any]], int]:
-    """Records of a JSONL file; a last line that does not parse is torn: skipped and counted."""
-    lines = [(i, ln) for i, ln in enumerate(_read_text(p).splitlines(), 1)]
-    lines = [(i, ln) for i, ln in lines if ln.strip()]
-    records: list[dict[str, Any]] = []
-    torn = 0
-    for k, (i, line) in enumerate(lines):
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if k == len(lines) - 1:
-                torn = 1
-                warn(
-                    f"{p}: the last line ({i}) is incomplete (a write was cut off) and was "
-                    "skipped; it is counted in metadata['omitted']['torn_last_line']"
-                )
-                break
-            raise InputError(
-                f"{p}: line {i} is not valid JSON ({exc.msg}); only a torn last line is "
-                "skipped. Fix or remove the line."
-            ) from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{p}: line {i} is a JSON {type(rec).__name__}, not an object")
-        records.append(rec)
-    return records, torn
+    """Records of a JSONL file; a last line that does not parse is torn: skipped and counted
+    (the run-directory contract's rule, :func:`rlscaling.io.rundir.parse_jsonl`)."""
+    note = "; it is counted in metadata['omitted']['torn_last_line']"
+    try:
+        return rundir.parse_jsonl(_read_text(p), p, on_torn=lambda msg: warn(msg + note))
+    except rundir.LogLineError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _read_jsonl_frame(p: Path) -> tuple[pd.DataFrame, int]:
