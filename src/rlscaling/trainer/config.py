@@ -183,6 +183,36 @@ class RolloutConfig(_Section):
         return ENGINES.check(v)
 
 
+class FleetConfig(_Section):
+    """Generators as Ray actors (``num_generators >= 1``); 0 keeps one generator process.
+
+    Applies to the separate-process modes (``sync``, ``off_policy_k``, ``pipeline_k``). Ray
+    starts a local cluster unless ``address`` names one to join (``"auto"`` or
+    ``"ray://host:10001"``).
+    """
+
+    num_generators: int = Field(
+        0, ge=0, description="generator actors in Ray; 0: one generator process, no Ray"
+    )
+    address: str | None = Field(
+        None, description="Ray cluster to join (ray.init(address=...)); None starts a local one"
+    )
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs per vLLM engine (vLLM's tensor_parallel_size; GPU only)"
+    )
+    cpus_per_generator: float = Field(1.0, gt=0, description="Ray CPUs reserved per actor")
+    weight_sync: Literal["files", "broadcast"] = Field(
+        "files",
+        description="files: a safetensors file per version in weights_dir; broadcast: "
+        "torch.distributed from the trainer to every actor (NCCL on GPU, gloo on CPU)",
+    )
+    weights_dir: str | None = Field(
+        None,
+        description="directory every actor can read (shared storage on a cluster); "
+        "None: /dev/shm of the trainer's machine (one-machine fleets only)",
+    )
+
+
 class LossConfig(_Section):
     """Policy loss and its aggregation (separate switches)."""
 
@@ -306,6 +336,7 @@ class TrainConfig(_Section):
     )
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     advantage: AdvantageConfig = Field(default_factory=AdvantageConfig)
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
@@ -364,6 +395,16 @@ class TrainConfig(_Section):
             )
         if self.rollout.length_control == "interruption" and not marker:
             raise ValueError("interruption needs task.answer_marker (the end-of-thinking marker)")
+        if self.fleet.num_generators and self.rollout.mode == "inline":
+            raise ValueError(
+                f"fleet.num_generators={self.fleet.num_generators} needs a separate-process "
+                "rollout.mode (sync, off_policy_k or pipeline_k), not inline"
+            )
+        if self.fleet.tensor_parallel_size > 1 and self.rollout.engine != "vllm":
+            raise ValueError(
+                f"fleet.tensor_parallel_size={self.fleet.tensor_parallel_size} applies to the "
+                f"vllm engine, not rollout.engine={self.rollout.engine!r}"
+            )
         return self
 
 

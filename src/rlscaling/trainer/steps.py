@@ -38,7 +38,7 @@ from rlscaling.trainer.setup import base_model, pick_device, run_meta, sampling_
 from rlscaling.trainer.tasks import Problem, Task, make_task_splits
 from rlscaling.trainer.update import make_optimizer, policy_update
 
-RESUME_FREE = {"steps", "progress", "threads", "checkpoint_every"}
+RESUME_FREE = {"steps", "progress", "threads", "checkpoint_every", "fleet"}
 
 
 def step_seed(*parts: int) -> int:

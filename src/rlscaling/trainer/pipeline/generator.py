@@ -88,6 +88,7 @@ class Generator:
         model.to(pick_device(cfg.device))
         model.requires_grad_(False)
         self.engine_name = cfg.rollout.engine
+        self.index = start.generator
         self.engine = get_engine(cfg.rollout.engine).from_config(model, cfg)
         self.engine.update_weights_from_file(start.weights_path, start.version)
         self.startup_seconds = time.perf_counter() - t0
@@ -168,6 +169,7 @@ class Generator:
                 samples=group,
                 gen_seconds=seconds * n_tok / total,
                 gen_tokens=n_tok,
+                generator=self.index,
             )
             self._put_group(encode(msg))
             self.n_groups += 1

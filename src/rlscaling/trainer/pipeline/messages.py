@@ -63,6 +63,7 @@ class Start(_Message):
     model_dir: str = Field(description="HF model directory (architecture and tokenizer)")
     weights_path: str = Field(description="safetensors file with the starting weights")
     version: int = Field(ge=0, description="policy version of those weights")
+    generator: int = Field(0, ge=0, description="index of this generator in a fleet")
 
 
 class Prompt(_Message):
@@ -120,6 +121,7 @@ class FinishedGroup(_Message):
     samples: list[Sample] = Field(min_length=1)
     gen_seconds: float = Field(ge=0, description="this group's share of generation time")
     gen_tokens: int = Field(ge=0, description="response tokens generated")
+    generator: int = Field(0, ge=0, description="the fleet index of the generator that made it")
 
     @property
     def version(self) -> int:

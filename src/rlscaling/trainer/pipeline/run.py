@@ -24,7 +24,9 @@ the checkpointed weights and submits them again.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -43,7 +45,7 @@ READY_TIMEOUT_S = 900.0  # a vLLM engine can take minutes to start on a loaded C
 def train_pipeline(run: RunState) -> None:
     """Train ``run`` from ``run.start`` to ``cfg.steps`` with a generator process."""
     cfg = run.cfg
-    store = WeightStore()
+    store = WeightStore(root=cfg.fleet.weights_dir)
     try:
         start = Start(
             config=cfg.model_dump(mode="json"),
@@ -52,7 +54,7 @@ def train_pipeline(run: RunState) -> None:
             version=run.start,
         )
         queue_size = submit_budget(cfg, Orchestrator.extra_batches)
-        with GeneratorClient(start, queue_size) as client:
+        with _start_generators(cfg, start, queue_size) as client:
             client.wait_ready(READY_TIMEOUT_S)
             orch = Orchestrator(run, client, store)
             if run.resumed is not None and "pipeline" in run.resumed:
@@ -63,7 +65,24 @@ def train_pipeline(run: RunState) -> None:
         store.close()
 
 
-def _loop(run: RunState, client: GeneratorClient, orch: Orchestrator) -> None:
+def _start_generators(cfg: Any, start: Start, queue_size: int) -> Any:
+    """One generator process, or ``fleet.num_generators`` Ray actors behind one client."""
+    if not cfg.fleet.num_generators:
+        return GeneratorClient(start, queue_size)
+    from rlscaling.trainer.pipeline.ray_fleet import GeneratorFleet
+    from rlscaling.trainer.rollout import get_engine
+
+    return GeneratorFleet(
+        start,
+        queue_size,
+        cfg.fleet,
+        # sync and off_policy_k then repeat one generator's run; pipeline_k never waits
+        ordered=cfg.rollout.mode != "pipeline_k",
+        split_batches=get_engine(cfg.rollout.engine).per_request_seeds,
+    )
+
+
+def _loop(run: RunState, client: Any, orch: Orchestrator) -> None:
     cfg = run.cfg
     bar = tqdm(total=cfg.steps, initial=run.start, disable=not cfg.progress, desc="train")
     for step in range(run.start, cfg.steps):
@@ -116,6 +135,7 @@ def _loop(run: RunState, client: GeneratorClient, orch: Orchestrator) -> None:
                 "generator_idle_seconds": client.stats.idle_seconds if client.stats else 0.0,
                 "gen_tokens_per_second": g_tok / max(gen_seconds, 1e-9),
                 "tokens_per_second": g_tok / max(now - t_step, 1e-9),
+                **_fleet_columns(cfg, generated),
             },
             metrics=metrics,
             # the prompts in flight are resubmitted on resume
@@ -126,6 +146,15 @@ def _loop(run: RunState, client: GeneratorClient, orch: Orchestrator) -> None:
             bar=bar,
         )
     bar.close()
+
+
+def _fleet_columns(cfg: Any, groups: list[Any]) -> dict[str, list[int]]:
+    """With a fleet: the step's groups (trained and dropped) by the actor that made them."""
+    n = cfg.fleet.num_generators
+    if not n:
+        return {}
+    made = Counter(g.generator for g in groups)
+    return {"generator_groups": [made.get(i, 0) for i in range(n)]}
 
 
 def _idle_frac(before: GeneratorStats | None, after: GeneratorStats | None) -> float | None:

@@ -94,6 +94,10 @@ class RolloutEngine(ABC):
     """Generates samples with a (possibly stale) copy of the policy."""
 
     version: int = 0
+    per_request_seeds: bool = False
+    """Whether a sample's random stream depends only on its own request (seed, prompt,
+    index), not on the other prompts batched with it. A fleet of generators splits a batch
+    across engines only then: the samples are the same however the batch is split."""
 
     @classmethod
     def from_config(cls, model: Any, cfg: Any) -> RolloutEngine:

@@ -236,7 +236,11 @@ class VLLMEngine(RolloutEngine):
     poll_steps : engine steps per :meth:`poll`.
     enable_prefix_caching : share prompt KV blocks between requests of one weight version.
     fp32_lm_head : compute the LM head (logits) in float32 when ``dtype`` is lower precision.
+    tensor_parallel_size : GPUs the model is sharded over (vLLM's tensor parallelism; GPU
+        only; a run sets it with ``fleet.tensor_parallel_size``).
     """
+
+    per_request_seeds = True  # each sample's seed mixes the step seed, prompt and index
 
     def __init__(
         self,
@@ -251,6 +255,7 @@ class VLLMEngine(RolloutEngine):
         poll_steps: int = 1,
         enable_prefix_caching: bool = True,
         fp32_lm_head: bool = False,
+        tensor_parallel_size: int = 1,
     ) -> None:
         self._llm: Any = None
         self._tmp: Path | None = None
@@ -314,6 +319,7 @@ class VLLMEngine(RolloutEngine):
                     worker_extension_cls=WORKER_EXTENSION,
                     # vLLM's head_dtype: the lm_head projection in float32 (a no-op in float32)
                     hf_overrides={"head_dtype": "float32" if fp32_lm_head else "model"},
+                    **_parallel(tensor_parallel_size),
                 )
         except BaseException:
             self._cleanup_files()
@@ -350,6 +356,7 @@ class VLLMEngine(RolloutEngine):
             seed=cfg.seed,
             hold_snapshot=inline and cfg.off_policy_lag > 0,
             fp32_lm_head=cfg.model.fp32_lm_head,
+            tensor_parallel_size=cfg.fleet.tensor_parallel_size,
         )
 
     # ---- weights -----------------------------------------------------------------------------
@@ -579,6 +586,18 @@ class VLLMEngine(RolloutEngine):
         group.left -= 1
         if group.left == 0 and group.streamed:
             self._ready.append(group.samples())
+
+
+def _parallel(tensor_parallel_size: int) -> dict[str, Any]:
+    """vLLM arguments for an engine sharded over ``tensor_parallel_size`` GPUs (GPU only).
+
+    The shards run in worker processes that vLLM starts (``mp``), on the GPUs visible to this
+    process (a Ray actor sees the ones Ray gave it); every weight reload reaches all of them
+    through ``collective_rpc``. One GPU (or the CPU) needs no argument.
+    """
+    if tensor_parallel_size <= 1:
+        return {}
+    return {"tensor_parallel_size": tensor_parallel_size, "distributed_executor_backend": "mp"}
 
 
 def _expand_versions(spans: Any, n: int, default: int) -> list[int]:
