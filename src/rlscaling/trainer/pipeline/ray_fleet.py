@@ -170,6 +170,17 @@ class GeneratorFleet:
 
         self.n = fleet.num_generators
         self.ordered, self.split_batches = ordered, split_batches
+        self.ready: Ready | None = None
+        self._ready: dict[int, Ready] = {}
+        self._stats: dict[int, GeneratorStats] = {}
+        self._loaded = [start.version] * self.n
+        self._in_flight = [0] * self.n  # groups sent to each actor and not yet returned
+        self._next = 0  # where the rotation of ties starts
+        self._receiving: dict[Any, int] = {}  # a pending receive call per actor
+        self._arrived: deque[FinishedGroup] = deque()
+        self._outstanding: list[int] = []  # request ids sent, in order (ordered mode)
+        self._ray = ray
+        self.wait_seconds = 0.0
         self.owns_ray = connect(fleet.address)
         self.actors: list[Any] = []
         try:
@@ -185,17 +196,6 @@ class GeneratorFleet:
         except BaseException:
             self.close()
             raise
-        self.ready: Ready | None = None
-        self._ready: dict[int, Ready] = {}
-        self._stats: dict[int, GeneratorStats] = {}
-        self._loaded = [start.version] * self.n
-        self._in_flight = [0] * self.n  # groups sent to each actor and not yet returned
-        self._next = 0  # where the rotation of ties starts
-        self._receiving: dict[Any, int] = {}  # a pending receive call per actor
-        self._arrived: deque[FinishedGroup] = deque()
-        self._outstanding: list[int] = []  # request ids sent, in order (ordered mode)
-        self._ray = ray
-        self.wait_seconds = 0.0
 
     def __enter__(self) -> GeneratorFleet:
         return self
