@@ -203,3 +203,26 @@ def test_distributed_fleet_refuses_what_the_cluster_cannot_place(tmp_path, local
         TrainConfig(fleet={"num_generators": 2}, rollout={"mode": "inline"})
     with pytest.raises(ValueError, match=r"fleet\.tensor_parallel_size=2 applies to the vllm"):
         TrainConfig(fleet={"tensor_parallel_size": 2}, rollout={"mode": "sync"})
+
+
+@pytest.mark.vllm
+def test_distributed_two_vllm_actors_share_each_batch(tmp_path, tiny_config, local_ray):
+    """vLLM engines (a seed per request) split every batch across the actors; on-policy, the
+    behaviour log-probs of both are the trainer's own, so every update reached each of them."""
+    pytest.importorskip("vllm")
+    out = tmp_path / "vllm"
+    cfg = tiny_config(
+        out,
+        steps=3,
+        off_policy_lag=0,
+        rollout={"mode": "sync", "engine": "vllm"},
+        fleet={"num_generators": 2},
+    )
+    train(cfg)
+    _no_actor_left()
+    rows = read_jsonl(out / "train.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert [r["generator_groups"] for r in rows] == [[2, 2]] * 3  # 4 prompts, split in two
+    assert all(r["staleness_max"] == 0 for r in rows)
+    gaps = [r["logprob_gap"] for r in rows if r.get("logprob_gap") is not None]
+    assert gaps and max(gaps) < 1e-4
