@@ -22,7 +22,7 @@ from rlscaling.trainer.pipeline.orchestrator import Orchestrator  # noqa: E402
 from rlscaling.trainer.pipeline.ray_fleet import GeneratorFleet  # noqa: E402
 from rlscaling.trainer.rollout import SamplingParams  # noqa: E402
 from rlscaling.trainer.runlog import read_jsonl  # noqa: E402
-from rlscaling.trainer.weights import WeightStore  # noqa: E402
+from rlscaling.trainer.weights import WeightBroadcaster, WeightStore  # noqa: E402
 
 CPUS = 2
 
@@ -104,6 +104,45 @@ def test_distributed_two_actors_repeat_one_generator_exactly(tmp_path, tiny_conf
     train(tiny_config(inline, steps=4, off_policy_lag=1))
     assert _rows(fleet / "train.jsonl") == _rows(inline / "train.jsonl")
     assert _curve(fleet / "eval.jsonl") == _curve(inline / "eval.jsonl")
+
+
+def test_distributed_weights_by_gloo_broadcast_reach_every_actor(
+    tmp_path, tiny_config, local_ray, monkeypatch
+):
+    """fleet.weight_sync: broadcast (gloo here; NCCL on GPUs): the starting weights and every
+    update go through torch.distributed to both actors, so a sync run is still exactly the
+    on-policy in-process run; no weight file is written."""
+    calls = {"send": 0, "write": 0}
+    real_send, real_write = WeightBroadcaster.send, WeightStore.write
+
+    def send(self, model):
+        calls["send"] += 1
+        return real_send(self, model)
+
+    def write(self, model, version):
+        calls["write"] += 1
+        return real_write(self, model, version)
+
+    monkeypatch.setattr(WeightBroadcaster, "send", send)
+    monkeypatch.setattr(WeightStore, "write", write)
+    out = tmp_path / "broadcast"
+    cfg = tiny_config(
+        out,
+        steps=3,
+        off_policy_lag=0,
+        rollout={"mode": "sync"},
+        fleet={"num_generators": 2, "weight_sync": "broadcast"},
+    )
+    train(cfg)
+    _no_actor_left()
+    rows = read_jsonl(out / "train.jsonl")
+    assert [r["generator_groups"] for r in rows] == [[4, 0], [0, 4], [4, 0]]  # alternating
+    assert all(r["staleness_max"] == 0 for r in rows)
+    assert calls == {"send": 3, "write": 0}  # versions 0 (the start), 1 and 2; no file
+    inline = tmp_path / "inline"
+    train(tiny_config(inline, steps=3, off_policy_lag=0))
+    assert _rows(out / "train.jsonl") == _rows(inline / "train.jsonl")
+    assert _curve(out / "eval.jsonl") == _curve(inline / "eval.jsonl")
 
 
 def test_distributed_pipeline_keeps_the_lag_bound_and_resumes_on_one_generator(

@@ -132,3 +132,118 @@ class WeightStore:
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.versions.clear()
+
+
+# ---- weights by broadcast: one process group from the trainer to every generator ------------
+# The trainer is rank 0; each generator's engine takes the ranks after it (a vLLM engine
+# sharded over t GPUs takes t, one per worker). torch.distributed does the transfer: NCCL
+# between GPUs, gloo between CPUs. The group is built from its own TCPStore rather than
+# ``init_process_group``, so it coexists with the default group of a sharded learner.
+
+
+def join_weight_group(address: Mapping[str, Any], rank: int) -> Any:
+    """This process's member of the weight group ``address`` (host, port, world_size,
+    backend); blocks until every rank has joined (``timeout_s``, default 600 s)."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    timeout = timedelta(seconds=float(address.get("timeout_s", 600)))
+    world = int(address["world_size"])
+    store = dist.TCPStore(
+        str(address["host"]), int(address["port"]), world, is_master=rank == 0, timeout=timeout
+    )
+    if address["backend"] == "nccl":
+        return dist.ProcessGroupNCCL(store, rank, world)
+    return dist.ProcessGroupGloo(store, rank, world, timeout)
+
+
+def tensor_layout(state: Mapping[str, torch.Tensor]) -> list[tuple[str, list[int], str]]:
+    """Names, shapes and dtypes of a state dict, in order: what a receiver allocates."""
+    return [(name, list(t.shape), str(t.dtype).removeprefix("torch.")) for name, t in state.items()]
+
+
+def broadcast_state(group: Any, state: Mapping[str, torch.Tensor]) -> list[Any]:
+    """Send ``state`` from rank 0 to every rank, tensor by tensor in its order; returns the
+    pending works (wait on them before changing the tensors)."""
+    return [group.broadcast(t, 0) for t in state.values()]
+
+
+def receive_state(
+    group: Any, layout: list[tuple[str, list[int], str]], device: str | torch.device = "cpu"
+) -> dict[str, torch.Tensor]:
+    """Receive a state dict broadcast by rank 0 (the layout is the sender's)."""
+    out = {}
+    for name, shape, dtype in layout:
+        t = torch.empty(shape, dtype=getattr(torch, dtype), device=device)
+        group.broadcast(t, 0).wait()
+        out[name] = t
+    return out
+
+
+class WeightBroadcaster:
+    """Rank 0 of the weight group: sends each pushed version to every generator.
+
+    Parameters
+    ----------
+    model : the trainer's policy (its state dict's layout is what every rank receives).
+    world_size : 1 + the ranks of all generators.
+    backend : ``"nccl"`` (GPU) or ``"gloo"`` (CPU).
+    host : an address of this machine that the generators reach.
+    """
+
+    def __init__(self, model: Any, world_size: int, backend: str, host: str) -> None:
+        self.backend = backend
+        self.device = "cuda" if backend == "nccl" else "cpu"
+        self.layout = tensor_layout(self._snapshot(model))
+        self.address = {
+            "host": host,
+            "port": _free_port(),
+            "world_size": world_size,
+            "backend": backend,
+        }
+        self.group: Any = None
+        # sends not yet received by every rank, with the snapshot each is reading
+        self._pending: list[tuple[dict[str, torch.Tensor], list[Any]]] = []
+
+    def connect(self) -> None:
+        """Join as rank 0 (blocks until every generator has joined)."""
+        self.group = join_weight_group(self.address, 0)
+
+    def _snapshot(self, model: Any) -> dict[str, torch.Tensor]:
+        # a private copy on the transfer's device: the optimiser may step while it is sent
+        return {
+            name: value.detach().to(self.device, copy=True).contiguous()
+            for name, value in model.state_dict().items()
+        }
+
+    def send(self, model: Any) -> None:
+        """Start sending ``model``'s weights; returns before the generators have them (each
+        receives between two of its engine's polls), so training does not wait for them."""
+        self._pending = [
+            (state, works)
+            for state, works in self._pending
+            if not all(w.is_completed() for w in works)
+        ]
+        state = self._snapshot(model)
+        self._pending.append((state, broadcast_state(self.group, state)))
+
+    def wait(self) -> None:
+        """Block until every send has reached every rank."""
+        for _, works in self._pending:
+            for work in works:
+                work.wait()
+        self._pending = []
+
+    def close(self) -> None:
+        """Forget the group (sends still pending are abandoned: the generators are gone)."""
+        self._pending = []
+        self.group = None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])

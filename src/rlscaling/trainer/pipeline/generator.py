@@ -90,7 +90,13 @@ class Generator:
         self.engine_name = cfg.rollout.engine
         self.index = start.generator
         self.engine = get_engine(cfg.rollout.engine).from_config(model, cfg)
-        self.engine.update_weights_from_file(start.weights_path, start.version)
+        group = start.weight_group
+        if group is not None:  # the starting weights come by broadcast too
+            address = group.model_dump(include={"host", "port", "world_size", "backend"})
+            self.engine.join_weight_group(address, group.rank, group.layout)
+            self.engine.update_weights_from_group(start.version)
+        else:
+            self.engine.update_weights_from_file(start.weights_path, start.version)
         self.startup_seconds = time.perf_counter() - t0
         self.backlog: deque[Any] = deque()
         self.requests: dict[int, deque[int]] = defaultdict(deque)  # prompt -> request ids
@@ -147,16 +153,25 @@ class Generator:
         for msg in msgs:
             if isinstance(msg, Shutdown):
                 raise _Stop
-            if isinstance(msg, UpdateWeights):
+            if isinstance(msg, UpdateWeights) and msg.broadcast:
+                # every broadcast is received, in order: the trainer sends each to all ranks
+                self._load(msg)
+            elif isinstance(msg, UpdateWeights):
                 update = msg  # only the newest matters: older files may already be gone
             elif isinstance(msg, Generate):
                 for p in msg.prompts:
                     self.requests[p.prompt_index].append(p.request_id)
                     self.engine.submit(p.prompt_ids, p.prompt_index, msg.n, msg.params, msg.seed)
         if update is not None and update.version != self.engine.version:
-            t0 = time.perf_counter()
+            self._load(update)
+
+    def _load(self, update: UpdateWeights) -> None:
+        t0 = time.perf_counter()
+        if update.broadcast:
+            self.engine.update_weights_from_group(update.version)
+        else:
             self.engine.update_weights_from_file(update.path, update.version)
-            self._event(WeightsLoaded(version=update.version, seconds=time.perf_counter() - t0))
+        self._event(WeightsLoaded(version=update.version, seconds=time.perf_counter() - t0))
 
     def _emit(self, finished: list[list[Any]], seconds: float) -> None:
         tokens = [sum(len(s.response_ids) for s in group) for group in finished]

@@ -64,6 +64,22 @@ class Start(_Message):
     weights_path: str = Field(description="safetensors file with the starting weights")
     version: int = Field(ge=0, description="policy version of those weights")
     generator: int = Field(0, ge=0, description="index of this generator in a fleet")
+    weight_group: WeightGroup | None = Field(
+        None, description="receive weights by broadcast (the starting ones too), not files"
+    )
+
+
+class WeightGroup(_Message):
+    """Where to receive weights by broadcast (``fleet.weight_sync: broadcast``)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    world_size: int = Field(ge=2)
+    backend: Literal["gloo", "nccl"]
+    rank: int = Field(ge=1, description="this generator's first rank (the trainer is 0)")
+    layout: list[tuple[str, list[int], str]] = Field(
+        description="names, shapes and dtypes of the tensors, in sending order"
+    )
 
 
 class Prompt(_Message):
@@ -89,11 +105,15 @@ class Generate(_Message):
 
 
 class UpdateWeights(_Message):
-    """New policy weights in a safetensors file; later tokens are labelled ``version``."""
+    """New policy weights in a safetensors file (or, with ``broadcast``, sent through the
+    weight group); later tokens are labelled ``version``."""
 
     kind: Literal["update_weights"] = "update_weights"
     version: int = Field(ge=0)
-    path: str = Field(min_length=1)
+    path: str = Field(min_length=1, description="the file, or the broadcast's source")
+    broadcast: bool = Field(
+        False, description="receive the weights from the weight group (every one, in order)"
+    )
 
 
 class Shutdown(_Message):

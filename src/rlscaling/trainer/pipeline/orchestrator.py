@@ -72,7 +72,8 @@ class Orchestrator:
     ----------
     run : the trainer's state (config, model, sampler, prompts).
     client : the generator process.
-    store : where weight files are written.
+    store : where weight files are written (or, for a fleet with ``weight_sync: broadcast``,
+        a store whose ``write`` broadcasts them).
     """
 
     extra_batches = 0
@@ -128,7 +129,9 @@ class Orchestrator:
         if self.mode != "off_policy_k" or version % cycle(self.run.cfg) == 0:
             t0 = time.perf_counter()
             path = self.store.write(self.run.model, version)
-            self.client.send(UpdateWeights(version=version, path=path))
+            # a broadcast store has started sending the weights: the generators receive them
+            broadcast = getattr(self.store, "broadcast", False)
+            self.client.send(UpdateWeights(version=version, path=path, broadcast=broadcast))
             self.pushed = version
             # files older than what the generator has confirmed loading are no longer needed
             self.store.release_before(self.client.loaded_version)

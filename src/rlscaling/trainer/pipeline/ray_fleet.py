@@ -56,6 +56,7 @@ from rlscaling.trainer.pipeline.messages import (
     Ready,
     Shutdown,
     Start,
+    WeightGroup,
     WeightsLoaded,
     decode,
     encode,
@@ -164,7 +165,13 @@ class GeneratorFleet:
     """
 
     def __init__(
-        self, start: Start, queue_size: int, fleet: Any, ordered: bool, split_batches: bool
+        self,
+        start: Start,
+        queue_size: int,
+        fleet: Any,
+        ordered: bool,
+        split_batches: bool,
+        model: Any = None,
     ) -> None:
         import ray
 
@@ -181,6 +188,7 @@ class GeneratorFleet:
         self._outstanding: list[int] = []  # request ids sent, in order (ordered mode)
         self._ray = ray
         self.wait_seconds = 0.0
+        self.weight_sender: BroadcastSender | None = None
         self.owns_ray = connect(fleet.address)
         self.actors: list[Any] = []
         try:
@@ -190,9 +198,21 @@ class GeneratorFleet:
             remote = actor_class().options(
                 num_cpus=fleet.cpus_per_generator, num_gpus=gpus, max_concurrency=2
             )
+            sender = None
+            if fleet.weight_sync == "broadcast":
+                if model is None:
+                    raise ValueError("fleet.weight_sync='broadcast' needs the trainer's model")
+                sender = BroadcastSender(model, self.n, fleet.tensor_parallel_size)
             for i in range(self.n):
-                msg = start.model_copy(update={"generator": i})
+                update: dict[str, Any] = {"generator": i}
+                if sender is not None:
+                    update["weight_group"] = sender.group_for(i)
+                msg = start.model_copy(update=update)
                 self.actors.append(remote.remote(encode(msg), queue_size))
+            if sender is not None:
+                self._join(sender)
+                sender.broadcaster.send(model)  # the starting weights
+                self.weight_sender = sender
         except BaseException:
             self.close()
             raise
@@ -202,6 +222,17 @@ class GeneratorFleet:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    def _join(self, sender: BroadcastSender) -> None:
+        """Form the weight group (every actor joins while building its engine); an actor
+        that fails meanwhile is reported instead of waiting for it."""
+        joining = threading.Thread(target=sender.broadcaster.connect, daemon=True)
+        joining.start()
+        while joining.is_alive():
+            self._collect(RECEIVE_WAIT_S)
+            joining.join(RECEIVE_WAIT_S)
+        if sender.broadcaster.group is None:
+            raise GeneratorError("the weight group could not be formed (see the log)")
 
     @staticmethod
     def _check_resources(fleet: Any) -> None:
@@ -225,7 +256,8 @@ class GeneratorFleet:
                 f"fleet.num_generators={fleet.num_generators} needs that many GPUs; the Ray "
                 f"cluster has {have.get('GPU', 0.0):g}"
             )
-        if fleet.weights_dir is None and len([n for n in ray.nodes() if n["Alive"]]) > 1:
+        several = len([n for n in ray.nodes() if n["Alive"]]) > 1
+        if fleet.weight_sync == "files" and fleet.weights_dir is None and several:
             raise ValueError(
                 "fleet.weights_dir is not set but the Ray cluster has several nodes: weight "
                 "files in this machine's /dev/shm cannot reach the others; set it to a "
@@ -376,9 +408,47 @@ class GeneratorFleet:
             ray.kill(actor)
         self.actors = []
         self._receiving.clear()
+        if self.weight_sender is not None:
+            self.weight_sender.broadcaster.close()
+            self.weight_sender = None
         if self.owns_ray:
             ray.shutdown()
             self.owns_ray = False
+
+
+class BroadcastSender:
+    """The trainer's end of ``fleet.weight_sync: broadcast``, in the place of the weight
+    store: ``write`` starts sending the weights to every actor (NCCL when the trainer's model
+    is on a GPU, gloo on CPU) and returns the group's address for the message; the
+    orchestrator marks its :class:`UpdateWeights` as a broadcast (``broadcast = True``)."""
+
+    broadcast = True
+
+    def __init__(self, model: Any, n: int, tensor_parallel_size: int) -> None:
+        import ray
+
+        from rlscaling.trainer.weights import WeightBroadcaster
+
+        on_gpu = next(model.parameters()).device.type == "cuda"
+        self.ranks_per_actor = tensor_parallel_size
+        self.broadcaster = WeightBroadcaster(
+            model,
+            world_size=1 + n * tensor_parallel_size,
+            backend="nccl" if on_gpu else "gloo",
+            host=ray.util.get_node_ip_address(),
+        )
+
+    def group_for(self, i: int) -> WeightGroup:
+        a = self.broadcaster.address
+        return WeightGroup(**a, rank=1 + i * self.ranks_per_actor, layout=self.broadcaster.layout)
+
+    def write(self, model: Any, version: int) -> str:
+        self.broadcaster.send(model)
+        a = self.broadcaster.address
+        return f"{a['backend']}://{a['host']}:{a['port']}"
+
+    def release_before(self, version: int) -> None:
+        """Nothing to delete: a broadcast leaves no file."""
 
 
 def _split(items: list[Any], n: int) -> list[list[Any]]:

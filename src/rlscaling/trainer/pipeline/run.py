@@ -50,13 +50,15 @@ def train_pipeline(run: RunState) -> None:
         start = Start(
             config=cfg.model_dump(mode="json"),
             model_dir=str(_model_dir(run)),
-            weights_path=store.write(run.model, run.start),
+            # weights by broadcast include the starting ones: no file then
+            weights_path="" if _broadcast(cfg) else store.write(run.model, run.start),
             version=run.start,
         )
         queue_size = submit_budget(cfg, Orchestrator.extra_batches)
-        with _start_generators(cfg, start, queue_size) as client:
+        with _start_generators(cfg, start, queue_size, run.model) as client:
             client.wait_ready(READY_TIMEOUT_S)
-            orch = Orchestrator(run, client, store)
+            # with weights by broadcast the fleet sends them; otherwise files in the store
+            orch = Orchestrator(run, client, getattr(client, "weight_sender", None) or store)
             if run.resumed is not None and "pipeline" in run.resumed:
                 orch.load_state_dict(run.resumed["pipeline"])
             orch.plan(run.start)
@@ -65,7 +67,11 @@ def train_pipeline(run: RunState) -> None:
         store.close()
 
 
-def _start_generators(cfg: Any, start: Start, queue_size: int) -> Any:
+def _broadcast(cfg: Any) -> bool:
+    return bool(cfg.fleet.num_generators) and cfg.fleet.weight_sync == "broadcast"
+
+
+def _start_generators(cfg: Any, start: Start, queue_size: int, model: Any) -> Any:
     """One generator process, or ``fleet.num_generators`` Ray actors behind one client."""
     if not cfg.fleet.num_generators:
         return GeneratorClient(start, queue_size)
@@ -79,6 +85,7 @@ def _start_generators(cfg: Any, start: Start, queue_size: int) -> Any:
         # sync and off_policy_k then repeat one generator's run; pipeline_k never waits
         ordered=cfg.rollout.mode != "pipeline_k",
         split_batches=get_engine(cfg.rollout.engine).per_request_seeds,
+        model=model,
     )
 
 

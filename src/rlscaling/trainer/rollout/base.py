@@ -130,6 +130,19 @@ class RolloutEngine(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot load weights from a file")
 
+    # ---- weights by broadcast (generators as Ray actors, fleet.weight_sync: broadcast) ----
+    def join_weight_group(
+        self, address: dict[str, Any], rank: int, layout: list[tuple[str, list[int], str]]
+    ) -> None:
+        """Join the trainer's weight group (:mod:`rlscaling.trainer.weights`) from ``rank``
+        on; ``layout`` is the trainer's state dict (names, shapes, dtypes) in sending order."""
+        raise NotImplementedError(f"{type(self).__name__} cannot receive broadcast weights")
+
+    def update_weights_from_group(self, version: int) -> None:
+        """Receive the weights the trainer broadcasts next and sample with them as
+        ``version`` (applied in flight, as :meth:`update_weights_from_file`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot receive broadcast weights")
+
     # ---- streaming: the generator process of the pipeline drives engines through these ----
     # The default implementation generates, at each ``poll``, the oldest run of submitted
     # groups that share sampling parameters and seed, in one ``generate`` call: batch

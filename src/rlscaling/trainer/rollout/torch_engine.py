@@ -24,7 +24,7 @@ import torch
 
 from rlscaling.trainer.policy import backbone, lm_logits
 from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams, register_engine
-from rlscaling.trainer.weights import load_weights_file
+from rlscaling.trainer.weights import join_weight_group, load_weights_file, receive_state
 
 
 def _new_cache(model: Any) -> Any:
@@ -76,6 +76,19 @@ class TorchEngine(RolloutEngine):
 
     def update_weights_from_file(self, path: str, version: int) -> None:
         load_weights_file(self.model, path)
+        self.version = version
+
+    def join_weight_group(
+        self, address: dict[str, Any], rank: int, layout: list[tuple[str, list[int], str]]
+    ) -> None:
+        self._group = join_weight_group(address, rank)
+        self._layout = layout
+        self._group_device = "cuda" if address["backend"] == "nccl" else "cpu"
+
+    def update_weights_from_group(self, version: int) -> None:
+        state = receive_state(self._group, self._layout, self._group_device)
+        # tied weights arrive under both names and load into the one tensor
+        self.model.load_state_dict(state)
         self.version = version
 
     def update_weights(self, model: Any, version: int) -> None:

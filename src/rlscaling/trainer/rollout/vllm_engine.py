@@ -383,6 +383,21 @@ class VLLMEngine(RolloutEngine):
         self._engine.set_weight_version(str(version))
         self.version = version
 
+    def join_weight_group(
+        self, address: dict[str, Any], rank: int, layout: list[tuple[str, list[int], str]]
+    ) -> None:
+        """Every vLLM worker joins the trainer's weight group (a worker per tensor-parallel
+        shard: ranks ``rank .. rank + tensor_parallel_size - 1``)."""
+        self._check_open()
+        self._llm.collective_rpc("join_weight_group", args=(dict(address), rank, layout))
+
+    def update_weights_from_group(self, version: int) -> None:
+        """Each worker receives the broadcast weights and reloads them in place."""
+        self._check_open()
+        self._llm.collective_rpc("load_weights_from_group")
+        self._engine.set_weight_version(str(version))
+        self.version = version
+
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"version": self.version}
         if self.hold_snapshot and self._snapshot is not None:
