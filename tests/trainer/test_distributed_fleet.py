@@ -245,9 +245,13 @@ def test_distributed_fleet_refuses_what_the_cluster_cannot_place(tmp_path, local
 
 
 @pytest.mark.vllm
-def test_distributed_two_vllm_actors_share_each_batch(tmp_path, tiny_config, local_ray):
+@pytest.mark.parametrize("weight_sync", ["files", "broadcast"])
+def test_distributed_two_vllm_actors_share_each_batch(
+    tmp_path, tiny_config, local_ray, weight_sync
+):
     """vLLM engines (a seed per request) split every batch across the actors; on-policy, the
-    behaviour log-probs of both are the trainer's own, so every update reached each of them."""
+    behaviour log-probs of both are the trainer's own, so every update reached each of them
+    (from a file, or received by each vLLM worker from the broadcast)."""
     pytest.importorskip("vllm")
     out = tmp_path / "vllm"
     cfg = tiny_config(
@@ -255,7 +259,7 @@ def test_distributed_two_vllm_actors_share_each_batch(tmp_path, tiny_config, loc
         steps=3,
         off_policy_lag=0,
         rollout={"mode": "sync", "engine": "vllm"},
-        fleet={"num_generators": 2},
+        fleet={"num_generators": 2, "weight_sync": weight_sync},
     )
     train(cfg)
     _no_actor_left()
