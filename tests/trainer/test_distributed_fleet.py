@@ -269,3 +269,24 @@ def test_distributed_two_vllm_actors_share_each_batch(
     assert all(r["staleness_max"] == 0 for r in rows)
     gaps = [r["logprob_gap"] for r in rows if r.get("logprob_gap") is not None]
     assert gaps and max(gaps) < 1e-4
+
+
+def test_distributed_address_option_sets_the_cluster(monkeypatch, tmp_path):
+    """``rlscaling train --address ...`` joins that Ray cluster (fleet.address), verbatim."""
+    from typer.testing import CliRunner
+
+    import rlscaling.trainer.loop as loop
+    from rlscaling.cli import app
+
+    seen = {}
+
+    def fake_train(cfg):
+        seen["cfg"] = cfg
+        return loop.RunResult(tmp_path, cfg.steps, [{"reward": 0.5}])
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    args = ["train", "--set", "rollout.mode=sync", "--set", "fleet.num_generators=2"]
+    res = CliRunner().invoke(app, [*args, "--address", "[::1]:6379", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert seen["cfg"].fleet.address == "[::1]:6379"  # as YAML, a parse error
+    assert seen["cfg"].fleet.num_generators == 2

@@ -1,12 +1,14 @@
 """``rlscaling train``: a typer sub-app (mounted by the main CLI).
 
-Commands: ``train --config FILE [--set key.sub=value ...] [--out-dir DIR] [--quiet]``,
+Commands: ``train --config FILE [--set key.sub=value ...] [--out-dir DIR] [--quiet]
+[--address RAY_ADDRESS]``,
 ``train-presets`` (list the recipe presets), ``train-config`` (print the resolved config as
 YAML). Mount with ``app.add_typer(train_app)`` (no name) so these become top-level commands.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -74,11 +76,22 @@ def train_command(
     recipe: RecipeOpt = None,
     out_dir: Annotated[str | None, typer.Option("--out-dir", "-o", help="run directory")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray cluster for the generator actors (fleet.address), e.g. auto or "
+            "ray://head:10001; with fleet.num_generators >= 1",
+        ),
+    ] = None,
 ) -> None:
     """Train with RL and write a run directory (resumes if it holds a checkpoint)."""
     extra = list(set_ or [])
     if out_dir:
         extra.append(f"out_dir={out_dir}")
+    if address:
+        # quoted: the value is read as YAML, and an address must stay a string
+        extra.append(f"fleet.address={json.dumps(address)}")
     if quiet:
         extra.append("progress=false")
     try:
@@ -99,8 +112,6 @@ def train_command(
 @train_app.command("train-presets")
 def presets_command() -> None:
     """List the recipe presets and what each sets."""
-    import json
-
     for name, body in PRESETS.items():
         typer.echo(f"{name}: {json.dumps(body)}")
 
