@@ -8,9 +8,12 @@ Idle fractions: the trainer's share of step time spent waiting for groups, and t
 generator's share of its time with nothing to do (from its cumulative counters).
 
     python benchmarks/pipeline_speed.py [--steps 60] [--lag 2] [--engine torch|vllm]
-        [--modes inline sync off_policy_k pipeline_k]
+        [--modes inline sync off_policy_k pipeline_k] [--generators N]
+        [--weight-sync files|broadcast]
 
 ``--engine vllm`` needs the vllm extra (run it with an interpreter that has vLLM).
+``--generators N`` runs the separate-process modes with N generators as Ray actors
+(``fleet.num_generators``, a local Ray; needs the fleet extra) instead of one process.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from rlscaling.trainer.runlog import RunWriter, read_jsonl
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "configs" / "tiny_scalerl.yaml"
 
 
-def time_mode(mode: str, steps: int, lag: int, engine: str, root: Path) -> dict[str, float]:
+def time_mode(
+    mode: str,
+    steps: int,
+    lag: int,
+    engine: str,
+    root: Path,
+    generators: int = 0,
+    weight_sync: str = "files",
+) -> dict[str, float]:
     stamps: list[float] = []
     real_append = RunWriter.append_train
 
@@ -46,6 +57,8 @@ def time_mode(mode: str, steps: int, lag: int, engine: str, root: Path) -> dict[
         "checkpoint_every": 10**6,
         "rollout": {"mode": mode, "engine": engine},
     }
+    if mode != "inline":
+        over["fleet"] = {"num_generators": generators, "weight_sync": weight_sync}
     RunWriter.append_train = stamped  # type: ignore[method-assign]
     try:
         t0 = time.perf_counter()
@@ -72,13 +85,31 @@ def main() -> None:
     ap.add_argument("--lag", type=int, default=2, help="k (off_policy_lag)")
     ap.add_argument("--engine", default="torch")
     ap.add_argument("--modes", nargs="+", default=["inline", "sync", "off_policy_k", "pipeline_k"])
+    ap.add_argument("--generators", type=int, default=0, help="Ray actors (0: one process)")
+    ap.add_argument("--weight-sync", default="files", choices=["files", "broadcast"])
     args = ap.parse_args()
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in args.modes:
-            res[mode] = time_mode(mode, args.steps, args.lag, args.engine, Path(tmp))
+            res[mode] = time_mode(
+                mode,
+                args.steps,
+                args.lag,
+                args.engine,
+                Path(tmp),
+                args.generators,
+                args.weight_sync,
+            )
     ref = res.get("sync", next(iter(res.values())))["per_step"]
-    print(f"engine {args.engine}, k = {args.lag}, {args.steps} steps of the tiny ScaleRL config")
+    where = (
+        f"{args.generators} Ray actors ({args.weight_sync})"
+        if args.generators
+        else "one generator process"
+    )
+    print(
+        f"engine {args.engine}, k = {args.lag}, {args.steps} steps of the tiny ScaleRL config, "
+        f"{where}"
+    )
     head = ("mode", "s/step", "vs sync", "startup s", "total s", "idle tr", "idle gen", "lag")
     print("{:<14}{:>9}{:>9}{:>11}{:>9}{:>9}{:>10}{:>6}".format(*head))
     for mode, r in res.items():
