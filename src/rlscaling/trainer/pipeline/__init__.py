@@ -5,6 +5,8 @@
 - :mod:`.client`: the trainer's handle on it (start, send, receive, clean shutdown);
 - :mod:`.orchestrator`: per mode, what to submit, when to push weights, the lag bound;
 - :mod:`.run`: the step loop that ties them to the trainer's shared step code.
+- :mod:`.ray_fleet`: the same generator loop in ``fleet.num_generators`` Ray actors, and the
+  dispatcher that drives them as one client.
 
 Weight files (one per pushed version) are written by :class:`rlscaling.trainer.weights.WeightStore`,
 the module the rollout engines read them with.

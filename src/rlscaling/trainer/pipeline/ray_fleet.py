@@ -32,7 +32,10 @@ dispatcher:
   once every actor has moved past it), and ``stats`` sums the actors' counters.
 
 Weights travel as safetensors files in ``fleet.weights_dir`` (shared storage that every
-node reads; ``/dev/shm`` on one machine). Ray is imported only when a fleet starts.
+node reads; ``/dev/shm`` on one machine), or with ``fleet.weight_sync: broadcast`` through a
+torch.distributed group from the trainer to every actor (:class:`BroadcastSender`: NCCL when
+the trainer's model is on a GPU, gloo on CPU), the starting weights included. Ray is imported
+only when a fleet starts.
 """
 
 from __future__ import annotations
