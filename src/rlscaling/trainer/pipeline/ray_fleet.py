@@ -109,25 +109,32 @@ class GeneratorActor:
 
     def receive(self, wait: float = RECEIVE_WAIT_S) -> tuple[list[Any], list[Any]]:
         """Finished groups and events so far; waits up to ``wait`` s when there are none."""
-        deadline = time.monotonic() + wait
-        groups: list[Any] = []
-        events: list[Any] = []
-        while True:
-            for q, out in ((self.events, events), (self.groups, groups)):
-                while True:
-                    try:
-                        out.append(q.get_nowait())
-                    except queue.Empty:
-                        break
-            if groups or events or time.monotonic() >= deadline or not self.thread.is_alive():
-                return groups, events
-            time.sleep(min(0.005, wait))
+        groups, events = _drain(self.groups), _drain(self.events)
+        if not groups and not events and self.thread.is_alive():
+            # block on the groups (no polling: the engine thread needs the GIL); an event,
+            # an error included, waits at most ``wait``
+            try:
+                groups.append(self.groups.get(timeout=wait))
+            except queue.Empty:
+                pass
+            groups += _drain(self.groups)
+            events += _drain(self.events)
+        return groups, events
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
         """Shut the loop down (the engine is closed by it); True if it ended in time."""
         self.inbox.put(encode(Shutdown()))
         self.thread.join(timeout)
         return not self.thread.is_alive()
+
+
+def _drain(q: queue.Queue[Any]) -> list[Any]:
+    out = []
+    while True:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            return out
 
 
 def actor_class() -> Any:
@@ -165,6 +172,8 @@ class GeneratorFleet:
     ordered : hand groups out in submission order (``sync``, ``off_policy_k``) rather than
         as they arrive (``pipeline_k``).
     split_batches : split each batch across all actors (engines with a seed per request).
+    model : the trainer's policy; needed with ``fleet.weight_sync: broadcast`` (the layout
+        of what is sent, and the starting weights, sent once every actor has joined).
     """
 
     def __init__(
