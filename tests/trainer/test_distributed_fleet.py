@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rlscaling[fleet]'")
 
-from rlscaling.trainer.config import TrainConfig  # noqa: E402
+from rlscaling.trainer.config import FleetConfig, TrainConfig  # noqa: E402
 from rlscaling.trainer.loop import train  # noqa: E402
 from rlscaling.trainer.model import build_tiny_model, build_tokenizer, save_model  # noqa: E402
 from rlscaling.trainer.pipeline import GeneratorError  # noqa: E402
@@ -238,6 +238,13 @@ def test_distributed_fleet_refuses_what_the_cluster_cannot_place(tmp_path, local
     start = Start(config=cfg.model_dump(mode="json"), model_dir="m", weights_path="w", version=0)
     with pytest.raises(ValueError, match=r"fleet.num_generators=3 .* needs 3 CPUs; .* has 2"):
         GeneratorFleet(start, 4, cfg.fleet, ordered=True, split_batches=False)
+    vllm = TrainConfig(
+        rollout={"mode": "sync", "engine": "vllm"},
+        fleet={"num_generators": 1, "tensor_parallel_size": 2},
+    )
+    start = Start(config=vllm.model_dump(mode="json"), model_dir="m", weights_path="w", version=0)
+    with pytest.raises(ValueError, match=r"tensor_parallel_size=2 .* the Ray cluster has 0"):
+        GeneratorFleet(start, 4, vllm.fleet, ordered=True, split_batches=True)
     with pytest.raises(ValueError, match=r"fleet\.num_generators=2 needs a separate-process"):
         TrainConfig(fleet={"num_generators": 2}, rollout={"mode": "inline"})
     with pytest.raises(ValueError, match=r"fleet\.tensor_parallel_size=2 applies to the vllm"):
@@ -251,7 +258,8 @@ def test_distributed_two_vllm_actors_share_each_batch(
 ):
     """vLLM engines (a seed per request) split every batch across the actors; on-policy, the
     behaviour log-probs of both are the trainer's own, so every update reached each of them
-    (from a file, or received by each vLLM worker from the broadcast)."""
+    (from a file, or received by each vLLM worker from the broadcast). Splitting changes no
+    sample: the run is exactly the one-generator-process run."""
     pytest.importorskip("vllm")
     out = tmp_path / "vllm"
     cfg = tiny_config(
@@ -269,6 +277,11 @@ def test_distributed_two_vllm_actors_share_each_batch(
     assert all(r["staleness_max"] == 0 for r in rows)
     gaps = [r["logprob_gap"] for r in rows if r.get("logprob_gap") is not None]
     assert gaps and max(gaps) < 1e-4
+    if weight_sync == "files":  # one comparison is enough (each vLLM run costs ~20 s)
+        single = tmp_path / "single"
+        train(cfg.model_copy(update={"out_dir": str(single), "fleet": FleetConfig()}))
+        assert _rows(out / "train.jsonl") == _rows(single / "train.jsonl")
+        assert _curve(out / "eval.jsonl") == _curve(single / "eval.jsonl")
 
 
 def test_distributed_address_option_sets_the_cluster(monkeypatch, tmp_path):
