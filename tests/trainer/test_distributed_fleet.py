@@ -80,6 +80,20 @@ def _curve(path):
     return [(r["step"], r["compute"], r["reward"], r["tokens"]) for r in read_jsonl(path)]
 
 
+def test_distributed_fleet_starts_and_stops_its_own_local_ray(tmp_path, tiny_config):
+    """Without a Ray session (and no fleet.address) the run starts a local Ray for its actor
+    and shuts it down at the end. First in the file: the other tests share one session."""
+    assert not ray.is_initialized(), "this test must run before the module's shared Ray"
+    out = tmp_path / "own"
+    train(
+        tiny_config(
+            out, steps=2, off_policy_lag=0, rollout={"mode": "sync"}, fleet={"num_generators": 1}
+        )
+    )
+    assert not ray.is_initialized()
+    assert [r["generator_groups"] for r in read_jsonl(out / "train.jsonl")] == [[4], [4]]
+
+
 def test_distributed_two_actors_repeat_one_generator_exactly(tmp_path, tiny_config, local_ray):
     """off_policy_k with k = 2: both batches of a cycle are generated at once, one per actor,
     and the run is the single-generator run (itself the in-process loop with lag 1)."""

@@ -40,6 +40,7 @@ only when a fleet starts.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -146,10 +147,13 @@ def actor_class() -> Any:
     return ray.remote(GeneratorActor)
 
 
-def connect(address: str | None) -> bool:
+def connect(address: str | None, trainer_gpu: int | None = None) -> bool:
     """Connect to Ray: the running session, the cluster at ``address``, or a new local one.
 
-    Returns whether this call started the connection (and so should end it).
+    A new local Ray is not given the trainer's GPU (``trainer_gpu``, an index among this
+    process's visible devices), so no actor is placed on it: Ray takes the GPUs it hands out
+    from ``CUDA_VISIBLE_DEVICES`` when it starts. Returns whether this call started the
+    connection (and so should end it).
     """
     try:
         import ray
@@ -157,7 +161,21 @@ def connect(address: str | None) -> bool:
         raise ImportError(_MISSING) from e
     if ray.is_initialized():
         return False
-    ray.init(address=address, include_dashboard=False, log_to_driver=True)
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if address is None and trainer_gpu is not None:  # pragma: no cover - needs a GPU
+        import torch
+
+        count = torch.cuda.device_count()
+        visible = before.split(",") if before else [str(i) for i in range(count)]
+        others = [d for j, d in enumerate(visible) if j != trainer_gpu]
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(others)
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=True)
+    finally:
+        if before is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = before
     return True
 
 
@@ -201,7 +219,7 @@ class GeneratorFleet:
         self._ray = ray
         self.wait_seconds = 0.0
         self.weight_sender: BroadcastSender | None = None
-        self.owns_ray = connect(fleet.address)
+        self.owns_ray = connect(fleet.address, _gpu_index(model))
         self.actors: list[Any] = []
         try:
             self._check_resources(fleet)
@@ -473,6 +491,18 @@ def _split(items: list[Any], n: int) -> list[list[Any]]:
         out.append(items[at : at + step])
         at += step
     return out
+
+
+def _gpu_index(model: Any) -> int | None:
+    """The index of the GPU the trainer's model is on (None on CPU or without a model)."""
+    if model is None:
+        return None
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return None
+    import torch
+
+    return device.index if device.index is not None else torch.cuda.current_device()
 
 
 def _has_gpus() -> bool:
