@@ -236,6 +236,29 @@ class OptimConfig(_Section):
     )
 
 
+class LearnerConfig(_Section):
+    """The learner when the run is started with several processes (``torchrun``).
+
+    With one process (the default) these settings do nothing. See docs/trainer.md ("Many
+    devices: the sharded learner").
+    """
+
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp",
+        description="ddp: every rank holds the whole model and optimiser, gradients are "
+        "all-reduced; fsdp: parameters, gradients and optimiser state are sharded (FSDP2)",
+    )
+    backend: Literal["auto", "gloo", "nccl"] = Field(
+        "auto", description="torch.distributed backend; auto: nccl on CUDA, gloo on CPU"
+    )
+    timeout_minutes: float = Field(
+        60.0,
+        gt=0,
+        description="how long a rank waits for the others (evaluation and checkpoints run "
+        "on rank 0 while the other ranks wait)",
+    )
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "scalerl": {
         "loss": {"name": "cispo", "aggregation": "prompt"},
@@ -310,6 +333,7 @@ class TrainConfig(_Section):
     advantage: AdvantageConfig = Field(default_factory=AdvantageConfig)
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
 
     @model_validator(mode="before")
     @classmethod

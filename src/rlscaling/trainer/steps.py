@@ -26,6 +26,7 @@ from rlscaling.trainer import checkpoint as ckpt
 from rlscaling.trainer.advantages import get_advantage, zero_variance_keep
 from rlscaling.trainer.compute import ComputeLedger, DeviceTimer, step_flops
 from rlscaling.trainer.config import TrainConfig
+from rlscaling.trainer.distributed import LearnerGroup, ShardedPolicy
 from rlscaling.trainer.evaluate import evaluate
 from rlscaling.trainer.model import count_params, load_model, matmul_params
 from rlscaling.trainer.policy import collate
@@ -38,7 +39,8 @@ from rlscaling.trainer.setup import base_model, pick_device, run_meta, sampling_
 from rlscaling.trainer.tasks import Problem, Task, make_task_splits
 from rlscaling.trainer.update import make_optimizer, policy_update
 
-RESUME_FREE = {"steps", "progress", "threads", "checkpoint_every"}
+# what may change when a run resumes (a checkpoint resumes at any world size and strategy)
+RESUME_FREE = {"steps", "progress", "threads", "checkpoint_every", "learner"}
 
 
 def step_seed(*parts: int) -> int:
@@ -63,22 +65,27 @@ class RunState:
     scheduler: Any
     sampler: PromptSampler
     ledger: ComputeLedger
-    evaluator: RolloutEngine
+    evaluator: RolloutEngine | None  # None on the learner ranks other than 0
     params: SamplingParams
     prompt_ids: list[list[int]]
     n_flops_params: int
     start: int = 0
     resumed: dict[str, Any] | None = field(default=None, repr=False)
+    group: LearnerGroup | None = None  # several learner ranks (torchrun); None: one process
+    learner: ShardedPolicy | None = field(default=None, repr=False)
 
 
-def setup(cfg: TrainConfig) -> RunState:
+def setup(cfg: TrainConfig, group: LearnerGroup | None = None) -> RunState:
     """Build the trainer's state; restore it from the latest checkpoint if there is one.
 
     A fresh run writes ``run.json`` and the step-0 evaluation; a resumed run cuts its logs
     back to the checkpoint's step. ``RunState.resumed`` is the checkpoint's state dict (the
-    caller restores what it owns from it, e.g. the engine or the pipeline).
+    caller restores what it owns from it, e.g. the engine or the pipeline). With a ``group``
+    of learner ranks this is rank 0's setup (the others join through
+    :mod:`rlscaling.trainer.learner`).
     """
-    device, out = pick_device(cfg.device), Path(cfg.out_dir)
+    device = group.device if group is not None else pick_device(cfg.device)
+    out = Path(cfg.out_dir)
     writer = RunWriter(out)
     task, train_set, val_set = make_task_splits(cfg.task_configs())
     resume = ckpt.latest(out)  # repairs an interrupted checkpoint swap; raises if unusable
@@ -112,6 +119,7 @@ def setup(cfg: TrainConfig) -> RunState:
         params=sampling_params(cfg, tokenizer),
         prompt_ids=[tokenizer(p.prompt)["input_ids"] for p in train_set],
         n_flops_params=matmul_params(model),
+        group=group,
     )
     if resume is not None:
         state = ckpt.load_state(resume)
@@ -151,8 +159,14 @@ def learn(
     (:func:`~rlscaling.trainer.rewards.length_penalty`) is added to the rewards the filter and
     the advantages see; pass counts (NPR) and the logged ``reward`` stay the verifier's.
     Returns the kept samples and the update's metrics (empty if nothing was kept).
+
+    With several learner ranks, rank 0 hands its arguments to the others first, every rank
+    runs this same code on the whole batch (so filtering and advantages are global) and each
+    backpropagates its share of the rows; ``timer`` gets the update time of every rank.
     """
     cfg = run.cfg
+    if run.group is not None and run.group.is_main:
+        run.group.send("learn", samples, rewards, prompts)
     reward = torch.tensor(rewards)
     groups = torch.tensor([smp.prompt_index for smp in samples])
     n = cfg.rollout.n_samples
@@ -187,7 +201,8 @@ def learn(
         [smp.loss_mask for smp in kept],
         [smp.logprobs for smp in kept],
     ).to(run.device)
-    with timer:
+    update = DeviceTimer(run.device)
+    with update:
         metrics = policy_update(
             run.model,
             run.optimizer,
@@ -196,7 +211,12 @@ def learn(
             adv.to(run.device),
             groups[keep].to(run.device),
             cfg,
+            run.learner,
         )
+        if run.learner is not None:
+            run.learner.gather_into(run.model)  # FSDP: rank 0's whole copy for generation
+    # device-seconds of every device: the update ran on each rank
+    timer.seconds += update.seconds if run.group is None else run.group.sum(update.seconds)
     return kept, {**shaping, **metrics}
 
 
