@@ -30,7 +30,7 @@ def _one_process(tmp_path, cases):
     return torch.load(out, weights_only=True)
 
 
-@pytest.mark.parametrize("strategy", ["ddp"])
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_distributed_update_gives_the_one_process_gradient(tmp_path, strategy):
     single = _one_process(tmp_path, CASES)
     out = tmp_path / "ws2.pt"
