@@ -48,3 +48,79 @@ def test_distributed_update_gives_the_one_process_gradient(tmp_path, strategy):
         rel = 1e-2 if low else 1e-4  # bfloat16 gradients are all-reduced in bfloat16
         for name, value in a["metrics"].items():
             assert b["metrics"][name] == pytest.approx(value, rel=rel, abs=1e-6), (case, name)
+
+
+# ---- whole runs: world size 2 against one process ----
+
+TIMING = {"device_seconds", "tokens_per_second", "step_seconds"}
+APPROX = {"loss", "grad_norm", "ratio_mean", "ratio_max", "clip_frac", "entropy", "logprob_gap"}
+
+
+def _run_config(tiny_config, out, **over):
+    base = {"steps": 4, "eval_every": 1, "checkpoint_every": 2}
+    return tiny_config(out, **{**base, **over}).model_dump(mode="json")
+
+
+@pytest.fixture(scope="module")
+def one_process_run(tmp_path_factory):
+    """The reference: four steps in one process."""
+    from conftest import _tiny_config  # the trainer tests' tiny-run factory
+
+    from rlscaling.trainer.loop import train
+
+    out = tmp_path_factory.mktemp("distributed") / "ws1"
+    train(_run_config(_tiny_config, out))
+    return out
+
+
+def _same_run(path, reference):
+    """Same curve (steps, compute, tokens, rewards) and the same train.jsonl up to float
+    rounding of the update's numbers: the gradient is summed over ranks in another order."""
+    from rlscaling.trainer.runlog import read_jsonl
+
+    evals, ref_evals = read_jsonl(path / "eval.jsonl"), read_jsonl(reference / "eval.jsonl")
+    assert [(e["step"], e["compute"], e["tokens"], e["reward"]) for e in evals] == [
+        (e["step"], e["compute"], e["tokens"], e["reward"]) for e in ref_evals
+    ]
+    rows, ref_rows = read_jsonl(path / "train.jsonl"), read_jsonl(reference / "train.jsonl")
+    assert [r["step"] for r in rows] == [r["step"] for r in ref_rows] == [1, 2, 3, 4]
+    for row, ref in zip(rows, ref_rows, strict=True):
+        assert row.keys() == ref.keys()
+        for key, value in ref.items():
+            if key in APPROX:
+                assert row[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+            elif key not in TIMING:
+                assert row[key] == value, key
+    assert any(e["reward"] > 0 for e in ref_evals)
+
+
+def test_distributed_run_at_world_size_2_repeats_the_one_process_run(
+    tmp_path, tiny_config, one_process_run
+):
+    from distributed_helpers import run_dir_params, train_run
+
+    out = tmp_path / "ws2"
+    spawn(train_run, 2, _run_config(tiny_config, out))
+    _same_run(out, one_process_run)
+    params, ref = run_dir_params(out), run_dir_params(one_process_run)
+    assert params.keys() == ref.keys()
+    for name in ref:  # AdamW divides by sqrt(v): near-zero gradients show rounding most
+        torch.testing.assert_close(params[name], ref[name], rtol=0, atol=1e-5, msg=name)
+
+
+def test_distributed_kill_at_world_size_2_resumes_at_world_size_1(
+    tmp_path, tiny_config, one_process_run
+):
+    from distributed_helpers import train_run
+
+    from rlscaling.trainer.loop import train
+    from rlscaling.trainer.runlog import read_jsonl
+
+    out = tmp_path / "killed"
+    # rank 0 dies inside step 4: after the checkpoint of step 2 and the logs of step 3
+    with pytest.raises(Exception, match="simulated kill"):
+        spawn(train_run, 2, _run_config(tiny_config, out), 4)
+    assert max(r["step"] for r in read_jsonl(out / "eval.jsonl")) == 3
+    with pytest.warns(UserWarning, match="resuming"):
+        train(_run_config(tiny_config, out))  # one process
+    _same_run(out, one_process_run)
