@@ -53,16 +53,19 @@ def update_case(case: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any, Any]:
         model={"hidden_size": 64, "num_layers": 1, "num_heads": 2, "dtype": case["dtype"]},
         loss={"name": case["loss"], "aggregation": case["aggregation"]},
         micro_batch_size=case["micro_batch_size"],
-        optim={"max_grad_norm": 1e9},
+        optim={"max_grad_norm": case.get("max_grad_norm", 1e9)},
     )
     tok = build_tokenizer()
     model = build_tiny_model(cfg.model, tok, seed=3)
     gen = torch.Generator().manual_seed(7)
     n = case["rows"]
-    prompts = [torch.randint(4, 60, (int(torch.randint(2, 6, (1,), generator=gen)),), generator=gen)
-               for _ in range(n)]  # fmt: skip
-    responses = [torch.randint(4, 60, (int(torch.randint(1, 8, (1,), generator=gen)),), generator=gen)
-                 for _ in range(n)]  # fmt: skip
+
+    def tokens(lo: int, hi: int) -> torch.Tensor:  # a random length in [lo, hi), random ids
+        length = int(torch.randint(lo, hi, (1,), generator=gen))
+        return torch.randint(4, 60, (length,), generator=gen)
+
+    prompts = [tokens(2, 6) for _ in range(n)]
+    responses = [tokens(1, 8) for _ in range(n)]
     masks = [[int(i % 3 != 1) for i in range(len(r))] for r in responses]
     old = [(-torch.rand(len(r), generator=gen) * 4).tolist() for r in responses]
     batch = collate(
@@ -100,7 +103,9 @@ def one_update(rank: int, cases: list[dict[str, Any]], out: str, strategy: str |
             for name, p in trained.named_parameters()
             if p.grad is not None
         }
-        weights = {name: _whole(p.detach()).float().clone() for name, p in trained.named_parameters()}
+        weights = {
+            name: _whole(p.detach()).float().clone() for name, p in trained.named_parameters()
+        }
         results.append({"metrics": metrics, "grads": grads, "weights": weights})
     if rank == 0:
         torch.save(results, out)

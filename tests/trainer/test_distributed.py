@@ -14,6 +14,9 @@ CASES = [
     # ScaleRL's loss and aggregation, the whole batch in one pass per rank
     {"loss": "cispo", "aggregation": "prompt", "micro_batch_size": 0, "rows": 6,
      "dtype": "float32"},
+    # the same with the gradient clipped (its norm is taken over every rank's shard)
+    {"loss": "cispo", "aggregation": "prompt", "micro_batch_size": 0, "rows": 6,
+     "dtype": "float32", "max_grad_norm": 0.1},
     # 5 rows in micro-batches of 2: rank 0 holds 2 rows (one real micro-batch and one empty,
     # run as a zero-weighted pass), rank 1 holds 3; token-level mean
     {"loss": "ppo", "aggregation": "token", "micro_batch_size": 2, "rows": 5,
@@ -94,13 +97,14 @@ def _same_run(path, reference):
     assert any(e["reward"] > 0 for e in ref_evals)
 
 
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_distributed_run_at_world_size_2_repeats_the_one_process_run(
-    tmp_path, tiny_config, one_process_run
+    tmp_path, tiny_config, one_process_run, strategy
 ):
     from distributed_helpers import run_dir_params, train_run
 
     out = tmp_path / "ws2"
-    spawn(train_run, 2, _run_config(tiny_config, out))
+    spawn(train_run, 2, _run_config(tiny_config, out, learner={"strategy": strategy}))
     _same_run(out, one_process_run)
     params, ref = run_dir_params(out), run_dir_params(one_process_run)
     assert params.keys() == ref.keys()
@@ -108,8 +112,9 @@ def test_distributed_run_at_world_size_2_repeats_the_one_process_run(
         torch.testing.assert_close(params[name], ref[name], rtol=0, atol=1e-5, msg=name)
 
 
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_distributed_kill_at_world_size_2_resumes_at_world_size_1(
-    tmp_path, tiny_config, one_process_run
+    tmp_path, tiny_config, one_process_run, strategy
 ):
     from distributed_helpers import train_run
 
@@ -119,8 +124,26 @@ def test_distributed_kill_at_world_size_2_resumes_at_world_size_1(
     out = tmp_path / "killed"
     # rank 0 dies inside step 4: after the checkpoint of step 2 and the logs of step 3
     with pytest.raises(Exception, match="simulated kill"):
-        spawn(train_run, 2, _run_config(tiny_config, out), 4)
+        config = _run_config(tiny_config, out, learner={"strategy": strategy})
+        spawn(train_run, 2, config, 4)
     assert max(r["step"] for r in read_jsonl(out / "eval.jsonl")) == 3
     with pytest.warns(UserWarning, match="resuming"):
         train(_run_config(tiny_config, out))  # one process
+    _same_run(out, one_process_run)
+
+
+def test_distributed_one_process_checkpoint_resumes_sharded_at_world_size_2(
+    tmp_path, tiny_config, one_process_run
+):
+    """The other direction: a one-process checkpoint (AdamW state after two steps) is loaded
+    into FSDP's shards and the run goes on as in one process."""
+    from distributed_helpers import train_run
+
+    from rlscaling.trainer.loop import train
+    from rlscaling.trainer.runlog import read_jsonl
+
+    out = tmp_path / "ws1_then_ws2"
+    train(_run_config(tiny_config, out, steps=2))
+    assert [r["step"] for r in read_jsonl(out / "train.jsonl")] == [1, 2]
+    spawn(train_run, 2, _run_config(tiny_config, out, learner={"strategy": "fsdp"}))
     _same_run(out, one_process_run)

@@ -160,7 +160,9 @@ def _sharded_optimizer(run: RunState, state: dict[str, Any]) -> tuple[Any, Any]:
         inner_state = state["inner"]
     scheduler_state = run.scheduler.state_dict()
     optimizer, scheduler = make_optimizer(trained, run.cfg.optim)  # FP32 shards: plain AdamW
-    set_optimizer_state_dict(trained, optimizer, _by_name(inner_state, names), options=full)
+    if inner_state["state"]:  # a fresh AdamW is left fresh: setting an empty state would
+        # initialise it with a zero-gradient step (its step count would start at 1)
+        set_optimizer_state_dict(trained, optimizer, _by_name(inner_state, names), options=full)
     scheduler.load_state_dict(scheduler_state)
     masters = isinstance(run.optimizer, FP32MasterWeights)
     return GatheredOptimizer(optimizer, run.learner, names, masters), scheduler
