@@ -141,6 +141,35 @@ def train_run(rank: int, config: dict[str, Any], die_at_score: int | None = None
     train(config)
 
 
+class FixedTimer:
+    """A ``DeviceTimer`` stand-in that adds ``seconds`` per timed block, whatever the clock
+    says (so a test can check how device-seconds are summed without reading a clock)."""
+
+    seconds_per_block = 0.0
+
+    def __init__(self, device: Any) -> None:
+        self.seconds = 0.0
+
+    def __enter__(self) -> FixedTimer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seconds += self.seconds_per_block
+
+
+def train_with_fixed_update_seconds(rank: int, config: dict[str, Any]) -> None:
+    """``train(config)`` with every rank's update timed as ``1000 * (rank + 1)`` seconds and
+    generation as 0."""
+    from rlscaling.trainer import loop, steps
+
+    class UpdateTimer(FixedTimer):
+        seconds_per_block = 1000.0 * (rank + 1)
+
+    steps.DeviceTimer = UpdateTimer
+    loop.DeviceTimer = FixedTimer
+    loop.train(config)
+
+
 def run_dir_params(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 

@@ -147,3 +147,20 @@ def test_distributed_one_process_checkpoint_resumes_sharded_at_world_size_2(
     assert [r["step"] for r in read_jsonl(out / "train.jsonl")] == [1, 2]
     spawn(train_run, 2, _run_config(tiny_config, out, learner={"strategy": "fsdp"}))
     _same_run(out, one_process_run)
+
+
+def test_distributed_ledger_sums_every_ranks_device_seconds(tmp_path, tiny_config):
+    """Rank 0 updates for "1000 s" and rank 1 for "2000 s" (timers stubbed, generation 0 s):
+    each trained step adds 3000 device-seconds to the ledger."""
+    from distributed_helpers import train_with_fixed_update_seconds
+
+    from rlscaling.trainer.runlog import read_jsonl
+
+    out = tmp_path / "ws2"
+    spawn(train_with_fixed_update_seconds, 2, _run_config(tiny_config, out, steps=3))
+    rows = read_jsonl(out / "train.jsonl")
+    seconds = [0.0] + [r["device_seconds"] for r in rows]
+    added = [b - a for a, b in zip(seconds, seconds[1:], strict=False)]
+    trained = [r["kept_prompts"] > 0 for r in rows]
+    assert any(trained)
+    assert added == [3000.0 if t else 0.0 for t in trained]
