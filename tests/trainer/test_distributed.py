@@ -4,6 +4,8 @@ Each test starts its ranks with ``torch.multiprocessing`` and the environment ``
 sets; they are selected by ``pytest -k distributed``.
 """
 
+import itertools
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -160,7 +162,32 @@ def test_distributed_ledger_sums_every_ranks_device_seconds(tmp_path, tiny_confi
     spawn(train_with_fixed_update_seconds, 2, _run_config(tiny_config, out, steps=3))
     rows = read_jsonl(out / "train.jsonl")
     seconds = [0.0] + [r["device_seconds"] for r in rows]
-    added = [b - a for a, b in zip(seconds, seconds[1:], strict=False)]
+    added = [b - a for a, b in itertools.pairwise(seconds)]
     trained = [r["kept_prompts"] > 0 for r in rows]
     assert any(trained)
     assert added == [3000.0 if t else 0.0 for t in trained]
+
+
+def test_distributed_cli_nproc_starts_the_ranks(tmp_path, tiny_config):
+    """``rlscaling train --nproc 2`` starts two learner ranks through torch.distributed.run;
+    the run directory is rank 0's and the summary line is printed once."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from rlscaling.trainer.runlog import read_jsonl
+
+    out = tmp_path / "cli"
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(_run_config(tiny_config, out, steps=2)))
+    command = [sys.executable, "-m", "rlscaling.cli", "train", "-c", str(path), "--nproc", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("final reward") == 1, done.stdout
+    assert [r["step"] for r in read_jsonl(out / "train.jsonl")] == [1, 2]
+    # a second --nproc inside the ranks torchrun started is refused, naming the clash
+    env = {**os.environ, "WORLD_SIZE": "2"}
+    inside = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert inside.returncode == 2 and "drop --nproc" in inside.stderr
