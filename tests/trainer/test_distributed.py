@@ -191,3 +191,51 @@ def test_distributed_cli_nproc_starts_the_ranks(tmp_path, tiny_config):
     env = {**os.environ, "WORLD_SIZE": "2"}
     inside = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert inside.returncode == 2 and "drop --nproc" in inside.stderr
+
+
+def test_distributed_generator_process_mode_repeats_the_one_process_run(tmp_path, tiny_config):
+    """``rollout.mode: sync`` (the generator in its own process, started by rank 0) at world
+    size 2 gives the one-process sync run."""
+    from distributed_helpers import train_run
+
+    from rlscaling.trainer.loop import train
+    from rlscaling.trainer.runlog import read_jsonl
+
+    over = {"steps": 2, "rollout": {"mode": "sync"}, "off_policy_lag": 0}
+    train(_run_config(tiny_config, tmp_path / "ws1", **over))
+    spawn(train_run, 2, _run_config(tiny_config, tmp_path / "ws2", **over))
+    for name in ("eval.jsonl", "train.jsonl"):
+        one, two = (read_jsonl(tmp_path / ws / name) for ws in ("ws1", "ws2"))
+        assert [r["step"] for r in one] == [r["step"] for r in two]
+        for a, b in zip(one, two, strict=True):
+            for key in ("compute", "reward", "tokens", "kept_prompts", "loss", "grad_norm"):
+                if key in a:
+                    assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (name, key)
+
+
+def test_distributed_fsdp_bfloat16_checkpoint_holds_fp32_master_weights(tmp_path, tiny_config):
+    """FSDP keeps FP32 shards and computes in bfloat16; its whole checkpoint is the one-process
+    format (FP32 master weights beside AdamW's state), which a one-process run resumes."""
+    from distributed_helpers import train_run
+
+    from rlscaling.trainer import checkpoint as ckpt
+    from rlscaling.trainer.loop import train
+    from rlscaling.trainer.model import load_model
+    from rlscaling.trainer.runlog import read_jsonl
+
+    out = tmp_path / "bf16"
+    over = {"model": {"dtype": "bfloat16"}, "steps": 2}
+    spawn(train_run, 2, _run_config(tiny_config, out, learner={"strategy": "fsdp"}, **over))
+    latest = out / "checkpoints" / "latest"
+    state = ckpt.load_state(latest)["optimizer"]
+    model, _ = load_model(latest / "model", "bfloat16")
+    params = [p for p in model.parameters() if p.requires_grad]
+    assert len(state["master"]) == len(params) == len(state["inner"]["state"])
+    moved = 0
+    for master, p in zip(state["master"], params, strict=True):
+        assert master.dtype == torch.float32
+        torch.testing.assert_close(master.to(torch.bfloat16), p.detach(), rtol=0, atol=0)
+        moved += int((master != master.to(torch.bfloat16).float()).any())
+    assert moved  # the masters hold more than the bfloat16 weights
+    train(_run_config(tiny_config, out, **{**over, "steps": 3}))  # one process resumes
+    assert [r["step"] for r in read_jsonl(out / "train.jsonl")] == [1, 2, 3]
