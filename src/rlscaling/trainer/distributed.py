@@ -62,7 +62,13 @@ class LearnerGroup:
     # ---- rows ----
 
     def rows(self, n: int) -> slice:
-        """This rank's contiguous share of ``n`` rows (shares differ by at most one row)."""
+        """This rank's contiguous share of ``n`` rows (shares differ by at most one row).
+
+        Examples
+        --------
+        >>> [LearnerGroup(r, 2, torch.device("cpu")).rows(5) for r in (0, 1)]
+        [slice(0, 2, None), slice(2, 5, None)]
+        """
         return slice(n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size)
 
     def micro_batches(self, n: int, micro_batch_size: int) -> list[slice]:
@@ -71,6 +77,11 @@ class LearnerGroup:
         Every rank gets the same number of micro-batches (FSDP gathers parameters in every
         forward, so the ranks' forwards must pair up); a rank with fewer rows gets empty
         slices at the end, which the update runs as a zero-weighted pass.
+
+        Examples
+        --------
+        >>> [LearnerGroup(r, 2, torch.device("cpu")).micro_batches(5, 2) for r in (0, 1)]
+        [[slice(0, 2, None), slice(2, 2, None)], [slice(2, 4, None), slice(4, 5, None)]]
         """
         own = self.rows(n)
         most = -(-n // self.world_size)  # the largest share
