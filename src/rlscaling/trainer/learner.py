@@ -41,7 +41,7 @@ from rlscaling.trainer.sampler import PromptSampler
 from rlscaling.trainer.setup import pick_device, sampling_params
 from rlscaling.trainer.steps import RunState, learn
 from rlscaling.trainer.tasks import make_task_splits
-from rlscaling.trainer.update import FP32MasterWeights, make_optimizer
+from rlscaling.trainer.update import make_optimizer
 
 
 def join_group(cfg: TrainConfig) -> LearnerGroup | None:
@@ -62,9 +62,9 @@ def start_learner(run: RunState) -> None:
     assert run.group is not None and run.group.is_main
     latest = run.out / rundir.CHECKPOINTS_DIR / "latest" / "model"
     model_dir = latest if run.resumed is not None else run.out / rundir.BASE_MODEL_DIR
-    optimizer = run.optimizer.state_dict()
-    run.group.send("start", str(model_dir), optimizer, run.scheduler.state_dict())
-    _wrap(run, optimizer)
+    optimizer, scheduler = run.optimizer.state_dict(), run.scheduler.state_dict()
+    run.group.send("start", str(model_dir), optimizer, scheduler)
+    _wrap(run, optimizer, scheduler)
 
 
 def join_learner(cfg: TrainConfig, group: LearnerGroup) -> RunState | None:
@@ -78,9 +78,11 @@ def join_learner(cfg: TrainConfig, group: LearnerGroup) -> RunState | None:
     task, train_set, val_set = make_task_splits(cfg.task_configs())
     model, tokenizer = load_model(model_dir, cfg.model.dtype, cfg.model.attn_implementation)
     model.to(group.device)
-    optimizer, scheduler = make_optimizer(model, cfg.optim)
-    optimizer.load_state_dict(optimizer_state)
-    scheduler.load_state_dict(scheduler_state)
+    optimizer = scheduler = None  # FSDP builds its own over the shards (in _wrap)
+    if cfg.learner.strategy == "ddp":
+        optimizer, scheduler = make_optimizer(model, cfg.optim)
+        optimizer.load_state_dict(optimizer_state)
+        scheduler.load_state_dict(scheduler_state)
     s = cfg.sampler
     run = RunState(
         cfg=cfg,
@@ -103,7 +105,7 @@ def join_learner(cfg: TrainConfig, group: LearnerGroup) -> RunState | None:
         n_flops_params=matmul_params(model),
         group=group,
     )
-    _wrap(run, optimizer_state)
+    _wrap(run, optimizer_state, scheduler_state)
     return run
 
 
@@ -127,14 +129,14 @@ def stop_followers(group: LearnerGroup) -> None:
     group.send("stop")
 
 
-def _wrap(run: RunState, optimizer_state: dict[str, Any]) -> None:
+def _wrap(run: RunState, optimizer_state: dict[str, Any], scheduler_state: dict[str, Any]) -> None:
     cfg, group = run.cfg, run.group
     assert group is not None
     run.learner = ShardedPolicy(
         group, run.model, cfg.learner.strategy, cfg.rollout.temperature, cfg.model.fp32_lm_head
     )
     if cfg.learner.strategy == "fsdp":
-        run.optimizer, run.scheduler = _sharded_optimizer(run, optimizer_state)
+        run.optimizer, run.scheduler = _sharded_optimizer(run, optimizer_state, scheduler_state)
         if not group.is_main:
             run.model = run.learner.trained  # only rank 0 keeps a whole copy
 
@@ -142,8 +144,12 @@ def _wrap(run: RunState, optimizer_state: dict[str, Any]) -> None:
 # ---- FSDP: the optimiser over the sharded parameters, whole state in and out ----
 
 
-def _sharded_optimizer(run: RunState, state: dict[str, Any]) -> tuple[Any, Any]:
-    """AdamW over the learner's FP32 shards, loaded from a one-process optimiser ``state``."""
+def _sharded_optimizer(
+    run: RunState, state: dict[str, Any], scheduler_state: dict[str, Any]
+) -> tuple[Any, Any]:
+    """AdamW over the learner's FP32 shards, loaded from a one-process optimiser ``state``
+    (plain AdamW's, or :class:`~rlscaling.trainer.update.FP32MasterWeights`' with the FP32
+    weights under ``"master"``) and the scheduler from ``scheduler_state``."""
     from torch.distributed.checkpoint.state_dict import (
         StateDictOptions,
         set_model_state_dict,
@@ -154,17 +160,15 @@ def _sharded_optimizer(run: RunState, state: dict[str, Any]) -> tuple[Any, Any]:
     trained = run.learner.trained
     names = [name for name, p in run.model.named_parameters() if p.requires_grad]
     full = StateDictOptions(full_state_dict=True)
-    inner_state = state
-    if "master" in state:  # FP32 master weights: the shards take their values
+    inner_state, masters = state, "master" in state
+    if masters:  # FP32 master weights: the shards take their values
         set_model_state_dict(trained, dict(zip(names, state["master"], strict=True)), options=full)
         inner_state = state["inner"]
-    scheduler_state = run.scheduler.state_dict()
     optimizer, scheduler = make_optimizer(trained, run.cfg.optim)  # FP32 shards: plain AdamW
     if inner_state["state"]:  # a fresh AdamW is left fresh: setting an empty state would
         # initialise it with a zero-gradient step (its step count would start at 1)
         set_optimizer_state_dict(trained, optimizer, _by_name(inner_state, names), options=full)
     scheduler.load_state_dict(scheduler_state)
-    masters = isinstance(run.optimizer, FP32MasterWeights)
     return GatheredOptimizer(optimizer, run.learner, names, masters), scheduler
 
 
