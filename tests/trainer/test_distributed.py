@@ -12,6 +12,14 @@ torch = pytest.importorskip("torch")
 
 from distributed_helpers import one_update, spawn  # noqa: E402
 
+
+def test_distributed_nccl_on_cpu_is_refused_clearly():
+    from rlscaling.trainer.distributed import init_learner_group
+
+    with pytest.raises(ValueError, match=r"learner.backend='nccl' needs CUDA.*use.*gloo"):
+        init_learner_group(torch.device("cpu"), "nccl", 1.0)
+
+
 CASES = [
     # ScaleRL's loss and aggregation, the whole batch in one pass per rank
     {"loss": "cispo", "aggregation": "prompt", "micro_batch_size": 0, "rows": 6,

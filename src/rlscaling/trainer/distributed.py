@@ -170,7 +170,7 @@ class LogprobModule(torch.nn.Module):
         response_ids: torch.Tensor,
         prompt_len: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return token_logprobs(
+        logp, entropy = token_logprobs(
             self.model,
             input_ids,
             attention_mask,
@@ -179,6 +179,8 @@ class LogprobModule(torch.nn.Module):
             self.temperature,
             self.fp32_head,
         )
+        # a copy, not a view: FSDP2 hooks its backward onto the output and warns about views
+        return logp.clone(), entropy
 
 
 class ShardedPolicy:
