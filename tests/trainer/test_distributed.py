@@ -75,14 +75,12 @@ def _run_config(tiny_config, out, **over):
 
 
 @pytest.fixture(scope="module")
-def one_process_run(tmp_path_factory):
+def one_process_run(tmp_path_factory, tiny_config):
     """The reference: four steps in one process."""
-    from conftest import _tiny_config  # the trainer tests' tiny-run factory
-
     from rlscaling.trainer.loop import train
 
     out = tmp_path_factory.mktemp("distributed") / "ws1"
-    train(_run_config(_tiny_config, out))
+    train(_run_config(tiny_config, out))
     return out
 
 
