@@ -417,6 +417,14 @@ class TrainConfig(_Section):
             )
         if self.rollout.length_control == "interruption" and not marker:
             raise ValueError("interruption needs task.answer_marker (the end-of-thinking marker)")
+        if self.model.dtype == "float16" and not self.optim.fp32_master_weights:
+            # AdamW's eps (1e-8) and the squares of small gradients are 0 in float16: the first
+            # step divides by zero and writes inf into the weights
+            raise ValueError(
+                "model.dtype='float16' with optim.fp32_master_weights=False cannot train: "
+                "AdamW's state underflows in float16 and the first step writes inf into the "
+                "weights; keep optim.fp32_master_weights on (or use bfloat16)"
+            )
         return self
 
 
