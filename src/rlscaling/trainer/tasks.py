@@ -282,6 +282,7 @@ def load_jsonl(path: str | Path) -> list[Problem]:
 _BOXED = "\\boxed{"
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")
 
 
 def last_boxed(text: str) -> str | None:
@@ -311,13 +312,14 @@ def last_number(text: str) -> str | None:
 
 
 def answer_is(text: str) -> str | None:
-    """What follows the last "answer is" / "answer:" up to the end of its line, trailing
-    full stop removed (None if the phrase is missing or nothing follows)."""
+    """What follows the last "answer is" / "answer:" up to the end of its sentence (a full
+    stop before a space or the end) or line; None if the phrase is missing or nothing follows.
+    """
     found = list(_ANSWER_IS.finditer(text))
     if not found:
         return None
-    rest = text[found[-1].end() :].split("\n", 1)[0].strip()
-    rest = rest.rstrip(".").strip()
+    rest = text[found[-1].end() :].split("\n", 1)[0]
+    rest = _SENTENCE_END.split(rest, maxsplit=1)[0].strip()
     boxed = last_boxed(rest)
     return (boxed if boxed is not None else rest) or None
 
