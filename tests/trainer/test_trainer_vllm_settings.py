@@ -13,6 +13,7 @@ from transformers import Qwen2Config  # noqa: E402
 
 from rlscaling.trainer.config import INTERRUPTION_TEXT, TrainConfig  # noqa: E402
 from rlscaling.trainer.rollout.vllm_engine import (  # noqa: E402
+    GPU_HEADROOM,
     VLLMEngine,
     engine_settings,
     response_tokens,
@@ -95,6 +96,27 @@ def test_a_configured_context_and_memory_budget_win():
     assert "gpu_memory_utilization" not in on_cpu
     max_len = 100 + response_tokens(gpu) + 1
     assert on_cpu["kv_cache_memory_bytes"] == (1152 * blocks_of(max_len) + 2) * 128 * PER_TOKEN
+
+
+def test_on_a_shared_gpu_vllm_asks_only_for_what_it_holds():
+    """vLLM refuses to start unless ``gpu_memory_utilization`` x the GPU is free, whatever the
+    KV cache size; beside the trainer its default 0.9 cannot be. With the cache sized in
+    bytes, the fraction asked for covers the weights, the cache and the headroom only."""
+    cfg = scalerl()
+    gpu, weights = 141 * 10**9, 988 * 10**6  # an H200; Qwen2.5-0.5B in bf16
+    s = engine_settings(
+        qwen25_05b(), cfg, max_prompt_tokens=100, on_gpu=True, gpu_bytes=gpu, weight_bytes=weights
+    )
+    need = weights + s["kv_cache_memory_bytes"] + GPU_HEADROOM
+    assert s["gpu_memory_utilization"] == round(need / gpu, 4)
+    assert 0.05 < s["gpu_memory_utilization"] < 0.1
+    # a cache larger than the GPU: capped at 0.95 (vLLM then says what fits)
+    huge = engine_settings(qwen25_05b(), cfg, on_gpu=True, gpu_bytes=gpu, weight_bytes=weights)
+    assert huge["gpu_memory_utilization"] == 0.95
+    # on a CPU vLLM never reads it
+    assert "gpu_memory_utilization" not in engine_settings(
+        qwen25_05b(), cfg, max_prompt_tokens=100, gpu_bytes=gpu, weight_bytes=weights
+    )
 
 
 def test_inline_generation_holds_one_batch():

@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 
 # tokens per KV-cache block in vLLM's CPU backend (GPU backends use 16, which divides it)
 _KV_BLOCK = 128
+GPU_HEADROOM = 4 << 30
+"""GPU memory allowed for vLLM beyond its weights and KV cache (activations, sampler, CUDA
+context) when the cache is sized in bytes."""
 
 WORKER_EXTENSION = "rlscaling.trainer.rollout.vllm_worker.WeightSync"
 _MISSING = (
@@ -351,8 +354,19 @@ class VLLMEngine(RolloutEngine):
         path = Path(model) if isinstance(model, str | Path) else None
         hf_config = _read_config(path) if path is not None else model.config
         on_gpu = cfg.device != "cpu" and torch.cuda.is_available()
+        gpu_bytes = weight_bytes = None
+        if on_gpu:
+            gpu_bytes = int(
+                torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+            )
+            weight_bytes = _weight_bytes(model, path, cfg.model.dtype)
         settings = engine_settings(
-            hf_config, cfg, max_prompt_tokens=max_prompt_tokens, on_gpu=on_gpu
+            hf_config,
+            cfg,
+            max_prompt_tokens=max_prompt_tokens,
+            on_gpu=on_gpu,
+            gpu_bytes=gpu_bytes,
+            weight_bytes=weight_bytes,
         )
         return cls(model, **settings)
 
@@ -617,7 +631,13 @@ def _max_positions(hf_config: Any) -> int:
 
 
 def engine_settings(
-    hf_config: Any, cfg: Any, *, max_prompt_tokens: int | None = None, on_gpu: bool = False
+    hf_config: Any,
+    cfg: Any,
+    *,
+    max_prompt_tokens: int | None = None,
+    on_gpu: bool = False,
+    gpu_bytes: int | None = None,
+    weight_bytes: int | None = None,
 ) -> dict[str, Any]:
     """The :class:`VLLMEngine` arguments for a run (a ``TrainConfig``), without starting vLLM.
 
@@ -631,6 +651,11 @@ def engine_settings(
       ``rollout.gpu_memory_utilization`` set, that fraction of the GPU (vLLM fills what the
       weights leave with KV cache); else exactly the KV cache ``max_num_seqs`` sequences of
       ``max_model_len`` tokens need, in vLLM's whole blocks.
+    - on a GPU (``gpu_bytes`` its memory) with a KV cache given in bytes, also a
+      ``gpu_memory_utilization`` that covers only what vLLM will hold: the weights
+      (``weight_bytes``), the cache and :data:`GPU_HEADROOM` for activations and the CUDA
+      context. vLLM refuses to start unless that fraction of the GPU is free, whatever the
+      cache size; its default (0.9) fails beside a trainer on the same GPU.
 
     Examples
     --------
@@ -674,9 +699,21 @@ def engine_settings(
         out["kv_cache_memory_bytes"] = int(r.kv_cache_gb * 2**30)
     elif on_gpu and r.gpu_memory_utilization is not None:
         out["gpu_memory_utilization"] = float(r.gpu_memory_utilization)
+        return out
     else:
         out["kv_cache_memory_bytes"] = _kv_bytes(hf_config, cfg.model.dtype, seqs, max_len)
+    if on_gpu and gpu_bytes:
+        need = (weight_bytes or 0) + out["kv_cache_memory_bytes"] + GPU_HEADROOM
+        out["gpu_memory_utilization"] = round(min(0.95, max(need / gpu_bytes, 0.01)), 4)
     return out
+
+
+def _weight_bytes(model: Any, path: Path | None, dtype: str) -> int:
+    """Bytes of the model's weights in ``dtype`` (for a directory: its safetensors files)."""
+    if path is not None:
+        return sum(f.stat().st_size for f in path.glob("*.safetensors"))
+    itemsize = 4 if dtype == "float32" else 2
+    return sum(p.numel() for p in model.parameters()) * itemsize
 
 
 def _read_config(path: Path) -> Any:
