@@ -157,3 +157,22 @@ def test_the_weights_file_is_in_the_models_dtype_not_the_master_copies(tmp_path)
     assert {t.dtype for t in state.values()} == {torch.bfloat16}
     n = sum(p.numel() for p in model.parameters())
     assert path.stat().st_size < 2 * n + 4096  # 2 bytes a parameter plus the header
+
+
+def test_the_gpu_example_config_is_valid_and_sized_as_documented(tmp_path):
+    """examples/configs/qwen25_05b_gpu.yaml loads (with a model directory in place of the
+    real one) and its vLLM context and KV cache are those of the runbook."""
+    from pathlib import Path
+
+    from rlscaling.trainer.config import load_config
+
+    path = Path(__file__).parents[2] / "examples" / "configs" / "qwen25_05b_gpu.yaml"
+    cfg = load_config(path, overrides={"model": {"path": str(tmp_path)}})
+    assert cfg.model.dtype == "bfloat16" and cfg.optim.fp32_master_weights
+    assert cfg.model.fp32_lm_head and cfg.rollout.engine == "vllm"
+    assert cfg.prompt.template == "auto" and cfg.task.extraction == "math"
+    assert not cfg.task.require_marker and cfg.warmup.steps == 0
+    s = engine_settings(qwen25_05b(), cfg, max_prompt_tokens=200)
+    assert s["max_model_len"] == 2048 and s["max_num_seqs"] == 32 * 8 * 5
+    assert 200 + response_tokens(cfg) + 1 <= 2048  # the longest response fits
+    assert round(s["kv_cache_memory_bytes"] / 2**30, 1) == 30.0  # the runbook's figure
