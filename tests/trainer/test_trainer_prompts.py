@@ -192,3 +192,27 @@ def test_longest_prompt_counts_the_template(tmp_path):
     raw = TrainConfig(task={"name": "sorting", "difficulty": 4})
     assert longest_prompt(raw, build_tokenizer()) == len("sort:1234=") + 1  # + BOS
     assert longest_prompt(cfg, tok) > 60  # the chat turn around the same problem
+
+
+def test_the_forced_phrase_ends_with_the_markers_own_tokens():
+    """A subword vocabulary may hold " </think>" as one token: encoded whole, the paper's
+    phrase would end with that token and never be recognised as the end of thinking."""
+    from tokenizers import AddedToken
+
+    from rlscaling.trainer.setup import sampling_params
+
+    tok = build_tokenizer()
+    tok.add_tokens([AddedToken(" </think>", normalized=False)])
+    cfg = TrainConfig()  # ScaleRL: interruption with "... answer now. </think>"
+    whole = tok(cfg.rollout.interruption_text, add_special_tokens=False)["input_ids"]
+    marker = tok("</think>", add_special_tokens=False)["input_ids"]
+    assert whole[-1:] != marker  # the merged token
+    params = sampling_params(cfg, tok)
+    assert params.marker_ids == tuple(marker)
+    assert params.interruption_ids[-len(marker) :] == tuple(marker)
+    assert tok.decode(params.interruption_ids) == cfg.rollout.interruption_text
+    # the tiny tokenizer (</think> one token, never merged) gets the same ids as before
+    plain = build_tokenizer()
+    assert sampling_params(cfg, plain).interruption_ids == tuple(
+        plain(cfg.rollout.interruption_text, add_special_tokens=False)["input_ids"]
+    )

@@ -76,11 +76,25 @@ def sampling_params(cfg: TrainConfig, tokenizer: Any) -> SamplingParams:
         think_budget_jitter=r.think_budget_jitter,
         answer_budget=r.answer_budget,
         marker_ids=enc(marker) if marker else (),
-        interruption_ids=enc(r.interruption_text),
+        interruption_ids=interruption_ids(r.interruption_text, marker, enc),
         eos_id=tokenizer.eos_token_id,
         pad_id=tokenizer.pad_token_id,
         fp32_lm_head=cfg.model.fp32_lm_head,
     )
+
+
+def interruption_ids(text: str, marker: str | None, enc: Any) -> tuple[int, ...]:
+    """Token ids of the forced phrase, ending with the marker's own ids.
+
+    The engines find the end of thinking by the marker's token ids at the end of the
+    response. A subword tokenizer may encode a phrase ending in ``" </think>"`` with tokens
+    that differ from those of ``"</think>"`` alone (the space merged into the marker); the
+    phrase would then never end the thinking, and the budget rule would force it again and
+    again. So the text before the marker and the marker are encoded apart.
+    """
+    if marker and text.endswith(marker):
+        return enc(text[: -len(marker)]) + enc(marker)
+    return enc(text)
 
 
 def package_version() -> str:
