@@ -185,7 +185,7 @@ TRAINER = "rlscaling.trainer"
 TRAINER_LAYERS = [
     # building blocks: no recipe, no config
     {"registry", "compute", "model", "policy", "weights", "runlog", "sampler", "tasks",
-     "checkpoint", "distributed"},
+     "prompts", "checkpoint", "distributed"},
     # the switchable parts of the recipe and what runs them
     {"losses", "advantages", "rewards", "update", "warmup", "evaluate", "rollout"},
     {"config"},  # validates names against the registries below

@@ -89,7 +89,8 @@ def _train_main(cfg: TrainConfig, group: LearnerGroup | None) -> None:
 def _train_inline(run: RunState) -> None:
     """Generation in this process, with a snapshot of the weights lagging up to k steps."""
     cfg, model, tokenizer = run.cfg, run.model, run.tokenizer
-    engine = get_engine(cfg.rollout.engine).from_config(model, cfg)
+    longest = max(len(ids) for ids in run.prompt_ids)
+    engine = get_engine(cfg.rollout.engine).from_config(model, cfg, max_prompt_tokens=longest)
     if run.resumed is not None:
         engine.load_state_dict(run.resumed["engine"])
     bar = tqdm(total=cfg.steps, initial=run.start, disable=not cfg.progress, desc="train")

@@ -30,6 +30,7 @@ from rlscaling.trainer.distributed import LearnerGroup, ShardedPolicy
 from rlscaling.trainer.evaluate import evaluate
 from rlscaling.trainer.model import count_params, load_model, matmul_params
 from rlscaling.trainer.policy import collate
+from rlscaling.trainer.prompts import PromptFormat, prompt_format
 from rlscaling.trainer.rewards import length_penalty
 from rlscaling.trainer.rollout import get_engine
 from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams
@@ -69,6 +70,8 @@ class RunState:
     params: SamplingParams
     prompt_ids: list[list[int]]
     n_flops_params: int
+    prompt_format: PromptFormat | None = None
+    val_prompt_ids: list[list[int]] | None = None
     start: int = 0
     resumed: dict[str, Any] | None = field(default=None, repr=False)
     group: LearnerGroup | None = None  # several learner ranks (torchrun); None: one process
@@ -100,6 +103,7 @@ def setup(cfg: TrainConfig, group: LearnerGroup | None = None) -> RunState:
         writer.reset()
         model, tokenizer, base_info = base_model(cfg, task, train_set, val_set, device)
     optimizer, scheduler = make_optimizer(model, cfg.optim)
+    fmt = prompt_format(cfg, tokenizer, task)
     s = cfg.sampler
     run = RunState(
         cfg=cfg,
@@ -117,8 +121,10 @@ def setup(cfg: TrainConfig, group: LearnerGroup | None = None) -> RunState:
         ledger=ComputeLedger(),
         evaluator=get_engine("torch")(model, hold_snapshot=False),
         params=sampling_params(cfg, tokenizer),
-        prompt_ids=[tokenizer(p.prompt)["input_ids"] for p in train_set],
+        prompt_ids=[fmt.encode(tokenizer, p) for p in train_set],
         n_flops_params=matmul_params(model),
+        prompt_format=fmt,
+        val_prompt_ids=[fmt.encode(tokenizer, p) for p in val_set],
         group=group,
     )
     if resume is not None:
@@ -307,6 +313,7 @@ def evaluate_and_log(run: RunState, step: int) -> float:
         cfg.eval_samples,
         step_seed(cfg.seed, step, 2),
         cfg.task.answer_marker,
+        prompt_ids=run.val_prompt_ids,
     )
     per_task: dict[str, Any] = {}
     for label, (reward, n_prompts) in res["by_task"].items():  # a multi-task run
