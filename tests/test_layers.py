@@ -185,11 +185,11 @@ TRAINER = "rlscaling.trainer"
 TRAINER_LAYERS = [
     # building blocks: no recipe, no config
     {"registry", "compute", "model", "policy", "weights", "runlog", "sampler", "tasks",
-     "checkpoint"},
+     "prompts", "checkpoint", "distributed"},
     # the switchable parts of the recipe and what runs them
     {"losses", "advantages", "rewards", "update", "warmup", "evaluate", "rollout"},
     {"config"},  # validates names against the registries below
-    {"setup", "steps"},  # the trainer side of a step, shared by both loops
+    {"setup", "steps", "learner"},  # the trainer side of a step, shared by both loops
     {"pipeline"},  # generation in a separate process
     {"loop", "sweep", "cli", ""},  # entry points ("" is the package's __init__)
 ]  # fmt: skip

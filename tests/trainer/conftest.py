@@ -30,7 +30,7 @@ def _tiny_config(out_dir, **over):
     return TrainConfig(**deep_merge(base, over))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # a pure factory: module-scoped fixtures may use it too
 def tiny_config():
     """Factory ``tiny_config(out_dir, **overrides) -> TrainConfig`` for seconds-long runs."""
     return _tiny_config

@@ -94,3 +94,23 @@ def test_load_errors(tmp_path):
         load_config(wrong)
     with pytest.raises(ConfigError, match=r"key\.sub=value"):
         parse_override("loss.name")
+
+
+def test_pure_float16_training_is_refused():
+    """AdamW's state underflows in float16 (eps 1e-8 is 0 there): the first step writes inf
+    into the weights, so float16 trains only through FP32 master weights."""
+    with pytest.raises(ValueError, match=r"model.dtype='float16' with optim.fp32_master_weights"):
+        TrainConfig(model={"dtype": "float16"}, optim={"fp32_master_weights": False})
+    assert TrainConfig(model={"dtype": "float16"}).optim.fp32_master_weights
+    TrainConfig(model={"dtype": "bfloat16"}, optim={"fp32_master_weights": False})  # allowed
+
+
+def test_real_model_fields_default_to_todays_behaviour():
+    cfg = TrainConfig()
+    assert cfg.prompt.template == "auto" and cfg.prompt.system is None
+    assert cfg.task.require_marker and cfg.task.extraction == "full"
+    assert cfg.rollout.max_model_len is None and cfg.rollout.kv_cache_gb is None
+    with pytest.raises(ValueError, match="template"):
+        TrainConfig(prompt={"template": "jinja"})
+    with pytest.raises(ValueError, match="gpu_memory_utilization"):
+        TrainConfig(rollout={"gpu_memory_utilization": 1.5})

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from rlscaling.cli.common import (
-    ComputeOpt,
     CsvOpt,
-    DuplicatesOpt,
     FigureOpt,
     FilesArg,
     ForecastMethodOpt,
-    FormatOpt,
     FractionsOpt,
     JsonOpt,
     LevelsOpt,
-    NanPolicyOpt,
+    LoadOptions,
     NSamplesOpt,
-    PerStepOpt,
-    PerTokenOpt,
     ProgressOpt,
-    RewardOpt,
-    RunsOpt,
     SeedOpt,
-    StepOpt,
-    TokensOpt,
     _floats,
-    _load,
     _write_figure,
     check_count,
     clean_errors,
@@ -36,15 +26,14 @@ from rlscaling.cli.common import (
     error_columns,
     frame_table,
     reported_warnings,
+    with_load_options,
     write_csv,
     write_json,
 )
 
-if TYPE_CHECKING:
-    pass
-
 
 @clean_errors
+@with_load_options()
 def backtest_command(
     files: FilesArg,
     fractions: FractionsOpt = "0.25,0.5,0.75",
@@ -55,20 +44,12 @@ def backtest_command(
     ] = "last3",
     n_samples: NSamplesOpt = 1000,
     progress: ProgressOpt = None,
-    compute: ComputeOpt = None,
-    reward: RewardOpt = None,
-    compute_per_step: PerStepOpt = None,
-    step: StepOpt = None,
-    tokens: TokensOpt = None,
-    flops_per_token: PerTokenOpt = None,
-    run: RunsOpt = None,
-    nan_policy: NanPolicyOpt = "raise",
-    duplicates: DuplicatesOpt = None,
-    file_format: FormatOpt = None,
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
     figure: FigureOpt = None,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Backtest forecasts on finished runs: fit early fractions, score against the end."""
     from rlscaling.decide.backtest import backtest
@@ -76,11 +57,7 @@ def backtest_command(
     fr, lvs = _floats(fractions, "--fractions"), _floats(levels, "--levels")
     check_count(n_samples, "--n-samples")
     with reported_warnings():
-        runs = _load(
-            files, compute=compute, reward=reward, compute_per_step=compute_per_step,
-            step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
-            nan_policy=nan_policy, duplicates=duplicates, format=file_format,
-        )  # fmt: skip
+        runs = load(files)
         bt = backtest(
             runs, fr, levels=lvs, method=method, target=target,  # type: ignore[arg-type]
             seed=seed, progress=progress, n_samples=n_samples,

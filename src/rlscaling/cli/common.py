@@ -207,6 +207,78 @@ ProgressOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
 
 
+OneRunOpt = Annotated[str | None, typer.Option("--run", help="Run to take from a multi-run file.")]
+
+# The loader options every command that reads run files takes: name -> (annotation, default).
+_LOAD_PARAMS: dict[str, tuple[Any, Any]] = {
+    "compute": (ComputeOpt, None),
+    "reward": (RewardOpt, None),
+    "compute_per_step": (PerStepOpt, None),
+    "step": (StepOpt, None),
+    "tokens": (TokensOpt, None),
+    "flops_per_token": (PerTokenOpt, None),
+    "run": (RunsOpt, None),
+    "nan_policy": (NanPolicyOpt, "raise"),
+    "duplicates": (DuplicatesOpt, None),
+    "file_format": (FormatOpt, None),
+}
+
+
+class LoadOptions:
+    """The loader options of one command line, given to a command as ``load``.
+
+    ``load(files)`` reads the files with them (``load_runs``; ``load_run`` for a command that
+    takes one run), so a command states neither the ten options nor the call.
+    """
+
+    def __init__(self, one: bool = False, **options: Any) -> None:
+        self.one = one
+        fmt = options.pop("file_format", None)
+        self.options = {**options, "format": fmt}
+
+    def __call__(self, files: list[str]) -> list[Run]:
+        return _load(files, one=self.one, **self.options)
+
+
+def with_load_options(*, one: bool = False) -> Callable[[F], F]:
+    """Add the loader options (``--compute``, ``--reward``, ... ``--format``) to a command.
+
+    The decorated command takes a keyword ``load`` (a :class:`LoadOptions`) instead of the ten
+    options; typer sees them in its signature after the command's own, so ``--help`` lists
+    them and a user types them as before. ``one=True`` makes ``--run`` take one name (a
+    command that reads one run).
+    """
+
+    def decorate(func: F) -> F:
+        # Evaluated annotations: typer reads a __signature__ as it is (no string evaluation).
+        sig = inspect.signature(func, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != "load"]
+        added = dict(_LOAD_PARAMS)
+        if one:
+            added["run"] = (OneRunOpt, None)
+        extra = [
+            inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
+            for k, (a, d) in added.items()
+        ]
+        # Keyword-only parameters go last; typer reads them as options in this order.
+        own_pos = [p for p in own if p.kind != inspect.Parameter.KEYWORD_ONLY]
+        own_kw = [p for p in own if p.kind == inspect.Parameter.KEYWORD_ONLY]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            opts = {k: kwargs.pop(k, d) for k, (_, d) in added.items()}
+            return func(*args, load=LoadOptions(one=one, **opts), **kwargs)
+
+        wrapper.__signature__ = sig.replace(parameters=own_pos + own_kw + extra)  # type: ignore[attr-defined]
+        # typer resolves annotations with get_type_hints: the added ones are objects already.
+        wrapper.__annotations__ = {p.name: p.annotation for p in own} | {
+            k: a for k, (a, _) in added.items()
+        }
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def _load(files: list[str], one: bool = False, **options: Any) -> list[Run]:
     """``load_runs`` (``load_run`` with ``one``) with the command's loader options; a file
     that cannot be decompressed or ends early is named (the decompressor's message does not

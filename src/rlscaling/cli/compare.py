@@ -2,44 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from rlscaling.cli.common import (
-    ComputeOpt,
     CsvOpt,
-    DuplicatesOpt,
     FigureOpt,
     FilesArg,
-    FormatOpt,
     JsonOpt,
     LevelOpt,
-    NanPolicyOpt,
-    PerStepOpt,
-    PerTokenOpt,
-    RewardOpt,
-    RunsOpt,
+    LoadOptions,
     SeedOpt,
-    StepOpt,
-    TokensOpt,
     _ci,
-    _load,
     _write_figure,
     check_count,
     clean_errors,
     console,
     reported_warnings,
+    with_load_options,
     write_csv,
     write_json,
 )
 
-if TYPE_CHECKING:
-    pass
-
 
 @clean_errors
+@with_load_options()
 def compare_command(
     files: FilesArg,
     budget: Annotated[
@@ -51,31 +40,19 @@ def compare_command(
         str | None, typer.Option("--group-by", help="Metadata key naming each run's recipe.")
     ] = None,
     level: LevelOpt = 0.9,
-    compute: ComputeOpt = None,
-    reward: RewardOpt = None,
-    compute_per_step: PerStepOpt = None,
-    step: StepOpt = None,
-    tokens: TokensOpt = None,
-    flops_per_token: PerTokenOpt = None,
-    run: RunsOpt = None,
-    nan_policy: NanPolicyOpt = "raise",
-    duplicates: DuplicatesOpt = None,
-    file_format: FormatOpt = None,
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
     figure: FigureOpt = None,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Compare recipes: A, B, C_mid with intervals, P(i beats j) and where curves cross."""
     from rlscaling.decide.compare import compare
 
     check_count(n, "--n", 10)
     with reported_warnings():
-        runs = _load(
-            files, compute=compute, reward=reward, compute_per_step=compute_per_step,
-            step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
-            nan_policy=nan_policy, duplicates=duplicates, format=file_format,
-        )  # fmt: skip
+        runs = load(files)
         cmp = compare(
             runs,
             budget=budget,

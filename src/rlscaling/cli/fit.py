@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from rlscaling.cli.common import (
-    ComputeOpt,
     CsvOpt,
-    DuplicatesOpt,
     FigureOpt,
     FilesArg,
-    FormatOpt,
     JsonOpt,
     LevelOpt,
-    NanPolicyOpt,
-    PerStepOpt,
-    PerTokenOpt,
-    RewardOpt,
-    RunsOpt,
+    LoadOptions,
     SeedOpt,
-    StepOpt,
-    TokensOpt,
-    _load,
     _write_figure,
     check_count,
     clean_errors,
@@ -32,27 +22,16 @@ from rlscaling.cli.common import (
     fits_table,
     frame_table,
     reported_warnings,
+    with_load_options,
     write_csv,
     write_json,
 )
 
-if TYPE_CHECKING:
-    pass
-
 
 @clean_errors
+@with_load_options()
 def fit(
     files: FilesArg,
-    compute: ComputeOpt = None,
-    reward: RewardOpt = None,
-    compute_per_step: PerStepOpt = None,
-    step: StepOpt = None,
-    tokens: TokensOpt = None,
-    flops_per_token: PerTokenOpt = None,
-    run: RunsOpt = None,
-    nan_policy: NanPolicyOpt = "raise",
-    duplicates: DuplicatesOpt = None,
-    file_format: FormatOpt = None,
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap replicates for intervals (0: none).")
     ] = 0,
@@ -61,6 +40,8 @@ def fit(
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
     figure: FigureOpt = None,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Fit the sigmoid to every run in FILES and print A, B, C_mid, R0."""
     from rlscaling.fit.fitting import fit_sigmoid
@@ -70,11 +51,7 @@ def fit(
 
     check_count(bootstrap, "--bootstrap", 0)
     with reported_warnings():
-        runs = _load(
-            files, compute=compute, reward=reward, compute_per_step=compute_per_step,
-            step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
-            nan_policy=nan_policy, duplicates=duplicates, format=file_format,
-        )  # fmt: skip
+        runs = load(files)
         fits = [fit_sigmoid(r, warn=False) for r in runs]
         for r in runs:
             # The same note `forecast` gives: a sigmoid assumes the run keeps rising.

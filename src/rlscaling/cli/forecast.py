@@ -8,26 +8,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rlscaling.cli.common import (
-    ComputeOpt,
     CsvOpt,
-    DuplicatesOpt,
     FigureOpt,
-    FormatOpt,
     JsonOpt,
-    NanPolicyOpt,
-    PerStepOpt,
-    PerTokenOpt,
-    RewardOpt,
+    LoadOptions,
     SeedOpt,
-    StepOpt,
-    TokensOpt,
-    _load,
     _write_figure,
     check_count,
     clean_errors,
     console,
     frame_table,
     reported_warnings,
+    with_load_options,
     write_csv,
     write_json,
 )
@@ -37,6 +29,7 @@ if TYPE_CHECKING:
 
 
 @clean_errors
+@with_load_options(one=True)
 def forecast_command(
     file: Annotated[str, typer.Argument(help="One run (file or run directory).")],
     budget: Annotated[
@@ -49,35 +42,20 @@ def forecast_command(
         float | None,
         typer.Option("--target-reward", help="Also: compute needed to reach this reward."),
     ] = None,
-    run: Annotated[
-        str | None, typer.Option("--run", help="Run to take from a multi-run file.")
-    ] = None,
-    compute: ComputeOpt = None,
-    reward: RewardOpt = None,
-    compute_per_step: PerStepOpt = None,
-    step: StepOpt = None,
-    tokens: TokensOpt = None,
-    flops_per_token: PerTokenOpt = None,
-    nan_policy: NanPolicyOpt = "raise",
-    duplicates: DuplicatesOpt = None,
-    file_format: FormatOpt = None,
     n_samples: Annotated[int, typer.Option("--n-samples", help="Predictive draws.")] = 2000,
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
     figure: FigureOpt = None,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Forecast the reward of a (partial) run at a compute budget, with intervals."""
     from rlscaling.forecasting.forecast import compute_to_reach, forecast
 
     check_count(n_samples, "--n-samples")
     with reported_warnings():
-        (r,) = _load(
-            [file], one=True, compute=compute, reward=reward,
-            compute_per_step=compute_per_step, step=step, tokens=tokens,
-            flops_per_token=flops_per_token, run=run, nan_policy=nan_policy,
-            duplicates=duplicates, format=file_format,
-        )  # fmt: skip
+        (r,) = load([file])
         fc = forecast(r, budget, method=method, n_samples=n_samples, seed=seed)  # type: ignore[arg-type]
         tf = None
         if target_reward is not None:

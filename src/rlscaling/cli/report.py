@@ -3,42 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from rlscaling.cli.common import (
-    ComputeOpt,
-    DuplicatesOpt,
     ForecastMethodOpt,
-    FormatOpt,
     FractionsOpt,
     LevelsOpt,
-    NanPolicyOpt,
+    LoadOptions,
     NSamplesOpt,
-    PerStepOpt,
-    PerTokenOpt,
     ProgressOpt,
-    RewardOpt,
-    RunsOpt,
     SeedOpt,
-    StepOpt,
-    TokensOpt,
     _floats,
-    _load,
     check_count,
     clean_errors,
     console,
     error_columns,
     frame_table,
     reported_warnings,
+    with_load_options,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @clean_errors
+@with_load_options()
 def report_command(
     runs: Annotated[
         list[str],
@@ -53,17 +42,9 @@ def report_command(
     method: ForecastMethodOpt = "auto",
     n_samples: NSamplesOpt = 1000,
     progress: ProgressOpt = None,
-    compute: ComputeOpt = None,
-    reward: RewardOpt = None,
-    compute_per_step: PerStepOpt = None,
-    step: StepOpt = None,
-    tokens: TokensOpt = None,
-    flops_per_token: PerTokenOpt = None,
-    run: RunsOpt = None,
-    nan_policy: NanPolicyOpt = "raise",
-    duplicates: DuplicatesOpt = None,
-    file_format: FormatOpt = None,
     seed: SeedOpt = 0,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Early-fit report: forecast each run's end from 25/50/75% of it; recipes, seeds; HTML."""
     from rlscaling.decide.report import early_fit_report
@@ -76,11 +57,7 @@ def report_command(
 
             loaded = calibration_runs()
         else:
-            loaded = _load(
-                runs, compute=compute, reward=reward, compute_per_step=compute_per_step,
-                step=step, tokens=tokens, flops_per_token=flops_per_token, run=run,
-                nan_policy=nan_policy, duplicates=duplicates, format=file_format,
-            )  # fmt: skip
+            loaded = load(runs)
         rep = early_fit_report(
             loaded, fr, levels=lvs, method=method, n_samples=n_samples, seed=seed,
             progress=progress,

@@ -1,14 +1,17 @@
 """``rlscaling train``: a typer sub-app (mounted by the main CLI).
 
 Commands: ``train --config FILE [--set key.sub=value ...] [--out-dir DIR] [--quiet]
-[--address RAY_ADDRESS]``,
-``train-presets`` (list the recipe presets), ``train-config`` (print the resolved config as
-YAML). Mount with ``app.add_typer(train_app)`` (no name) so these become top-level commands.
+[--nproc N] [--address RAY_ADDRESS]``, ``train-presets`` (list the recipe presets),
+``train-config`` (print the resolved config as YAML). Mount with ``app.add_typer(train_app)``
+(no name) so these become top-level commands.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -76,6 +79,15 @@ def train_command(
     recipe: RecipeOpt = None,
     out_dir: Annotated[str | None, typer.Option("--out-dir", "-o", help="run directory")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="learner processes on this machine (one per GPU): starts them with "
+            "torch.distributed.run (torchrun); see learner.strategy",
+        ),
+    ] = 1,
     address: Annotated[
         str | None,
         typer.Option(
@@ -98,15 +110,59 @@ def train_command(
         cfg = _resolve(config, extra, recipe)
     except ConfigError as exc:
         _fail(exc)
+    if nproc > 1:
+        _launch(nproc, config, list(set_ or []), recipe, out_dir, quiet, address)
+        return
     from rlscaling.trainer.loop import train
 
     try:
         result = train(cfg)
     except ValueError as exc:
         _fail(exc)
-    typer.echo(
-        f"{result.out_dir}: {len(result.evals)} evaluations, final reward {result.final_reward:.3f}"
-    )
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every rank returns here
+        typer.echo(
+            f"{result.out_dir}: {len(result.evals)} evaluations, "
+            f"final reward {result.final_reward:.3f}"
+        )
+
+
+def _launch(
+    nproc: int,
+    config: Path | None,
+    sets: list[str],
+    recipe: str | None,
+    out_dir: str | None,
+    quiet: bool,
+    address: str | None = None,
+) -> None:
+    """Run this command again in ``nproc`` processes on this machine with
+    ``torch.distributed.run`` (what ``torchrun --standalone --nproc_per_node N`` does); for
+    several machines, run ``torchrun ... -m rlscaling.cli train ...`` on each instead."""
+    if "WORLD_SIZE" in os.environ:
+        _fail(
+            ValueError(
+                f"--nproc {nproc} inside a run torchrun started (WORLD_SIZE="
+                f"{os.environ['WORLD_SIZE']}): drop --nproc, torchrun already sets the processes"
+            )
+        )
+    args = ["train"]
+    if config is not None:
+        args += ["--config", str(config)]
+    for item in sets:
+        args += ["--set", item]
+    if recipe:
+        args += ["--recipe", recipe]
+    if out_dir:
+        args += ["--out-dir", out_dir]
+    if quiet:
+        args.append("--quiet")
+    if address:
+        args += ["--address", address]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command = [*launcher, f"--nproc_per_node={nproc}", "-m", "rlscaling.cli", *args]
+    code = subprocess.run(command, check=False).returncode
+    if code:
+        raise typer.Exit(code=code)
 
 
 @train_app.command("train-presets")

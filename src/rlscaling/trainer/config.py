@@ -98,7 +98,25 @@ class TaskConfig(_Section):
     seed: int = Field(0, description="seed of the task splits (not of the run)")
     path: str | None = Field(None, description="JSONL file for the jsonl task")
     match: Literal["exact", "numeric"] = "exact"
-    answer_marker: str | None = Field("</think>", description="answer = text after this")
+    answer_marker: str | None = Field(
+        "</think>", description="end-of-thinking marker; the answer is read after its last one"
+    )
+    require_marker: bool = Field(
+        True,
+        description="a response without answer_marker scores 0 (ScaleRL); False reads the "
+        "whole response then (a model that does not think out loud)",
+    )
+    extraction: Literal["full", "boxed", "answer_is", "last_number", "math"] = Field(
+        "full",
+        description="how the answer is read from the text after the marker: all of it (the "
+        "tiny tasks), the last \\boxed{}, after 'answer is', the last number, or math "
+        "(boxed, else 'answer is', else the last number)",
+    )
+    instruction: str | None = Field(
+        None,
+        description="what a chat/plain prompt template tells the model before the problem; "
+        "default the task's own",
+    )
 
     @field_validator("name")
     @classmethod
@@ -115,6 +133,19 @@ class TaskConfig(_Section):
         elif self.n_train < 1:
             raise ValueError(f"task.n_train must be >= 1 for generated tasks, got {self.n_train}")
         return self
+
+
+class PromptConfig(_Section):
+    """How a problem is put to the model (:mod:`rlscaling.trainer.prompts`)."""
+
+    template: Literal["auto", "chat", "plain", "raw"] = Field(
+        "auto",
+        description="raw: the bare problem (the tiny model's format); chat: the tokenizer's "
+        "chat template with the task's instruction; plain: instruction, problem, 'Answer:'; "
+        "auto: raw for the tiny model, else what a trainer-saved model dir records, else chat "
+        "if the tokenizer has a chat template, else plain",
+    )
+    system: str | None = Field(None, description="system message of the chat template")
 
 
 class WarmupConfig(_Section):
@@ -163,6 +194,27 @@ class RolloutConfig(_Section):
         ge=1,
         description="L_cache of the length penalty: correct responses longer than "
         "think_budget + answer_budget - L_cache tokens lose up to 1 reward (ScaleRL: 2k of 14k)",
+    )
+    max_model_len: int | None = Field(
+        None,
+        ge=16,
+        description="vLLM: longest prompt + response in tokens, which sizes the KV cache; "
+        "default the longest prompt plus the response budget, capped by the model's "
+        "max_position_embeddings",
+    )
+    gpu_memory_utilization: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="vLLM on a GPU: fraction of the GPU's memory vLLM may take (weights, "
+        "activations, KV cache filling the rest); default: a KV cache of exactly what "
+        "max_num_seqs sequences of max_model_len need",
+    )
+    kv_cache_gb: float | None = Field(
+        None,
+        gt=0,
+        description="vLLM: KV cache size in GiB (CPU or GPU; on CPU the analogue of "
+        "VLLM_CPU_KVCACHE_SPACE); overrides both defaults above",
     )
 
     @model_validator(mode="after")
@@ -266,6 +318,29 @@ class OptimConfig(_Section):
     )
 
 
+class LearnerConfig(_Section):
+    """The learner when the run is started with several processes (``torchrun``).
+
+    With one process (the default) these settings do nothing. See docs/trainer.md ("Many
+    devices: the sharded learner").
+    """
+
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp",
+        description="ddp: every rank holds the whole model and optimiser, gradients are "
+        "all-reduced; fsdp: parameters, gradients and optimiser state are sharded (FSDP2)",
+    )
+    backend: Literal["auto", "gloo", "nccl"] = Field(
+        "auto", description="torch.distributed backend; auto: nccl on CUDA, gloo on CPU"
+    )
+    timeout_minutes: float = Field(
+        60.0,
+        gt=0,
+        description="how long a rank waits for the others (evaluation and checkpoints run "
+        "on rank 0 while the other ranks wait)",
+    )
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "scalerl": {
         "loss": {"name": "cispo", "aggregation": "prompt"},
@@ -334,6 +409,7 @@ class TrainConfig(_Section):
         description="a multi-task run: two or more tasks trained together (prompts drawn from "
         "the union), each evaluated on its own split; replaces `task`",
     )
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
@@ -341,6 +417,7 @@ class TrainConfig(_Section):
     advantage: AdvantageConfig = Field(default_factory=AdvantageConfig)
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -404,6 +481,14 @@ class TrainConfig(_Section):
             raise ValueError(
                 f"fleet.tensor_parallel_size={self.fleet.tensor_parallel_size} applies to the "
                 f"vllm engine, not rollout.engine={self.rollout.engine!r}"
+            )
+        if self.model.dtype == "float16" and not self.optim.fp32_master_weights:
+            # AdamW's eps (1e-8) and the squares of small gradients are 0 in float16: the first
+            # step divides by zero and writes inf into the weights
+            raise ValueError(
+                "model.dtype='float16' with optim.fp32_master_weights=False cannot train: "
+                "AdamW's state underflows in float16 and the first step writes inf into the "
+                "weights; keep optim.fp32_master_weights on (or use bfloat16)"
             )
         return self
 

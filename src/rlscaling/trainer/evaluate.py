@@ -23,15 +23,20 @@ def evaluate(
     seed: int,
     marker: str | None,
     chunk: int = 64,
+    prompt_ids: list[list[int]] | None = None,
 ) -> dict[str, Any]:
     """``{"reward", "n_prompts", "n_samples", "truncated_frac", "mean_len", "by_task"}`` on
     ``val``; ``by_task`` maps each task label to ``(pass rate, prompts)`` (empty for a
-    single-task split)."""
+    single-task split). ``prompt_ids`` are ``val``'s prompts in the run's template (default:
+    the bare prompts, encoded by ``tokenizer``)."""
     rewards: list[float] = []
     trunc = lens = 0
     for lo in range(0, len(val), chunk):
         idx = list(range(lo, min(len(val), lo + chunk)))
-        prompts = [tokenizer(val[i].prompt)["input_ids"] for i in idx]
+        if prompt_ids is not None:
+            prompts = [prompt_ids[i] for i in idx]
+        else:
+            prompts = [tokenizer(val[i].prompt)["input_ids"] for i in idx]
         samples = engine.generate(prompts, idx, n_samples, params, seed + lo)
         rewards += score_samples(samples, val, task, tokenizer, marker)
         trunc += sum(s.truncated for s in samples)

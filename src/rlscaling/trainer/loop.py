@@ -18,8 +18,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from rlscaling.io.rundir import EVAL_FILE
 from rlscaling.trainer.compute import DeviceTimer
 from rlscaling.trainer.config import TrainConfig, load_config
+from rlscaling.trainer.distributed import LearnerGroup
+from rlscaling.trainer.learner import (
+    follow,
+    join_group,
+    join_learner,
+    start_learner,
+    stop_followers,
+)
 from rlscaling.trainer.rewards import score_samples
 from rlscaling.trainer.rollout import get_engine
 from rlscaling.trainer.runlog import read_jsonl
@@ -40,24 +49,48 @@ class RunResult:
 
 
 def train(config: TrainConfig | dict | str | Path) -> RunResult:
-    """Run RL training as configured; resume from ``<out_dir>/checkpoints`` if present."""
+    """Run RL training as configured; resume from ``<out_dir>/checkpoints`` if present.
+
+    Started by ``torchrun`` with several processes, every process calls this: rank 0 runs the
+    loop below and the others serve its updates (:mod:`rlscaling.trainer.learner`).
+    """
     cfg = config if isinstance(config, TrainConfig) else _as_config(config)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    run = setup(cfg)
+    group = join_group(cfg)
+    if group is not None and not group.is_main:
+        follower = join_learner(cfg, group)
+        if follower is not None:
+            follow(follower)
+    else:
+        _train_main(cfg, group)
+    # A rank that fails raises without reaching here: torchrun (or torch.multiprocessing)
+    # then ends the other ranks, which may be waiting inside a collective.
+    if group is not None:
+        group.close()
+    return RunResult(Path(cfg.out_dir), cfg.steps, read_jsonl(Path(cfg.out_dir) / EVAL_FILE))
+
+
+def _train_main(cfg: TrainConfig, group: LearnerGroup | None) -> None:
+    """The loop of a run alone, or of rank 0 of several learner ranks."""
+    run = setup(cfg, group)
+    if group is not None:
+        start_learner(run)
     if cfg.rollout.mode == "inline":
         _train_inline(run)
     else:
         from rlscaling.trainer.pipeline import train_pipeline
 
         train_pipeline(run)
-    return RunResult(run.out, cfg.steps, read_jsonl(run.writer.eval_path))
+    if group is not None:
+        stop_followers(group)
 
 
 def _train_inline(run: RunState) -> None:
     """Generation in this process, with a snapshot of the weights lagging up to k steps."""
     cfg, model, tokenizer = run.cfg, run.model, run.tokenizer
-    engine = get_engine(cfg.rollout.engine).from_config(model, cfg)
+    longest = max(len(ids) for ids in run.prompt_ids)
+    engine = get_engine(cfg.rollout.engine).from_config(model, cfg, max_prompt_tokens=longest)
     if run.resumed is not None:
         engine.load_state_dict(run.resumed["engine"])
     bar = tqdm(total=cfg.steps, initial=run.start, disable=not cfg.progress, desc="train")

@@ -136,14 +136,33 @@ def response_logprobs(
 
     Position ``P - 1 + j`` predicts response token ``j``.
     """
-    hidden, _ = backbone(
-        model, batch.input_ids, batch.attention_mask, positions(batch.attention_mask)
+    return token_logprobs(
+        model,
+        batch.input_ids,
+        batch.attention_mask,
+        batch.response_ids,
+        batch.prompt_len,
+        temperature,
+        fp32_head,
     )
-    p = batch.prompt_len
-    h = hidden[:, p - 1 : -1]  # (B, R, d)
+
+
+def token_logprobs(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    response_ids: torch.Tensor,
+    prompt_len: int,
+    temperature: float = 1.0,
+    fp32_head: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`response_logprobs` on plain tensors (what a data-parallel wrapper's forward
+    takes): ``input_ids``/``attention_mask`` ``(B, P + R)``, ``response_ids`` ``(B, R)``."""
+    hidden, _ = backbone(model, input_ids, attention_mask, positions(attention_mask))
+    h = hidden[:, prompt_len - 1 : -1]  # (B, R, d)
     logits = lm_logits(model, h, fp32_head).float() / temperature  # (B, R, V)
     logsm = torch.log_softmax(logits, dim=-1)  # (B, R, V)
-    logp = logsm.gather(-1, batch.response_ids[..., None]).squeeze(-1)  # (B, R)
+    logp = logsm.gather(-1, response_ids[..., None]).squeeze(-1)  # (B, R)
     with torch.no_grad():
         entropy = -(logsm.exp() * logsm).sum(-1)  # (B, R)
     return logp, entropy

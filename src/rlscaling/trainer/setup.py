@@ -12,6 +12,7 @@ import torch
 from rlscaling.io import rundir
 from rlscaling.trainer.config import TrainConfig
 from rlscaling.trainer.model import build_tiny_model, build_tokenizer, load_model, save_model
+from rlscaling.trainer.prompts import PromptFormat, prompt_format, record_template
 from rlscaling.trainer.rollout.base import SamplingParams
 from rlscaling.trainer.tasks import Problem, Task
 from rlscaling.trainer.warmup import supervised_warmup, warmup_problems
@@ -30,7 +31,8 @@ def base_model(
 ) -> tuple[Any, Any, dict[str, Any]]:
     """The starting policy: a local HF model or a tiny model, then the supervised warm-up.
 
-    The base model is saved to ``<out_dir>/base_model`` so other recipes can start from it.
+    The base model is saved to ``<out_dir>/base_model`` so other recipes can start from it,
+    with the prompt template it was warmed up on recorded there (``auto`` picks it again).
     """
     if cfg.model.path:
         model, tokenizer = load_model(
@@ -41,12 +43,23 @@ def base_model(
         model = build_tiny_model(cfg.model, tokenizer, seed=cfg.warmup.seed)
     model.to(device)
     info: dict[str, Any] = {"source": cfg.model.path or "tiny", "warmup_steps": cfg.warmup.steps}
+    fmt = prompt_format(cfg, tokenizer, task)
+    info["prompt_template"] = fmt.template
     if cfg.warmup.steps:
         problems = warmup_problems(task, train, val, cfg, cfg.task.difficulty)
-        losses = supervised_warmup(model, tokenizer, problems, cfg, device)
+        encode = prompt_encoder(fmt, tokenizer)
+        losses = supervised_warmup(
+            model, tokenizer, problems, cfg, device, encode=encode, task=task
+        )
         info["warmup_final_loss"] = losses[-1]
-    save_model(model, tokenizer, Path(cfg.out_dir) / rundir.BASE_MODEL_DIR)
+    base_dir = save_model(model, tokenizer, Path(cfg.out_dir) / rundir.BASE_MODEL_DIR)
+    record_template(base_dir, fmt.template)
     return model, tokenizer, info
+
+
+def prompt_encoder(fmt: PromptFormat, tokenizer: Any) -> Any:
+    """``problem -> token ids`` in the run's prompt template."""
+    return lambda problem: fmt.encode(tokenizer, problem)
 
 
 def sampling_params(cfg: TrainConfig, tokenizer: Any) -> SamplingParams:
@@ -63,11 +76,25 @@ def sampling_params(cfg: TrainConfig, tokenizer: Any) -> SamplingParams:
         think_budget_jitter=r.think_budget_jitter,
         answer_budget=r.answer_budget,
         marker_ids=enc(marker) if marker else (),
-        interruption_ids=enc(r.interruption_text),
+        interruption_ids=interruption_ids(r.interruption_text, marker, enc),
         eos_id=tokenizer.eos_token_id,
         pad_id=tokenizer.pad_token_id,
         fp32_lm_head=cfg.model.fp32_lm_head,
     )
+
+
+def interruption_ids(text: str, marker: str | None, enc: Any) -> tuple[int, ...]:
+    """Token ids of the forced phrase, ending with the marker's own ids.
+
+    The engines find the end of thinking by the marker's token ids at the end of the
+    response. A subword tokenizer may encode a phrase ending in ``" </think>"`` with tokens
+    that differ from those of ``"</think>"`` alone (the space merged into the marker); the
+    phrase would then never end the thinking, and the budget rule would force it again and
+    again. So the text before the marker and the marker are encoded apart.
+    """
+    if marker and text.endswith(marker):
+        return enc(text[: -len(marker)]) + enc(marker)
+    return enc(text)
 
 
 def package_version() -> str:

@@ -26,9 +26,11 @@ from rlscaling.trainer import checkpoint as ckpt
 from rlscaling.trainer.advantages import get_advantage, zero_variance_keep
 from rlscaling.trainer.compute import ComputeLedger, DeviceTimer, step_flops
 from rlscaling.trainer.config import TrainConfig
+from rlscaling.trainer.distributed import LearnerGroup, ShardedPolicy
 from rlscaling.trainer.evaluate import evaluate
 from rlscaling.trainer.model import count_params, load_model, matmul_params
 from rlscaling.trainer.policy import collate
+from rlscaling.trainer.prompts import PromptFormat, prompt_format
 from rlscaling.trainer.rewards import length_penalty
 from rlscaling.trainer.rollout import get_engine
 from rlscaling.trainer.rollout.base import RolloutEngine, Sample, SamplingParams
@@ -38,7 +40,9 @@ from rlscaling.trainer.setup import base_model, pick_device, run_meta, sampling_
 from rlscaling.trainer.tasks import Problem, Task, make_task_splits
 from rlscaling.trainer.update import make_optimizer, policy_update
 
-RESUME_FREE = {"steps", "progress", "threads", "checkpoint_every", "fleet"}
+# what may change when a run resumes (a checkpoint resumes at any world size and strategy,
+# and with any fleet of generators)
+RESUME_FREE = {"steps", "progress", "threads", "checkpoint_every", "learner", "fleet"}
 
 
 def step_seed(*parts: int) -> int:
@@ -63,22 +67,29 @@ class RunState:
     scheduler: Any
     sampler: PromptSampler
     ledger: ComputeLedger
-    evaluator: RolloutEngine
+    evaluator: RolloutEngine | None  # None on the learner ranks other than 0
     params: SamplingParams
     prompt_ids: list[list[int]]
     n_flops_params: int
+    prompt_format: PromptFormat | None = None
+    val_prompt_ids: list[list[int]] | None = None
     start: int = 0
     resumed: dict[str, Any] | None = field(default=None, repr=False)
+    group: LearnerGroup | None = None  # several learner ranks (torchrun); None: one process
+    learner: ShardedPolicy | None = field(default=None, repr=False)
 
 
-def setup(cfg: TrainConfig) -> RunState:
+def setup(cfg: TrainConfig, group: LearnerGroup | None = None) -> RunState:
     """Build the trainer's state; restore it from the latest checkpoint if there is one.
 
     A fresh run writes ``run.json`` and the step-0 evaluation; a resumed run cuts its logs
     back to the checkpoint's step. ``RunState.resumed`` is the checkpoint's state dict (the
-    caller restores what it owns from it, e.g. the engine or the pipeline).
+    caller restores what it owns from it, e.g. the engine or the pipeline). With a ``group``
+    of learner ranks this is rank 0's setup (the others join through
+    :mod:`rlscaling.trainer.learner`).
     """
-    device, out = pick_device(cfg.device), Path(cfg.out_dir)
+    device = group.device if group is not None else pick_device(cfg.device)
+    out = Path(cfg.out_dir)
     writer = RunWriter(out)
     task, train_set, val_set = make_task_splits(cfg.task_configs())
     resume = ckpt.latest(out)  # repairs an interrupted checkpoint swap; raises if unusable
@@ -93,6 +104,7 @@ def setup(cfg: TrainConfig) -> RunState:
         writer.reset()
         model, tokenizer, base_info = base_model(cfg, task, train_set, val_set, device)
     optimizer, scheduler = make_optimizer(model, cfg.optim)
+    fmt = prompt_format(cfg, tokenizer, task)
     s = cfg.sampler
     run = RunState(
         cfg=cfg,
@@ -110,8 +122,11 @@ def setup(cfg: TrainConfig) -> RunState:
         ledger=ComputeLedger(),
         evaluator=get_engine("torch")(model, hold_snapshot=False),
         params=sampling_params(cfg, tokenizer),
-        prompt_ids=[tokenizer(p.prompt)["input_ids"] for p in train_set],
+        prompt_ids=[fmt.encode(tokenizer, p) for p in train_set],
         n_flops_params=matmul_params(model),
+        prompt_format=fmt,
+        val_prompt_ids=[fmt.encode(tokenizer, p) for p in val_set],
+        group=group,
     )
     if resume is not None:
         state = ckpt.load_state(resume)
@@ -151,8 +166,14 @@ def learn(
     (:func:`~rlscaling.trainer.rewards.length_penalty`) is added to the rewards the filter and
     the advantages see; pass counts (NPR) and the logged ``reward`` stay the verifier's.
     Returns the kept samples and the update's metrics (empty if nothing was kept).
+
+    With several learner ranks, rank 0 hands its arguments to the others first, every rank
+    runs this same code on the whole batch (so filtering and advantages are global) and each
+    backpropagates its share of the rows; ``timer`` gets the update time of every rank.
     """
     cfg = run.cfg
+    if run.group is not None and run.group.is_main:
+        run.group.send("learn", samples, rewards, prompts)
     reward = torch.tensor(rewards)
     groups = torch.tensor([smp.prompt_index for smp in samples])
     n = cfg.rollout.n_samples
@@ -187,7 +208,8 @@ def learn(
         [smp.loss_mask for smp in kept],
         [smp.logprobs for smp in kept],
     ).to(run.device)
-    with timer:
+    update = DeviceTimer(run.device)
+    with update:
         metrics = policy_update(
             run.model,
             run.optimizer,
@@ -196,7 +218,12 @@ def learn(
             adv.to(run.device),
             groups[keep].to(run.device),
             cfg,
+            run.learner,
         )
+        if run.learner is not None:
+            run.learner.gather_into(run.model)  # FSDP: rank 0's whole copy for generation
+    # device-seconds of every device: the update ran on each rank
+    timer.seconds += update.seconds if run.group is None else run.group.sum(update.seconds)
     return kept, {**shaping, **metrics}
 
 
@@ -287,6 +314,7 @@ def evaluate_and_log(run: RunState, step: int) -> float:
         cfg.eval_samples,
         step_seed(cfg.seed, step, 2),
         cfg.task.answer_marker,
+        prompt_ids=run.val_prompt_ids,
     )
     per_task: dict[str, Any] = {}
     for label, (reward, n_prompts) in res["by_task"].items():  # a multi-task run

@@ -20,7 +20,13 @@ Built-in tasks (registry ``TASKS``):
   exact string match or numeric match (``TaskConfig.match``).
 
 A response is scored on the text after the last end-of-thinking marker (``</think>`` by
-default, ScaleRL verifies after ``</think>``); a response without the marker scores 0.
+default, ScaleRL verifies after ``</think>``). By default a response without the marker scores
+0; with ``require_marker=False`` (``TaskConfig.require_marker``) the whole response is read
+instead, so a model that never thinks out loud can be scored. What is read is then narrowed by
+the task's ``extraction`` (``TaskConfig.extraction``, see :func:`extract_answer`): the whole
+text (``full``, the default, for the tiny tasks), the last ``\\boxed{...}``, the ``X`` of the last
+"answer is X", the last number, or ``math`` (boxed, else "answer is", else the last number),
+the usual reading of a chat model's answer to a math question.
 
 Examples
 --------
@@ -38,6 +44,7 @@ from __future__ import annotations
 import ast
 import json
 import operator
+import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -59,10 +66,37 @@ class Problem:
     task: str = ""
 
 
+EXTRACTIONS = ("full", "boxed", "answer_is", "last_number", "math")
+"""How an answer is read from the text after the marker (see :func:`extract_answer`)."""
+
+
 class Task:
-    """Base class: subclasses implement :meth:`generate` and :meth:`verify`."""
+    """Base class: subclasses implement :meth:`generate` and :meth:`verify`.
+
+    ``instruction`` is the sentence a chat or plain prompt template puts before the problem
+    (:mod:`rlscaling.trainer.prompts`); ``extraction`` and ``require_marker`` say how the answer
+    is read from a response (:meth:`extract`). :func:`make_splits` sets all three from the
+    task's config.
+    """
 
     name = "task"
+    instruction = ""
+    extraction = "full"
+    require_marker = True
+
+    def extract(self, response: str, problem: Problem, marker: str | None) -> str | None:
+        """The answer in ``response`` (None when there is none to verify)."""
+        return extract_answer(
+            response, marker, require_marker=self.require_marker, extraction=self.extraction
+        )
+
+    def target(self, problem: Problem, marker: str | None) -> str:
+        """The response the supervised warm-up teaches: solution, marker, answer as extracted.
+
+        The answer is written the way :meth:`extract` reads it back (``\\boxed{...}`` for
+        ``boxed`` and ``math``, "The answer is ..." for ``answer_is``).
+        """
+        return problem.solution + (marker or "") + format_answer(problem.answer, self.extraction)
 
     def generate(self, rng: np.random.Generator, difficulty: int) -> Problem:
         raise NotImplementedError
@@ -87,6 +121,7 @@ def get_task(name: str, **kwargs: Any) -> Task:
 @register_task("addition")
 class Addition(Task):
     name = "addition"
+    instruction = "Add the two numbers."
 
     def generate(self, rng: np.random.Generator, difficulty: int) -> Problem:
         hi = 10**difficulty
@@ -97,6 +132,7 @@ class Addition(Task):
 @register_task("sorting")
 class Sorting(Task):
     name = "sorting"
+    instruction = "Sort the digits in ascending order."
 
     def generate(self, rng: np.random.Generator, difficulty: int) -> Problem:
         xs = "".join(str(int(x)) for x in rng.integers(0, 10, size=max(difficulty, 1)))
@@ -125,6 +161,10 @@ def _eval_expr(node: ast.AST, used: list[int]) -> Fraction:
 @register_task("countdown")
 class Countdown(Task):
     name = "countdown"
+    instruction = (
+        "Write an expression equal to the target number that uses each given number at most "
+        "once, with + - * / and parentheses."
+    )
 
     def generate(self, rng: np.random.Generator, difficulty: int) -> Problem:
         k = max(difficulty, 2)
@@ -239,18 +279,118 @@ def load_jsonl(path: str | Path) -> list[Problem]:
     return problems
 
 
-def extract_answer(response: str, marker: str | None = "</think>") -> str | None:
-    """The text after the last ``marker`` (None if the marker is missing)."""
-    if not marker:
-        return response
-    if marker not in response:
+_BOXED = "\\boxed{"
+_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")
+
+
+def last_boxed(text: str) -> str | None:
+    """The contents of the last ``\\boxed{...}`` (braces balanced), or None.
+
+    Examples
+    --------
+    >>> last_boxed(r"so \\boxed{1} then \\boxed{\\frac{1}{2}}.")
+    '\\\\frac{1}{2}'
+    """
+    start = text.rfind(_BOXED)
+    if start < 0:
         return None
-    return response.rsplit(marker, 1)[1]
+    i, depth = start + len(_BOXED), 1
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i:j]
+    return None  # unclosed: the answer was cut off
+
+
+def last_number(text: str) -> str | None:
+    """The last number in ``text`` as written, thousands separators removed (``1,234`` ->
+    ``1234``), leading zeros kept (``0139`` stays: a sorted string of digits is an answer)."""
+    found = _NUMBER.findall(text)
+    return found[-1].replace(",", "") if found else None
+
+
+def answer_is(text: str) -> str | None:
+    """What follows the last "answer is" / "answer:" up to the end of its sentence (a full
+    stop before a space or the end) or line; None if the phrase is missing or nothing follows.
+    """
+    found = list(_ANSWER_IS.finditer(text))
+    if not found:
+        return None
+    rest = text[found[-1].end() :].split("\n", 1)[0]
+    rest = _SENTENCE_END.split(rest, maxsplit=1)[0].strip()
+    boxed = last_boxed(rest)
+    return (boxed if boxed is not None else rest) or None
+
+
+def format_answer(answer: str, extraction: str = "full") -> str:
+    """``answer`` written so that ``extraction`` reads it back (for warm-up targets).
+
+    Examples
+    --------
+    >>> format_answer("42", "math"), format_answer("42", "answer_is")
+    ('\\\\boxed{42}', 'The answer is 42.')
+    """
+    if extraction in ("boxed", "math"):
+        return _BOXED + answer + "}"
+    if extraction == "answer_is":
+        return f"The answer is {answer}."
+    return answer
+
+
+def extract_answer(
+    response: str,
+    marker: str | None = "</think>",
+    *,
+    require_marker: bool = True,
+    extraction: str = "full",
+) -> str | None:
+    """The answer in ``response``, or None when there is none.
+
+    The text read is what follows the last ``marker``. Without the marker in the response
+    there is no answer, unless ``require_marker`` is False: then the whole response is read.
+    ``extraction`` narrows it: ``full`` (all of it), ``boxed`` (the last ``\\boxed{...}``),
+    ``answer_is`` (after the last "answer is"), ``last_number``, or ``math`` (boxed, else
+    "answer is", else the last number).
+
+    Examples
+    --------
+    >>> extract_answer("7+5 is 12</think>12")
+    '12'
+    >>> extract_answer("So the answer is 12.", require_marker=False, extraction="math")
+    '12'
+    >>> extract_answer(r"I get \\boxed{12}", require_marker=False, extraction="math")
+    '12'
+    >>> extract_answer(r"I get \\boxed{12}", extraction="math") is None  # no </think>
+    True
+    """
+    if extraction not in EXTRACTIONS:
+        raise ValueError(f"extraction={extraction!r}; choose one of {', '.join(EXTRACTIONS)}")
+    if marker and marker in response:
+        text = response.rsplit(marker, 1)[1]
+    elif marker and require_marker:
+        return None
+    else:
+        text = response
+    if extraction == "full":
+        return text
+    if extraction == "boxed":
+        return last_boxed(text)
+    if extraction == "answer_is":
+        return answer_is(text)
+    if extraction == "last_number":
+        return last_number(text)
+    for read in (last_boxed, answer_is, last_number):  # math
+        found = read(text)
+        if found is not None:
+            return found
+    return None
 
 
 def score(task: Task, response: str, problem: Problem, marker: str | None = "</think>") -> float:
-    """1.0 if the response's answer verifies, else 0.0."""
-    answer = extract_answer(response, marker)
+    """1.0 if the response's answer (:meth:`Task.extract`) verifies, else 0.0."""
+    answer = task.extract(response, problem, marker)
     return 0.0 if answer is None else task.verify(answer, problem)
 
 
@@ -287,10 +427,19 @@ class MultiTask(Task):
     def generate(self, rng: np.random.Generator, difficulty: int) -> Problem:
         raise TypeError("a multi-task run generates each task's problems with that task")
 
-    def verify(self, answer: str, problem: Problem) -> float:
+    def task_of(self, problem: Problem) -> Task:
         if problem.task not in self.tasks:
             raise KeyError(f"problem of task {problem.task!r}; this run has {list(self.tasks)}")
-        return self.tasks[problem.task].verify(answer, problem)
+        return self.tasks[problem.task]
+
+    def verify(self, answer: str, problem: Problem) -> float:
+        return self.task_of(problem).verify(answer, problem)
+
+    def extract(self, response: str, problem: Problem, marker: str | None) -> str | None:
+        return self.task_of(problem).extract(response, problem, marker)
+
+    def target(self, problem: Problem, marker: str | None) -> str:
+        return self.task_of(problem).target(problem, marker)
 
 
 def task_label(cfg: Any) -> str:
@@ -320,6 +469,16 @@ def make_task_splits(cfgs: list[Any]) -> tuple[Task, list[Problem], list[Problem
     return MultiTask(tasks), [p for p in train if p.prompt not in held_out], val
 
 
+def configure(task: Task, cfg: Any) -> Task:
+    """Set ``task``'s instruction and answer reading from its config (absent fields: kept)."""
+    instruction = getattr(cfg, "instruction", None)
+    if instruction is not None:
+        task.instruction = instruction
+    task.extraction = getattr(cfg, "extraction", task.extraction)
+    task.require_marker = getattr(cfg, "require_marker", task.require_marker)
+    return task
+
+
 def make_splits(cfg: Any) -> tuple[Task, list[Problem], list[Problem]]:
     """``(task, train, val)`` for a :class:`~rlscaling.trainer.config.TaskConfig`.
 
@@ -327,7 +486,7 @@ def make_splits(cfg: Any) -> tuple[Task, list[Problem], list[Problem]]:
     training prompts never repeat a validation prompt.
     """
     if cfg.name == "jsonl":
-        task = get_task("jsonl", match=cfg.match)
+        task = configure(get_task("jsonl", match=cfg.match), cfg)
         problems = load_jsonl(cfg.path)
         order = np.random.default_rng([cfg.seed, 1]).permutation(len(problems))
         n_val = min(cfg.n_val, len(problems) - 1)
@@ -335,7 +494,7 @@ def make_splits(cfg: Any) -> tuple[Task, list[Problem], list[Problem]]:
         val_prompts = {p.prompt for p in val}
         train = [problems[i] for i in order[n_val:] if problems[i].prompt not in val_prompts]
         return task, train[: cfg.n_train] if cfg.n_train else train, val
-    task = get_task(cfg.name)
+    task = configure(get_task(cfg.name), cfg)
     val = _unique(task, np.random.default_rng([cfg.seed, 1]), cfg.difficulty, cfg.n_val, set())
     train = _unique(
         task,

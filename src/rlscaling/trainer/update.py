@@ -15,12 +15,16 @@ weights unchanged for ever.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from rlscaling.trainer.losses import aggregation_weights, get_loss
 from rlscaling.trainer.policy import TokenBatch, response_logprobs
+
+if TYPE_CHECKING:
+    from rlscaling.trainer.distributed import LearnerGroup, ShardedPolicy
 
 
 class FP32MasterWeights:
@@ -188,6 +192,37 @@ def reduce_metrics(parts: list[tuple[dict[str, float], float]]) -> dict[str, flo
     return out
 
 
+def reduce_metrics_across(
+    parts: list[tuple[dict[str, float], float]], group: LearnerGroup
+) -> dict[str, float]:
+    """:func:`reduce_metrics` over the micro-batches of every rank.
+
+    ``parts`` are this rank's micro-batches with their share of the *whole* batch's loss
+    tokens, so a mean is the sum of the ranks' share-weighted parts, a ``*_sum``/``n_*`` the sum,
+    a ``*_max`` the max and a ``*_min`` the min; a rank without loss tokens contributes
+    nothing (as an empty micro-batch does in one process).
+    """
+    local = reduce_metrics([p for p in parts if p[1] > 0])
+    names = sorted({name for metrics, _ in parts for name in metrics})
+    if not names:
+        return {}
+    kinds = [metric_reduction(name) for name in names]
+    empty = {"mean": 0.0, "sum": 0.0, "max": float("-inf"), "min": float("inf")}
+    values = [local.get(name, empty[kind]) for name, kind in zip(names, kinds, strict=True)]
+    reduced = {
+        op: group.all_reduce(torch.tensor(values, dtype=torch.float64), op)
+        for op in ("sum", "max", "min")
+    }
+    any_tokens = group.all_reduce(torch.tensor([float(bool(local))]), "max")[0] > 0
+    if not any_tokens:
+        return {name: 0.0 for name in names}
+    op = {"mean": "sum", "sum": "sum", "max": "max", "min": "min"}
+    return {
+        name: float(reduced[op[kind]][i])
+        for i, (name, kind) in enumerate(zip(names, kinds, strict=True))
+    }
+
+
 def policy_update(
     model: Any,
     optimizer: Any,
@@ -196,36 +231,76 @@ def policy_update(
     adv: torch.Tensor,
     group_ids: torch.Tensor,
     cfg: Any,
+    learner: ShardedPolicy | None = None,
 ) -> dict[str, float]:
-    """Backpropagate the aggregated loss over ``batch`` and step the optimiser."""
+    """Backpropagate the aggregated loss over ``batch`` and step the optimiser.
+
+    With a ``learner`` (several ranks), ``batch`` is the whole batch on every rank: the
+    aggregation weights and the token count are taken over all of it, then each rank
+    backpropagates its own rows (:meth:`~rlscaling.trainer.distributed.LearnerGroup.rows`)
+    through the learner's wrapped forward, which sums the gradients over ranks; the returned
+    metrics are those of the whole batch on every rank.
+    """
     model.train()
     loss_fn = get_loss(cfg.loss.name)
     weights = aggregation_weights(batch.loss_mask, group_ids, cfg.loss.aggregation)  # (B, R)
     b = batch.input_ids.shape[0]
     mb = cfg.micro_batch_size or b
+    if learner is None:
+        chunks = [slice(lo, min(b, lo + mb)) for lo in range(0, b, mb)]
+        scale = 1.0
+    else:
+        learner.trained.train()
+        chunks = learner.group.micro_batches(b, cfg.micro_batch_size)
+        scale = learner.loss_scale
     optimizer.zero_grad(set_to_none=True)
     total = 0.0
     parts: list[tuple[dict[str, float], float]] = []
     ent_sum = gap_sum = 0.0
     n_tok = float(batch.loss_mask.sum())
-    for lo in range(0, b, mb):
-        rows = slice(lo, min(b, lo + mb))
+    for i, rows in enumerate(chunks):
+        # a rank left without rows still joins the gradient reduction, with a zero-weighted
+        # pass over one row
+        dummy = rows.start == rows.stop
+        if dummy:
+            rows = slice(0, 1)
         part = batch.rows(rows)
-        logp, ent = response_logprobs(
-            model, part, cfg.rollout.temperature, cfg.model.fp32_lm_head
-        )  # (b, R)
-        per_token, metrics = loss_fn(logp, part.old_logp, adv[rows], part.loss_mask, cfg.loss)
-        loss = (per_token * weights[rows]).sum()
-        loss.backward()
+        sync = (
+            contextlib.nullcontext()
+            if learner is None
+            else learner.gradient_sync(i == len(chunks) - 1)
+        )
+        with sync:
+            if learner is None:
+                logp, ent = response_logprobs(
+                    model, part, cfg.rollout.temperature, cfg.model.fp32_lm_head
+                )  # (b, R)
+            else:
+                logp, ent = learner.logprobs(part)
+            per_token, metrics = loss_fn(logp, part.old_logp, adv[rows], part.loss_mask, cfg.loss)
+            loss = (per_token * weights[rows]).sum()
+            if dummy:
+                loss = loss * 0.0
+            (loss * scale if scale != 1.0 else loss).backward()
+        if dummy:
+            continue
         total += loss.item()
         parts.append((metrics, float(part.loss_mask.sum()) / max(n_tok, 1.0)))
         ent_sum += float((ent * part.loss_mask).sum())
         gap_sum += float(((logp.detach() - part.old_logp).abs() * part.loss_mask).sum())
-    grad_norm = clip_and_step(model, optimizer, cfg.optim.max_grad_norm)
+    if learner is None:
+        reduced = reduce_metrics(parts)
+    else:
+        total, ent_sum, gap_sum = learner.group.all_reduce(
+            torch.tensor([total, ent_sum, gap_sum], dtype=torch.float64)
+        ).tolist()
+        reduced = reduce_metrics_across(parts, learner.group)
+    trained = model if learner is None else learner.trained
+    grad_norm = clip_and_step(trained, optimizer, cfg.optim.max_grad_norm)
     scheduler.step()
     return {
         "loss": total,
-        **reduce_metrics(parts),
+        **reduced,
         "entropy": ent_sum / max(n_tok, 1.0),
         "logprob_gap": gap_sum / max(n_tok, 1.0),
         "grad_norm": float(grad_norm),

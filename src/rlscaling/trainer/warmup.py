@@ -2,14 +2,17 @@
 
 RL needs a starting policy that already writes the task's format and is sometimes right,
 as a pretrained model is. The warm-up trains with cross-entropy on
-``prompt -> solution + marker + answer + </s>`` for ``WarmupConfig.steps`` small batches of
-training-split problems (never validation ones; when ``warmup.difficulty`` differs from the task
-difficulty, fresh problems are drawn, excluding validation prompts). Stopping early leaves the
-pass rate low but not zero; the number of steps is the knob.
+``prompt -> solution + marker + answer + </s>`` (the prompt in the run's template, the answer
+written as the task's extraction reads it: :meth:`~rlscaling.trainer.tasks.Task.target`)
+for ``WarmupConfig.steps`` small batches of training-split problems (never validation ones;
+when ``warmup.difficulty`` differs from the task difficulty, fresh problems are drawn,
+excluding validation prompts). Stopping early leaves the pass rate low but not zero; the
+number of steps is the knob.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,19 +34,32 @@ def warmup_problems(
 
 
 def supervised_warmup(
-    model: Any, tokenizer: Any, problems: list[Problem], cfg: Any, device: Any
+    model: Any,
+    tokenizer: Any,
+    problems: list[Problem],
+    cfg: Any,
+    device: Any,
+    encode: Callable[[Problem], list[int]] | None = None,
+    task: Task | None = None,
 ) -> list[float]:
-    """Train ``model`` in place; return the loss per step."""
+    """Train ``model`` in place; return the loss per step.
+
+    ``encode`` turns a problem into prompt ids (default: the bare prompt, the ``raw``
+    template); ``task`` writes the target (default: solution, marker, answer as is).
+    """
     wcfg, marker = cfg.warmup, cfg.task.answer_marker or ""
     if wcfg.steps == 0:
         return []
     rng = np.random.default_rng([wcfg.seed, 4])
     eos = tokenizer.eos_token_id
-    prompts = [tokenizer(p.prompt)["input_ids"] for p in problems]
-    targets = [
-        tokenizer(p.solution + marker + p.answer, add_special_tokens=False)["input_ids"] + [eos]
+    if encode is None:
+        encode = lambda p: tokenizer(p.prompt)["input_ids"]  # noqa: E731
+    prompts = [encode(p) for p in problems]
+    texts = [
+        task.target(p, marker) if task is not None else p.solution + marker + p.answer
         for p in problems
     ]
+    targets = [tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in texts]
 
     def adamw(params: Any) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=wcfg.lr, weight_decay=0.0)

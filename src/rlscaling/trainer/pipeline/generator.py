@@ -78,18 +78,23 @@ class Generator:
     def __init__(self, start: Any, inbox: Any, groups_out: Any, events_out: Any) -> None:
         from rlscaling.trainer.config import TrainConfig
         from rlscaling.trainer.model import load_model
+        from rlscaling.trainer.prompts import longest_prompt
         from rlscaling.trainer.rollout import get_engine
         from rlscaling.trainer.setup import pick_device
 
         t0 = time.perf_counter()
         self.inbox, self.groups_out, self.events_out = inbox, groups_out, events_out
         cfg = TrainConfig(**start.config)
-        model, _ = load_model(start.model_dir, cfg.model.dtype, cfg.model.attn_implementation)
+        model, tokenizer = load_model(
+            start.model_dir, cfg.model.dtype, cfg.model.attn_implementation
+        )
         model.to(pick_device(cfg.device))
         model.requires_grad_(False)
         self.engine_name = cfg.rollout.engine
         self.index = start.generator
-        self.engine = get_engine(cfg.rollout.engine).from_config(model, cfg)
+        self.engine = get_engine(cfg.rollout.engine).from_config(
+            model, cfg, max_prompt_tokens=longest_prompt(cfg, tokenizer)
+        )
         group = start.weight_group
         if group is not None:  # the starting weights come by broadcast too
             address = group.model_dump(include={"host", "port", "world_size", "backend"})

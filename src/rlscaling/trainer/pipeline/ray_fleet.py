@@ -147,13 +147,13 @@ def actor_class() -> Any:
     return ray.remote(GeneratorActor)
 
 
-def connect(address: str | None, trainer_gpu: int | None = None) -> bool:
+def connect(address: str | None, trainer_gpus: frozenset[int] = frozenset()) -> bool:
     """Connect to Ray: the running session, the cluster at ``address``, or a new local one.
 
-    A new local Ray is not given the trainer's GPU (``trainer_gpu``, an index among this
-    process's visible devices), so no actor is placed on it: Ray takes the GPUs it hands out
-    from ``CUDA_VISIBLE_DEVICES`` when it starts. Returns whether this call started the
-    connection (and so should end it).
+    A new local Ray is not given the trainer's GPUs (``trainer_gpus``, indices among this
+    process's visible devices: the learner ranks'), so no actor is placed on them: Ray takes
+    the GPUs it hands out from ``CUDA_VISIBLE_DEVICES`` when it starts. Returns whether this
+    call started the connection (and so should end it).
     """
     try:
         import ray
@@ -162,12 +162,12 @@ def connect(address: str | None, trainer_gpu: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if address is None and trainer_gpu is not None:  # pragma: no cover - needs a GPU
+    if address is None and trainer_gpus:  # pragma: no cover - needs a GPU
         import torch
 
         count = torch.cuda.device_count()
         visible = before.split(",") if before else [str(i) for i in range(count)]
-        others = [d for j, d in enumerate(visible) if j != trainer_gpu]
+        others = [d for j, d in enumerate(visible) if j not in trainer_gpus]
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(others)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=True)
@@ -219,7 +219,7 @@ class GeneratorFleet:
         self._ray = ray
         self.wait_seconds = 0.0
         self.weight_sender: BroadcastSender | None = None
-        self.owns_ray = connect(fleet.address, _gpu_index(model))
+        self.owns_ray = connect(fleet.address, _trainer_gpus(model))
         self.actors: list[Any] = []
         try:
             self._check_resources(fleet)
@@ -493,16 +493,19 @@ def _split(items: list[Any], n: int) -> list[list[Any]]:
     return out
 
 
-def _gpu_index(model: Any) -> int | None:
-    """The index of the GPU the trainer's model is on (None on CPU or without a model)."""
+def _trainer_gpus(model: Any) -> frozenset[int]:
+    """The GPUs of the learner: the one the trainer's model is on and, under torchrun, those
+    of the other learner ranks on this machine (``cuda:<LOCAL_RANK>``); none on CPU."""
     if model is None:
-        return None
+        return frozenset()
     device = next(model.parameters()).device
     if device.type != "cuda":
-        return None
+        return frozenset()
     import torch
 
-    return device.index if device.index is not None else torch.cuda.current_device()
+    own = device.index if device.index is not None else torch.cuda.current_device()
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return frozenset({own, *range(local_ranks)})
 
 
 def _has_gpus() -> bool:

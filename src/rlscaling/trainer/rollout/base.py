@@ -100,10 +100,13 @@ class RolloutEngine(ABC):
     across engines only then: the samples are the same however the batch is split."""
 
     @classmethod
-    def from_config(cls, model: Any, cfg: Any) -> RolloutEngine:
+    def from_config(
+        cls, model: Any, cfg: Any, max_prompt_tokens: int | None = None
+    ) -> RolloutEngine:
         """Build the engine for a run. ``cfg`` is the :class:`TrainConfig`; an engine that runs
         elsewhere (e.g. vLLM) can start from ``model`` saved to disk and read what it needs
-        (dtype, sampling and lag settings) from ``cfg``."""
+        (dtype, sampling and lag settings) from ``cfg``. ``max_prompt_tokens``, the longest
+        prompt it will be given, lets an engine with a fixed context (vLLM) size it."""
         return cls(model, hold_snapshot=cfg.off_policy_lag > 0)  # type: ignore[call-arg]
 
     @abstractmethod

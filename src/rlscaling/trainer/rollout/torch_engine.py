@@ -69,7 +69,7 @@ class TorchEngine(RolloutEngine):
         self.version = version
 
     @classmethod
-    def from_config(cls, model: Any, cfg: Any) -> TorchEngine:
+    def from_config(cls, model: Any, cfg: Any, max_prompt_tokens: int | None = None) -> TorchEngine:
         # in a pipeline mode the engine lives in the generator process and owns its model
         inline = getattr(cfg.rollout, "mode", "inline") == "inline"
         return cls(model, hold_snapshot=inline and cfg.off_policy_lag > 0)

@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 
 # tokens per KV-cache block in vLLM's CPU backend (GPU backends use 16, which divides it)
 _KV_BLOCK = 128
+GPU_HEADROOM = 4 << 30
+"""GPU memory allowed for vLLM beyond its weights and KV cache (activations, sampler, CUDA
+context) when the cache is sized in bytes."""
 
 WORKER_EXTENSION = "rlscaling.trainer.rollout.vllm_worker.WeightSync"
 _MISSING = (
@@ -222,13 +225,17 @@ class VLLMEngine(RolloutEngine):
     model : a ``transformers`` causal LM (saved to a temporary directory) or the path of a
         local Hugging Face model directory.
     dtype : ``"float32"``, ``"bfloat16"`` or ``"float16"``; the precision vLLM runs in.
-    max_model_len : longest prompt + response; default the model's ``max_position_embeddings``.
+    max_model_len : longest prompt + response; default the model's ``max_position_embeddings``
+        (:meth:`from_config` and :func:`engine_settings` size it to the run instead).
     max_num_seqs : sequences decoded together (vLLM's batch).
     kv_cache_memory_bytes : KV cache size; default enough for ``max_num_seqs`` sequences of
         ``max_model_len`` tokens in vLLM's whole blocks (at least 32 MiB); with less, vLLM
         queues or preempts sequences (recomputing them later) instead of failing, and a
         warning says how many fit (``max_concurrent``). Sized explicitly because vLLM's CPU
         backend otherwise reserves a fraction of the whole memory node.
+    gpu_memory_utilization : on a GPU, the fraction of its memory vLLM may use, the KV cache
+        filling what weights and activations leave; used instead of the default above when
+        given (and ``kv_cache_memory_bytes`` is not).
     seed : vLLM's global seed (each request also gets its own).
     version : policy version of the starting weights.
     hold_snapshot : keep a CPU copy of the last pushed weights so :meth:`state_dict` can
@@ -255,6 +262,7 @@ class VLLMEngine(RolloutEngine):
         poll_steps: int = 1,
         enable_prefix_caching: bool = True,
         fp32_lm_head: bool = False,
+        gpu_memory_utilization: float | None = None,
         tensor_parallel_size: int = 1,
     ) -> None:
         self._llm: Any = None
@@ -279,9 +287,14 @@ class VLLMEngine(RolloutEngine):
             hf_config = model.config
             if hold_snapshot:
                 self._snapshot = cpu_state(model, copy=True)
-        self.max_model_len = int(max_model_len or hf_config.max_position_embeddings)
-        if kv_cache_memory_bytes is None:
+        self.max_model_len = int(max_model_len or _max_positions(hf_config))
+        memory: dict[str, Any] = {}
+        if kv_cache_memory_bytes is None and gpu_memory_utilization is None:
             kv_cache_memory_bytes = _kv_bytes(hf_config, dtype, max_num_seqs, self.max_model_len)
+        if kv_cache_memory_bytes is not None:  # vLLM: the byte size overrides the fraction
+            memory["kv_cache_memory_bytes"] = int(kv_cache_memory_bytes)
+        else:
+            memory["gpu_memory_utilization"] = float(gpu_memory_utilization)  # type: ignore[arg-type]
         self.version = version
 
         # in-process engine: set before vLLM reads it (at import or at engine construction)
@@ -304,7 +317,7 @@ class VLLMEngine(RolloutEngine):
                     enforce_eager=True,
                     max_model_len=self.max_model_len,
                     max_num_seqs=max_num_seqs,
-                    kv_cache_memory_bytes=int(kv_cache_memory_bytes),
+                    **memory,
                     enable_prefix_caching=enable_prefix_caching,
                     # A prompt split across steps rewinds its seeded generator, which vLLM does
                     # with a CUDA-only call ("CPU Generator does not use offset"): schedule whole
@@ -339,25 +352,29 @@ class VLLMEngine(RolloutEngine):
             )
 
     @classmethod
-    def from_config(cls, model: Any, cfg: Any) -> VLLMEngine:
-        """Engine for a run: the model's dtype, room for the sequences a run keeps in flight.
-
-        Inline, that is one batch (``prompts_per_step x n_samples``); in a pipeline mode the
-        generator keeps up to ``off_policy_lag + 1`` batches in flight.
+    def from_config(cls, model: Any, cfg: Any, max_prompt_tokens: int | None = None) -> VLLMEngine:
+        """Engine for a run (:func:`engine_settings`): the model's dtype, room for the
+        sequences a run keeps in flight, a context of ``max_prompt_tokens`` plus the response
+        budget and a KV cache sized to match (or the configured budget).
         """
-        inline = getattr(cfg.rollout, "mode", "inline") == "inline"
-        seqs = cfg.prompts_per_step * cfg.rollout.n_samples
-        if not inline:
-            seqs *= cfg.off_policy_lag + 1
-        return cls(
-            model,
-            dtype=cfg.model.dtype,
-            max_num_seqs=max(seqs, 1),
-            seed=cfg.seed,
-            hold_snapshot=inline and cfg.off_policy_lag > 0,
-            fp32_lm_head=cfg.model.fp32_lm_head,
-            tensor_parallel_size=cfg.fleet.tensor_parallel_size,
+        path = Path(model) if isinstance(model, str | Path) else None
+        hf_config = _read_config(path) if path is not None else model.config
+        on_gpu = cfg.device != "cpu" and torch.cuda.is_available()
+        gpu_bytes = weight_bytes = None
+        if on_gpu:
+            gpu_bytes = int(
+                torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+            )
+            weight_bytes = _weight_bytes(model, path, cfg.model.dtype)
+        settings = engine_settings(
+            hf_config,
+            cfg,
+            max_prompt_tokens=max_prompt_tokens,
+            on_gpu=on_gpu,
+            gpu_bytes=gpu_bytes,
+            weight_bytes=weight_bytes,
         )
+        return cls(model, **settings)
 
     # ---- weights -----------------------------------------------------------------------------
 
@@ -631,6 +648,108 @@ def _max_concurrent(engine: Any, max_len: int) -> int:
     cache = engine.vllm_config.cache_config
     per_seq = -(-max_len // int(cache.block_size))
     return (int(cache.num_gpu_blocks) - 1) // per_seq  # one block is vLLM's reserved null block
+
+
+def response_tokens(cfg: Any) -> int:
+    """Most tokens a response of the run can take: think budget with jitter, answer budget
+    and, under interruption, the forced phrase (its length in characters: no tokenizer makes
+    more tokens than characters of plain text)."""
+    r = cfg.rollout
+    forced = len(r.interruption_text) if r.length_control == "interruption" else 0
+    return r.think_budget + r.think_budget_jitter + r.answer_budget + forced
+
+
+def _max_positions(hf_config: Any) -> int:
+    return int(getattr(hf_config, "text_config", hf_config).max_position_embeddings)
+
+
+def engine_settings(
+    hf_config: Any,
+    cfg: Any,
+    *,
+    max_prompt_tokens: int | None = None,
+    on_gpu: bool = False,
+    gpu_bytes: int | None = None,
+    weight_bytes: int | None = None,
+) -> dict[str, Any]:
+    """The :class:`VLLMEngine` arguments for a run (a ``TrainConfig``), without starting vLLM.
+
+    - ``max_num_seqs``: one batch (``prompts_per_step x n_samples``) inline; in a pipeline mode
+      the generator keeps up to ``off_policy_lag + 1`` batches in flight.
+    - ``max_model_len``: ``rollout.max_model_len`` when set (refused above the model's
+      ``max_position_embeddings``); else the longest prompt (``max_prompt_tokens``) plus
+      :func:`response_tokens` plus one, capped by ``max_position_embeddings``; the model's
+      ``max_position_embeddings`` when the caller does not know its prompts.
+    - memory: ``rollout.kv_cache_gb`` GiB of KV cache when set; else, on a GPU with
+      ``rollout.gpu_memory_utilization`` set, that fraction of the GPU (vLLM fills what the
+      weights leave with KV cache); else exactly the KV cache ``max_num_seqs`` sequences of
+      ``max_model_len`` tokens need, in vLLM's whole blocks.
+    - on a GPU (``gpu_bytes`` its memory) with a KV cache given in bytes, also a
+      ``gpu_memory_utilization`` that covers only what vLLM will hold: the weights
+      (``weight_bytes``), the cache and :data:`GPU_HEADROOM` for activations and the CUDA
+      context. vLLM refuses to start unless that fraction of the GPU is free, whatever the
+      cache size; its default (0.9) fails beside a trainer on the same GPU.
+    - ``tensor_parallel_size``: ``fleet.tensor_parallel_size`` when above 1 (GPU only).
+
+    Examples
+    --------
+    >>> from transformers import Qwen2Config
+    >>> from rlscaling.trainer.config import TrainConfig
+    >>> qwen = Qwen2Config(hidden_size=896, num_attention_heads=14, num_key_value_heads=2,
+    ...                    num_hidden_layers=24, max_position_embeddings=32768)
+    >>> cfg = TrainConfig(model={"dtype": "bfloat16"}, rollout={"engine": "vllm",
+    ...     "think_budget": 1024, "answer_budget": 64, "length_control": "truncation"})
+    >>> s = engine_settings(qwen, cfg, max_prompt_tokens=200)  # scalerl: 16 x 8 x (8 + 1)
+    >>> s["max_model_len"], s["max_num_seqs"], round(s["kv_cache_memory_bytes"] / 2**30, 1)
+    (1289, 1152, 18.6)
+    """
+    r = cfg.rollout
+    max_pos = _max_positions(hf_config)
+    inline = getattr(r, "mode", "inline") == "inline"
+    seqs = cfg.prompts_per_step * r.n_samples
+    if not inline:
+        seqs *= cfg.off_policy_lag + 1
+    seqs = max(seqs, 1)
+    if r.max_model_len is not None:
+        if r.max_model_len > max_pos:
+            raise ValueError(
+                f"rollout.max_model_len={r.max_model_len} exceeds the model's "
+                f"max_position_embeddings={max_pos}; set it to at most {max_pos}"
+            )
+        max_len = int(r.max_model_len)
+    elif max_prompt_tokens is not None:
+        max_len = min(max_pos, int(max_prompt_tokens) + response_tokens(cfg) + 1)
+    else:
+        max_len = max_pos
+    out: dict[str, Any] = {
+        "dtype": cfg.model.dtype,
+        "max_model_len": max_len,
+        "max_num_seqs": seqs,
+        "seed": cfg.seed,
+        "hold_snapshot": inline and cfg.off_policy_lag > 0,
+        "fp32_lm_head": cfg.model.fp32_lm_head,
+    }
+    if cfg.fleet.tensor_parallel_size > 1:  # GPU only; one engine's shards share the work
+        out["tensor_parallel_size"] = cfg.fleet.tensor_parallel_size
+    if r.kv_cache_gb is not None:
+        out["kv_cache_memory_bytes"] = int(r.kv_cache_gb * 2**30)
+    elif on_gpu and r.gpu_memory_utilization is not None:
+        out["gpu_memory_utilization"] = float(r.gpu_memory_utilization)
+        return out
+    else:
+        out["kv_cache_memory_bytes"] = _kv_bytes(hf_config, cfg.model.dtype, seqs, max_len)
+    if on_gpu and gpu_bytes:
+        need = (weight_bytes or 0) + out["kv_cache_memory_bytes"] + GPU_HEADROOM
+        out["gpu_memory_utilization"] = round(min(0.95, max(need / gpu_bytes, 0.01)), 4)
+    return out
+
+
+def _weight_bytes(model: Any, path: Path | None, dtype: str) -> int:
+    """Bytes of the model's weights in ``dtype`` (for a directory: its safetensors files)."""
+    if path is not None:
+        return sum(f.stat().st_size for f in path.glob("*.safetensors"))
+    itemsize = 4 if dtype == "float32" else 2
+    return sum(p.numel() for p in model.parameters()) * itemsize
 
 
 def _read_config(path: Path) -> Any:
