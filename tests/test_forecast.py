@@ -118,6 +118,73 @@ def test_fit_prior_learns_a_calibrated_scale():
     assert again == prior
 
 
+def _flat_comp(h, noise=0.01, fit_noise=0.0, n=5):
+    """Components of a fitted forecast with no gain: level and drift terms only."""
+    h = np.atleast_1d(np.asarray(h, dtype=float))
+    zeros = np.zeros(h.size)
+    return {
+        "base": 0.5, "gain": zeros, "gain_sd": zeros, "w": 0.0, "slope": 0.0, "alpha": 1.0,
+        "noise": noise, "fit_noise": fit_noise, "n": n, "h": h, "few": False,
+        "e_sig": np.array([]), "e_pl": np.array([]), "declining": False,
+    }  # fmt: skip
+
+
+def test_predictive_sd_hand_computed_with_horizon_power_and_fit_noise_floor():
+    from rlscaling.forecasting.ensemble import auto_point_sd
+
+    h = np.array([0.0, 1.0, 3.0])
+    cfg = ForecastPrior(horizon_power=1.0, interval_scale=0.5, plateau_drift=2.0)
+    # noise 0.01 floored by the fit's residual sd 0.03 in the level and drift terms; alpha 1
+    # and n 5 give a level sd of 0.03 * sqrt(1 + 1); drift 2 * 0.03 * sqrt(h); the curve part
+    # grows by a further (1 + h) ** 1; a new evaluation keeps the first-difference noise
+    _, curve_sd, obs_sd = auto_point_sd(_flat_comp(h, noise=0.01, fit_noise=0.03), cfg)
+    expect = 0.5 * (1 + h) * np.sqrt(2 * 0.03**2 + (2 * 0.03) ** 2 * h)
+    assert curve_sd == pytest.approx(expect)
+    assert obs_sd == pytest.approx(np.sqrt(expect**2 + (0.5 * 0.01) ** 2))
+    # without the floor and the power: the first-difference noise, the hand-built growth only
+    plain = ForecastPrior(horizon_power=0.0, interval_scale=0.5, noise_floor_from_fit=False)
+    _, curve_sd, _ = auto_point_sd(_flat_comp(h, noise=0.01, fit_noise=0.03), plain)
+    assert curve_sd == pytest.approx(0.5 * np.sqrt(2 * 0.01**2 + (2 * 0.01) ** 2 * h))
+
+
+@pytest.mark.parametrize("true_power", [0.0, 1.0])
+def test_fit_prior_recovers_how_fast_errors_grow_with_the_horizon(true_power):
+    # Backtest cases whose errors are Student-t at the predictive sd times (1 + h) ** power:
+    # the learned horizon power is the true one and the intervals then cover at every
+    # fraction, not only on average over them
+    from dataclasses import replace
+
+    from scipy import stats
+
+    from rlscaling.forecasting.ensemble import auto_point_sd
+    from rlscaling.forecasting.prior import _Case, prior_from_cases
+
+    rng = np.random.default_rng(3)
+    truth_cfg = ForecastPrior(horizon_power=true_power, interval_scale=0.7)
+    cases = []
+    for fraction, h in ((0.25, 2.0), (0.5, 1.0), (0.75, 0.25)):
+        for i in range(300):
+            comp = {**_flat_comp(h), "kind": "pass_rate-flat", "average_of": 3}
+            point, _, sd = auto_point_sd(comp, truth_cfg)
+            err = stats.t.rvs(4, random_state=rng) * sd[0]
+            source = f"s{i % 6}"
+            cases.append(_Case(f"{source}-{i}", fraction, point[0] - err, 1.0, comp, source))
+    base = replace(ForecastPrior(), few_point_weight=0.0)
+    prior = prior_from_cases(
+        cases,
+        {},
+        base,
+        weight_grid=(0.0,),
+        strength_grid=(2.0,),
+        horizon_power_grid=(0, 0.5, 1, 1.5),
+    )
+    assert prior.horizon_power == true_power
+    assert prior.for_kind("pass_rate-flat").interval_scale == pytest.approx(0.7, rel=0.15)
+    for f, cov in prior.scores["coverage_by_fraction"].items():
+        assert cov["0.8"] == pytest.approx(0.8, abs=0.06), f
+        assert cov["0.9"] == pytest.approx(0.9, abs=0.05), f
+
+
 @settings(max_examples=25, deadline=None)
 @given(y=arrays(float, 10, elements=st.floats(-3, 3, allow_nan=False, width=64)))
 def test_forecast_never_returns_nan(y):
