@@ -131,8 +131,7 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
         print(
             f"prior without {src}: (weight, strength, scale) pooled "
             f"({p.prior_weight}, {p.prior_strength}, {p.interval_scale:.2f}), by kind "
-            f"{learned}, few-point (weight, scale) ({p.few_point_weight}, "
-            f"{p.few_point_scale:.2f}), horizon power {p.horizon_power:g}"
+            f"{learned}, few-point (weight, scale) ({p.few_point_weight}, {p.few_point_scale:.2f})"
         )
 
     from tqdm.auto import tqdm

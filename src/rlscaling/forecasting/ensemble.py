@@ -521,10 +521,7 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     (we may be wrong about the shape altogether: a term proportional to the difference of the
     two forecasts, larger when the weight is uncertain), drift of the level with horizon, and
     the recent trend times the horizon (how far a run moving at its current pace could still
-    go); then the horizon's shape, ``(1 + h) ** horizon_power`` with ``h`` the horizon in
-    e-folds of compute, and one corpus-calibrated scale for the whole (both learned by
-    :func:`rlscaling.forecasting.prior.fit_prior`: the terms above grow too slowly with the
-    horizon to be right both near the end of a run and far from it). A few-point forecast
+    go); then one corpus-calibrated scale for the whole. A few-point forecast
     (:func:`few_point_components`) has the run's range, growing with the horizon, instead.
     """
     w, gain, noise = comp["w"], comp["gain"], comp["noise"]
@@ -534,11 +531,8 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
         curve_sd = cfg.few_point_scale * comp["span"] * np.sqrt(1.0 + comp["h"])
         return point, curve_sd, np.sqrt(curve_sd**2 + eval_sd**2)
     if cfg.noise_floor_from_fit:
-        # The first-difference noise misses what a dense run's level wanders by over many
-        # evaluations (neighbouring evaluations wander together, so their differences are
-        # small) and, with few points, is itself noisy; the fit's residual sd holds that
-        # wandering and any misfit, and floors it. A new evaluation's own noise (eval_sd,
-        # above) stays the first-difference estimate.
+        # With few points the first-difference estimate is itself noisy and often too small;
+        # the fit's residual sd (which also holds any misfit) is a floor for it.
         noise = max(noise, comp.get("fit_noise", 0.0))
     alpha = comp.get("alpha", 1.0)
     # variance of an exponentially weighted mean of independent noise, plus the sampling
@@ -547,13 +541,8 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     model_sd = cfg.disagreement_scale * np.sqrt(w * (1 - w) + 0.25) * np.abs(gain)
     drift_sd = cfg.plateau_drift * noise * np.sqrt(comp["h"])
     trend_sd = cfg.trend_scale * abs(comp["slope"]) * comp["h"]
-    shape = (1.0 + comp["h"]) ** cfg.horizon_power
-    curve_sd = (
-        cfg.interval_scale
-        * shape
-        * np.sqrt(
-            level_sd**2 + (w * comp["gain_sd"]) ** 2 + model_sd**2 + drift_sd**2 + trend_sd**2
-        )
+    curve_sd = cfg.interval_scale * np.sqrt(
+        level_sd**2 + (w * comp["gain_sd"]) ** 2 + model_sd**2 + drift_sd**2 + trend_sd**2
     )
     eval_sd = cfg.interval_scale * eval_sd
     obs_sd = np.sqrt(curve_sd**2 + eval_sd**2)

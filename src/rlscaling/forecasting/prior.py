@@ -3,10 +3,10 @@
 :class:`ForecastPrior` holds the settings of the ``"auto"`` forecaster that are learned from
 real learning curves rather than fixed by hand: how much to trust a sigmoid's extrapolation by
 default (``prior_weight``) and against the run's own evidence (``prior_strength``), how fast
-intervals widen with the horizon (``horizon_power``), and how much to widen them so that they
-cover what they say, pooled and per kind of curve (:data:`KINDS`). :func:`fit_prior` learns
-them from a user's own past runs; :func:`default_forecast_config` returns the bundled one,
-learned from public development curves (see ``docs/forecasting.md``).
+a plateau's level drifts with horizon, and how much to widen intervals so that they cover what
+they say, pooled and per kind of curve (:data:`KINDS`). :func:`fit_prior` learns them from a
+user's own past runs; :func:`default_forecast_config` returns the bundled one, learned from
+public development curves (see ``docs/forecasting.md``).
 """
 
 from __future__ import annotations
@@ -48,10 +48,7 @@ class ForecastPrior:
     still rising or flat) to the settings learned for it (``prior_weight``, ``prior_strength``,
     ``interval_scale``); a kind not listed uses the top-level values. A run with 2-4
     evaluations is forecast as its last value plus ``few_point_weight`` times its recent
-    trend (0: a plateau), with an interval sized by ``few_point_scale``. The predictive sd
-    of a fitted forecast grows with the horizon ``h`` (e-folds of compute) by a further
-    ``(1 + h) ** horizon_power``, learned pooled over kinds; ``noise_floor_from_fit`` floors
-    the evaluation noise of its level and drift terms by the sigmoid fit's residual sd.
+    trend (0: a plateau), with an interval sized by ``few_point_scale``.
     """
 
     r0: str = "free"
@@ -65,9 +62,8 @@ class ForecastPrior:
     disagreement_scale: float = 0.5
     trend_scale: float = 0.3
     interval_scale: float = 1.0
-    horizon_power: float = 0.0
     tail_dof: float = 4.0
-    noise_floor_from_fit: bool = True
+    noise_floor_from_fit: bool = False
     t_rising: float = 2.0
     smooth_noise: float = 0.01
     few_point_scale: float = 1.0
@@ -228,17 +224,12 @@ def _calibrated_scale(
     )
 
 
-# (1 + h) ** horizon_power: 0 keeps the hand-built terms' own growth with the horizon
-HORIZON_POWER_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
-
-
 def fit_prior(
     runs: Sequence[Run],
     fractions: Sequence[float] = (0.25, 0.5, 0.75),
     *,
     weight_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
-    horizon_power_grid: Sequence[float] = HORIZON_POWER_GRID,
     levels: Sequence[float] = (0.8, 0.9),
     base: ForecastPrior | None = None,
     progress: bool | None = None,
@@ -250,10 +241,7 @@ def fit_prior(
     extrapolated gain (``prior_weight``) and how much one run's own leave-future-out evidence
     can move it (``prior_strength``) are chosen to minimise the mean error relative to each
     run's range; then ``interval_scale`` is set so that the Student-t predictive intervals
-    cover the truth at ``levels`` on the corpus (a conformal-style calibration), jointly with
-    how fast the intervals widen with the horizon (``horizon_power``, from
-    ``horizon_power_grid``): the one whose calibrated intervals cover closest to ``levels``
-    at every fraction, not only on average.
+    cover the truth at ``levels`` on the corpus (a conformal-style calibration).
 
     Parameters
     ----------
@@ -284,40 +272,9 @@ def fit_prior(
         base,
         weight_grid=weight_grid,
         strength_grid=strength_grid,
-        horizon_power_grid=horizon_power_grid,
         levels=levels,
         label=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
     )
-
-
-def _kind_z(cases: list[_Case], cfg: ForecastPrior) -> np.ndarray:
-    """Standardised errors (at unit scale) of the cases, each under its own kind's settings."""
-    z = np.zeros(len(cases))
-    for kind in {c.comp["kind"] for c in cases}:
-        idx = [i for i, c in enumerate(cases) if c.comp["kind"] == kind]
-        z[idx] = _errors_and_z([cases[i] for i in idx], cfg.for_kind(kind))[1]
-    return z
-
-
-def _coverage_misses(cases: list[_Case], cfg: ForecastPrior, levels: Sequence[float]) -> float:
-    """Sum over fractions and levels of the squared miss of the (source-weighted) coverage.
-
-    Coverage at one level pooled over fractions is right by construction of the calibrated
-    scale; this measures whether it is right at each fraction (each horizon) too.
-    """
-    from scipy import stats
-
-    z = np.abs(_kind_z(cases, cfg))
-    scale = np.array([cfg.for_kind(c.comp["kind"]).interval_scale for c in cases])
-    frac = np.array([c.fraction for c in cases])
-    miss = 0.0
-    for f in np.unique(frac):
-        sel = np.flatnonzero(frac == f)
-        wts = _source_weights([cases[i] for i in sel])
-        for lv in levels:
-            covered = z[sel] <= scale[sel] * stats.t.ppf(0.5 + lv / 2, cfg.tail_dof)
-            miss += (float(np.sum(wts * covered)) - lv) ** 2
-    return miss
 
 
 def prior_from_cases(
@@ -327,7 +284,6 @@ def prior_from_cases(
     *,
     weight_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
-    horizon_power_grid: Sequence[float] = HORIZON_POWER_GRID,
     levels: Sequence[float] = (0.8, 0.9),
     label: str = "corpus",
     min_kind_cases: int = 40,
@@ -337,10 +293,7 @@ def prior_from_cases(
     Pooled over all cases, then per kind of curve where the corpus holds at least
     ``min_kind_cases`` of that kind (a kind with fewer keeps the pooled settings): the prior
     weight and strength minimise mean plus median relative error; the interval scale makes
-    the 80% and 90% intervals cover on those cases. The horizon power (one for all kinds:
-    per kind and horizon the cells are too small to learn from) is the one of
-    ``horizon_power_grid`` whose calibrated intervals miss ``levels`` least at each fraction
-    of the backtest (:func:`_coverage_misses`). Few-point cases (2-4 evaluations) set
+    the 80% and 90% intervals cover on those cases. Few-point cases (2-4 evaluations) set
     ``few_point_scale`` and ``few_point_weight`` (the share of the recent trend they add)
     alone. Every source (``run.metadata["source"]``; runs without one form one source) weighs
     the same in these means, medians and quantiles.
@@ -355,7 +308,7 @@ def prior_from_cases(
     fitted = [c for c in cases if not c.comp["few"]]
     few = [c for c in cases if c.comp["few"]]
 
-    def learn_weight(group: list[_Case], cfg: ForecastPrior) -> dict[str, float]:
+    def learn(group: list[_Case], cfg: ForecastPrior) -> dict[str, float]:
         wts = _source_weights(group)
         best = None
         for pw in weight_grid:
@@ -366,39 +319,22 @@ def prior_from_cases(
                 if best is None or score < best[0] - 1e-12:
                     best = (score, pw, st)
         assert best is not None
-        return {"prior_weight": best[1], "prior_strength": best[2]}
-
-    def scale_of(group: list[_Case], cfg: ForecastPrior) -> float:
+        cfg = replace(cfg, prior_weight=best[1], prior_strength=best[2])
         _, z = _errors_and_z(group, cfg)
-        return _calibrated_scale(z, levels, cfg.tail_dof, _source_weights(group))
-
-    def calibrated(cfg: ForecastPrior, weights: dict[str, dict[str, float]]) -> ForecastPrior:
-        """``cfg`` (pooled weights set) with its pooled and per-kind interval scales."""
-        cfg = replace(cfg, interval_scale=scale_of(fitted, cfg), kinds={})
-        kinds = {}
-        for kind, kw in weights.items():
-            group = [c for c in fitted if c.comp["kind"] == kind]
-            kinds[kind] = {**kw, "interval_scale": scale_of(group, replace(cfg, **kw))}
-        return replace(cfg, kinds=kinds)
+        return {
+            "prior_weight": best[1],
+            "prior_strength": best[2],
+            "interval_scale": _calibrated_scale(z, levels, cfg.tail_dof, wts),
+        }
 
     cfg = replace(base, kinds={})
     if len(fitted) >= 10:
-        cfg = replace(cfg, **learn_weight(fitted, cfg))
-        # the weights do not depend on the interval's shape: learned once, then the horizon
-        # power and the scales it needs are chosen together
-        weights = {}
-        for kind in KINDS:
-            group = [c for c in fitted if c.comp["kind"] == kind]
-            if len(group) >= min_kind_cases:
-                weights[kind] = learn_weight(group, cfg)
-        best = None
-        for hp in horizon_power_grid:
-            trial = calibrated(replace(cfg, horizon_power=float(hp)), weights)
-            miss = _coverage_misses(fitted, trial, levels)
-            if best is None or miss < best[0] - 1e-12:
-                best = (miss, trial)
-        assert best is not None
-        cfg = best[1]
+        cfg = replace(cfg, **learn(fitted, cfg))
+    kinds = {}
+    for kind in KINDS:
+        group = [c for c in fitted if c.comp["kind"] == kind]
+        if len(group) >= min_kind_cases:
+            kinds[kind] = learn(group, cfg)
     few_scale, few_weight = base.few_point_scale, base.few_point_weight
     if len(few) >= 10:
         wf = _source_weights(few)
@@ -409,11 +345,10 @@ def prior_from_cases(
         few_weight = float(weight_grid[int(np.argmin(scores))])
         _, zf = _errors_and_z(few, replace(cfg, few_point_weight=few_weight))
         few_scale = _calibrated_scale(zf, levels, cfg.tail_dof, wf)
-    cfg = replace(cfg, few_point_scale=few_scale, few_point_weight=few_weight)
+    cfg = replace(cfg, kinds=kinds, few_point_scale=few_scale, few_point_weight=few_weight)
 
     err_all, cover = [], {lv: [] for lv in levels}
     by_kind: dict[str, int] = {}
-    by_fraction: dict[float, list[list[bool]]] = {}
     for case in cases:
         kind = "few_points" if case.comp["few"] else case.comp["kind"]
         by_kind[kind] = by_kind.get(kind, 0) + 1
@@ -421,10 +356,8 @@ def prior_from_cases(
         e, z = _errors_and_z([case], k_cfg)
         scale = k_cfg.few_point_scale if case.comp["few"] else k_cfg.interval_scale
         err_all.append(e[0])
-        hits = [bool(abs(z[0]) <= scale * stats.t.ppf(0.5 + lv / 2, cfg.tail_dof)) for lv in levels]
-        for lv, hit in zip(levels, hits, strict=True):
-            cover[lv].append(hit)
-        by_fraction.setdefault(case.fraction, []).append(hits)
+        for lv in levels:
+            cover[lv].append(abs(z[0]) <= scale * stats.t.ppf(0.5 + lv / 2, cfg.tail_dof))
     scores = {
         "cases": len(cases),
         "cases_by_kind": by_kind,
@@ -432,12 +365,6 @@ def prior_from_cases(
         "median_rel_error": float(np.median(err_all)),
         "mean_rel_error": float(np.mean(err_all)),
         **{f"coverage_{lv:g}": float(np.mean(cover[lv])) for lv in levels},
-        "coverage_by_fraction": {
-            f"{f:g}": {
-                f"{lv:g}": float(np.mean([h[i] for h in rows])) for i, lv in enumerate(levels)
-            }
-            for f, rows in sorted(by_fraction.items())
-        },
     }
     return replace(cfg, learned_from=label, scores=scores)
 
