@@ -97,7 +97,8 @@ def quick_subset(runs: list, per_group: int) -> list:
 def code_key(args: argparse.Namespace) -> str:
     h = hashlib.sha256()
     src = Path(rlscaling.__file__).parent
-    for p in sorted(src.glob("*.py")) + sorted((src / "data").glob("*.json")):
+    # every module of the package (the forecaster lives in subpackages), and the bundled data
+    for p in sorted(src.rglob("*.py")) + sorted((src / "data").glob("*.json")):
         h.update(p.read_bytes())
     for p in (Path(__file__), Path(__file__).with_name("devcurves.py"), args.curves, args.rl):
         h.update(Path(p).read_bytes())
