@@ -95,21 +95,27 @@ def load_dev_curves(path: Path | str = DEFAULT) -> tuple[list[Run], dict[str, in
 
 
 def load_calibration_curves() -> list[Run]:
-    """The bundled calibration runs as development curves (source ``calibration``)."""
-    from rlscaling.io.datasets import calibration_runs
+    """The bundled trainer runs as development curves: the calibration sweep (countdown, source
+    ``calibration``) and the earlier sorting sweep (source ``sorting``)."""
+    from rlscaling.io.datasets import calibration_runs, sorting_runs
 
     out = []
-    for run in calibration_runs():
+    for source, runs in (("calibration", calibration_runs()), ("sorting", sorting_runs())):
+        out += _as_dev_curves(runs, source)
+    return out
+
+
+def _as_dev_curves(runs: list[Run], source: str) -> list[Run]:
+    out = []
+    for run in runs:
         r, _ = run.without_zero_compute()
         meta = {
-            "source": "calibration",
+            "source": source,
             "direction": "up",
             "family": "rl_reward",
             "density": density_of(len(r)),
         }
-        out.append(
-            Run(r.compute, r.reward, r.eval_size, name=f"calibration/{r.name}", metadata=meta)
-        )
+        out.append(Run(r.compute, r.reward, r.eval_size, name=f"{source}/{r.name}", metadata=meta))
     return out
 
 

@@ -49,11 +49,17 @@ def summarise(train: list[dict], eval_steps: list[int]) -> list[dict]:
     return out
 
 
-def readme(doc: dict, sweep_dir: Path) -> str:
+def readme(doc: dict, sweep_dir: Path, dest_name: str = "calibration_runs") -> str:
     """The dataset's documentation: configs, versions, machine, wall time, how to regenerate."""
     import yaml
 
     sw = doc["sweep"]
+    loader = "calibration_runs" if dest_name == "calibration_runs" else dest_name
+    title = (
+        "Calibration runs"
+        if loader == "calibration_runs"
+        else dest_name.replace("_", " ").capitalize()
+    )
     base = sw["base"]
     if isinstance(base, str):
         base = yaml.safe_load(Path(base).read_text())
@@ -61,13 +67,18 @@ def readme(doc: dict, sweep_dir: Path) -> str:
     recipes = list(dict.fromkeys(r["recipe"] for r in rows))
     seeds = sorted({r["seed"] for r in rows})
     secs = [r["seconds"] for r in rows if r.get("seconds")]
+    task = base.get("task", {})
+    n_val, n_samples = task.get("n_val", 128), base.get("eval_samples", 4)
+    base_path = sw["base"] if isinstance(sw["base"], str) else "the sweep's base"
+    sweep_file = sw.get("config_path") or f"examples/configs/{sw['name']}_sweep.yaml"
     lines = [
-        "# Calibration runs (real training runs of the reference trainer)",
+        f"# {title} (real training runs of the reference trainer)",
         "",
         f"{len(rows)} runs: recipes {', '.join(recipes)} x seeds {', '.join(map(str, seeds))}, "
         "each a full RL run of the bundled reference trainer to its plateau. Compute is "
-        "training FLOPs (see `rlscaling.trainer.compute`); the reward is the pass rate on 128 "
-        "held-out prompts x 4 samples. Load them with `rlscaling.io.datasets.calibration_runs()`.",
+        "training FLOPs (see `rlscaling.trainer.compute`); the reward is the pass rate on "
+        f"{n_val} held-out {task.get('name', '')} prompts x {n_samples} samples. Load them with "
+        f"`rlscaling.io.datasets.{loader}()`.",
         "",
         "Per run (`<recipe>/seed<k>/`): `run.json` (the full resolved config, package versions, "
         "parameter counts, tags), `eval.jsonl` (the curve: one line per evaluation), "
@@ -76,13 +87,13 @@ def readme(doc: dict, sweep_dir: Path) -> str:
         "",
         "## Setting",
         "",
-        "Shared config (`examples/configs/calibration_base.yaml`):",
+        f"Shared config (`{base_path}`):",
         "",
         "```yaml",
         yaml.safe_dump(base, sort_keys=False).strip(),
         "```",
         "",
-        "Recipes (preset + overrides, `examples/configs/calibration_sweep.yaml`):",
+        f"Recipes (preset + overrides, `{sweep_file}`):",
         "",
     ]
     lines += [f"- `{name}`: `{json.dumps(sw['recipes'][name])}`" for name in recipes]
@@ -96,17 +107,18 @@ def readme(doc: dict, sweep_dir: Path) -> str:
         f"- Machine: {m.get('platform')}, {m.get('cpu_count')} CPU cores, no GPU; "
         "two runs at a time (one per core, one torch thread each), sharing the machine with "
         "other jobs, so wall times are upper bounds.",
-        f"- Wall time per run: median {np.median(secs) / 60:.1f} min "
-        f"(range {min(secs) / 60:.1f}-{max(secs) / 60:.1f}); all {len(secs)} runs "
-        f"{sum(secs) / 3600:.2f} run-hours; the sweep took "
-        f"{doc.get('wall_seconds_last_invocation', float('nan')) / 60:.0f} min of wall time.",
+        f"- Wall time per run (recorded for {len(secs)} of {len(rows)} runs; a run trained by "
+        "another invocation of the sweep keeps no time in the manifest): median "
+        f"{np.median(secs) / 60:.1f} min (range {min(secs) / 60:.1f}-{max(secs) / 60:.1f}), "
+        f"{sum(secs) / 3600:.2f} run-hours in all.",
         "",
         "## Regenerate",
         "",
         "```bash",
-        "rlscaling sweep --config examples/configs/calibration_sweep.yaml \\",
+        f"rlscaling sweep --config {sweep_file} \\",
         f"    --recipes {','.join(recipes)}",
-        f"python examples/bundle_calibration_runs.py {sweep_dir}",
+        f"python examples/bundle_calibration_runs.py {sweep_dir}"
+        + ("" if loader == "calibration_runs" else f" --dest src/rlscaling/data/{dest_name}"),
         "```",
         "",
         "Runs are deterministic given the seed on one machine and library versions (the "
@@ -146,7 +158,7 @@ def main() -> None:
     doc = {k: v for k, v in manifest.items() if k != "runs"}
     doc["runs"] = runs
     (dest / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (dest / "README.md").write_text(readme(doc, args.sweep_dir))
+    (dest / "README.md").write_text(readme(doc, args.sweep_dir, dest.name))
     size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     print(f"wrote {len(runs)} runs to {dest} ({size / 1024:.0f} KiB)")
 
