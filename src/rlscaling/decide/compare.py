@@ -697,7 +697,19 @@ def _pairs(
                 }
             )
             cross_rows.append(_crossover(i, j, ti, tj, points, budget, level, margin))
-    return pd.DataFrame(pair_rows), pd.DataFrame(cross_rows)
+    return _frame(pair_rows), _frame(cross_rows)
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a frame whose text columns keep ``None`` ("no leader") as ``None``: pandas 3
+    infers a string dtype for text columns and turns ``None`` into NaN, which is truthy and
+    ``is not None``."""
+    df = pd.DataFrame(rows)
+    for col in df.columns:
+        vals = [r.get(col) for r in rows]
+        if any(v is None for v in vals) and any(isinstance(v, str) for v in vals):
+            df[col] = pd.Series(vals, index=df.index, dtype=object)
+    return df
 
 
 def _crossover(
