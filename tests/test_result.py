@@ -58,11 +58,11 @@ def test_fixed_r0_has_zero_stderr():
 
 
 def test_intervals_and_bands_of_a_pass_rate_stay_in_zero_one():
-    """A bundled real run plateaus at a pass rate of 1: the delta-method interval of A was
-    [0.957, 1.043] and bands ran above 1."""
-    from rlscaling.io.datasets import calibration_runs
+    """A bundled real run (the sorting sweep) plateaus at a pass rate of 1: the delta-method
+    interval of A was [0.957, 1.043] and bands ran above 1."""
+    from rlscaling.io.datasets import sorting_runs
 
-    f = fit_sigmoid(calibration_runs()[0], warn=False)
+    f = fit_sigmoid(sorting_runs()[0], warn=False)
     assert f.pass_rate and f.A > 0.99 and f.stderr["A"] > 0.01
     lo, hi = f.interval("A", 0.9)
     assert lo < f.A and hi == 1.0
