@@ -235,3 +235,16 @@ def test_mcmc_noise_and_walkers_follow_the_reward_scale(scale):
     assert sd == pytest.approx(np.median(ref.noise_sd), rel=0.2)
     lo, hi = post.interval("A", 0.9)
     assert lo < fit.A < hi and (hi - lo) / scale < 0.5
+
+
+def test_a_draw_with_a_midpoint_beyond_any_float_reads_inf_without_a_warning():
+    from rlscaling.uncertainty.samples import ParameterSamples
+
+    c = np.geomspace(100, 1e5, 30)
+    fit = fit_sigmoid(c, sigmoid(c, 0.6, 1.5, 2000, 0.1), r0=0.1)
+    theta = np.array([[0.5, 1.0, 800.0, 0.1], [0.5, 1.0, np.log(1e4), 0.1]])
+    s = ParameterSamples(theta=theta, noise_sd=np.array([0.01, 0.01]), fit=fit, method="bootstrap")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c_mid = s.samples["C_mid"].to_numpy()
+    assert np.isinf(c_mid[0]) and c_mid[1] == pytest.approx(1e4)

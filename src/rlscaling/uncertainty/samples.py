@@ -58,12 +58,18 @@ class ParameterSamples:
 
     @property
     def samples(self) -> pd.DataFrame:
-        """One row per draw: A, B, C_mid, R0 and any noise parameters."""
+        """One row per draw: A, B, C_mid, R0 and any noise parameters.
+
+        A draw whose ln C_mid exceeds 709 (a replicate of data in tiny compute units, or one
+        whose curve never bends) has C_mid = inf: the midpoint beyond any float, not an error.
+        """
+        with np.errstate(over="ignore"):
+            c_mid = np.exp(self.theta[:, 2])
         df = pd.DataFrame(
             {
                 "A": self.theta[:, 0],
                 "B": self.theta[:, 1],
-                "C_mid": np.exp(self.theta[:, 2]),
+                "C_mid": c_mid,
                 "R0": self.theta[:, 3],
                 "noise_sd": self.noise_sd,
             }
