@@ -186,5 +186,37 @@ def save_figure(ax_or_fig: Any, path: str | Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    getattr(ax_or_fig, "figure", ax_or_fig).savefig(path, dpi=120)
+    fig = getattr(ax_or_fig, "figure", ax_or_fig)
+    for ax in fig.axes:
+        if ax.get_visible() and ax.get_xscale() == "log":
+            tidy_log_ticks(ax)
+    fig.savefig(path, dpi=120)
     return path
+
+
+def tidy_log_ticks(ax: matplotlib.axes.Axes) -> matplotlib.axes.Axes:
+    """Readable compute ticks on a log x axis, however narrow the panel.
+
+    Matplotlib labels the minor ticks of a log axis that spans less than a decade
+    ("2x10^11", "3x10^11", ...); in a small panel they overrun each other. Here only major
+    ticks are labelled: at 1, 2 and 5 times a power of ten when the axis spans under 1.5
+    decades, at powers of ten otherwise.
+
+    Examples
+    --------
+    >>> from rlscaling.plot import new_axes, tidy_log_ticks
+    >>> ax = new_axes()
+    >>> _ = ax.plot([2e11, 9e11], [0.1, 0.3]); ax.set_xscale("log")
+    >>> _ = tidy_log_ticks(ax)
+    >>> type(ax.xaxis.get_minor_formatter()).__name__
+    'NullFormatter'
+    """
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
+    lo, hi = ax.get_xlim()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else math.inf
+    subs = (1.0, 2.0, 5.0) if decades < 1.5 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
+    ax.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    return ax
