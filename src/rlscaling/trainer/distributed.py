@@ -118,8 +118,15 @@ class LearnerGroup:
         return box[0]
 
     def close(self) -> None:
-        """Destroy the process group if this object created it."""
+        """Destroy the process group if this object created it.
+
+        Every rank waits at a barrier first: a rank that tears its gloo connections down while
+        another is still finishing the last broadcast can make that rank's process abort at
+        exit ("terminate called without an active exception", seen intermittently on CPU).
+        Only a run that ended normally calls this, on every rank, so the barrier is met.
+        """
         if self.owns_group and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
 
