@@ -127,10 +127,14 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
             warnings.simplefilter("ignore")
             priors[src] = prior_from_cases(train, {}, base, label=f"without {src}")
         p = priors[src]
-        learned = {k: tuple(round(v, 2) for v in o.values()) for k, o in p.kinds.items()}
+        learned = {
+            k: tuple(v if v is None else round(v, 2) for v in o.values())
+            for k, o in p.kinds.items()
+        }
         print(
-            f"prior without {src}: (weight, strength, scale) pooled "
-            f"({p.prior_weight}, {p.prior_strength}, {p.interval_scale:.2f}), by kind "
+            f"prior without {src}: (weight, strength, gain horizon, scale) pooled "
+            f"({p.prior_weight}, {p.prior_strength}, {p.gain_horizon}, "
+            f"{p.interval_scale:.2f}), by kind "
             f"{learned}, few-point (weight, scale) ({p.few_point_weight}, {p.few_point_scale:.2f})"
         )
 

@@ -32,7 +32,8 @@ def main(path: Path, rl_path: Path) -> None:
         label=(
             f"{len(runs)} public development learning curves (Pythia evaluations, (Mis)Fitting "
             "scaling-law runs, GRPO teaching runs, RL Zoo agents, public RL post-training runs "
-            "of language models, the bundled calibration runs; curves with more than 20 "
+            "of language models, the bundled countdown calibration runs and sorting runs; "
+            "curves with more than 20 "
             "evaluations also thinned to 12-20), cut at 25/50/75% of compute"
         ),
         progress=True,

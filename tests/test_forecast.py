@@ -379,3 +379,72 @@ def test_sigmoid_method_on_a_run_no_replicate_can_fit_refuses_clearly():
     with pytest.raises(InputError, match="method='auto'"):
         forecast(c, reward=y, method="sigmoid", n_samples=10, seed=1)
     assert np.isfinite(forecast(c, reward=y, n_samples=50).median).all()
+
+
+def test_sigmoid_weight_is_capped_near_the_end_of_a_run():
+    from dataclasses import replace
+
+    from rlscaling.forecasting.ensemble import sigmoid_weight
+
+    e_sig = np.array([0.001, -0.002, 0.0015])  # the sigmoid won every cut
+    e_pl = np.array([0.05, 0.06, 0.04])
+    free = ForecastPrior(prior_weight=1.0, prior_strength=2.0)
+    capped = replace(free, gain_horizon=0.6)
+    assert sigmoid_weight(e_sig, e_pl, 0.3, False, free) == pytest.approx(1.0, abs=0.01)
+    # 0.3 e-folds ahead with a gain horizon of 0.6: at most half the sigmoid
+    assert sigmoid_weight(e_sig, e_pl, 0.3, False, capped) == pytest.approx(0.5)
+    assert sigmoid_weight(e_sig, e_pl, 0.0, False, capped) == 0.0
+    far = sigmoid_weight(e_sig, e_pl, 1.2, False, capped)
+    assert far == sigmoid_weight(e_sig, e_pl, 1.2, False, free)
+    assert sigmoid_weight(e_sig, e_pl, 1.2, True, capped) <= free.decline_max_weight
+
+
+def test_forecast_reports_the_capped_weight():
+    run = load_example("scalerl_like").truncate(0.6)
+    x_now = float(run.compute.max())
+    prior = ForecastPrior(prior_weight=1.0, prior_strength=5.0, gain_horizon=0.6)
+    near = forecast(run, budget=1.2 * x_now, prior=prior)
+    assert near.weights["sigmoid"] <= np.log(1.2) / 0.6 + 1e-4
+    uncapped = forecast(run, budget=1.2 * x_now, prior=ForecastPrior(prior_weight=1.0))
+    assert uncapped.weights["sigmoid"] > near.weights["sigmoid"]
+
+
+def _ramp_runs(plateau_at: float | None, n_runs: int = 10) -> list[Run]:
+    """Runs rising linearly in ln(compute), flat from ``plateau_at`` of their compute on."""
+    rng = np.random.default_rng(5)
+    x = np.linspace(1, 16, 16) * 1e3
+    runs = []
+    for i in range(n_runs):
+        stop = x[-1] * (plateau_at or 2.0)
+        y = 0.1 + 0.1 * np.log(np.minimum(x, stop) / x[0]) + rng.normal(0, 0.01, x.size)
+        runs.append(Run(x, y, name=f"ramp{i}", metadata={"source": f"s{i % 3}"}))
+    return runs
+
+
+def test_fit_prior_learns_to_cap_gains_that_stop_and_not_those_that_go_on():
+    grids = {"weight_grid": (1.0,), "strength_grid": (5.0,), "fractions": (0.5, 0.75)}
+    stopping = fit_prior(_ramp_runs(plateau_at=0.78), **grids)
+    going_on = fit_prior(_ramp_runs(plateau_at=None), **grids)
+    # the runs that flatten right after the observed part teach a cap on short-horizon gains
+    assert stopping.gain_horizon is not None
+    assert going_on.gain_horizon is None or going_on.gain_horizon < stopping.gain_horizon
+    assert stopping.scores["median_rel_error"] < 0.2
+
+
+def test_fit_prior_spares_smooth_curves_the_cap():
+    runs = [r.truncate(1.0) for r in example_curves()]
+    prior = fit_prior(
+        runs,
+        fractions=(0.3, 0.5, 0.7),
+        weight_grid=(1.0,),
+        strength_grid=(2.0,),
+        horizon_grid=(0.6,),
+    )
+    assert prior.gain_horizon == 0.6
+    # too few smooth cases to learn their own settings: the pooled ones, but no cap
+    assert prior.kinds["smooth"] == {"gain_horizon": None}
+    assert prior.for_kind("smooth").gain_horizon is None
+    assert prior.for_kind("pass_rate-flat").gain_horizon == 0.6
+    import json
+
+    assert ForecastPrior.from_dict(json.loads(json.dumps(prior.to_dict()))) == prior

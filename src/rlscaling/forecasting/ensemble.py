@@ -305,6 +305,24 @@ def stacking_weight(e_sig: NDArray, e_pl: NDArray, prior_w: float, strength: flo
     return float(np.clip(num / den, 0.0, 1.0))
 
 
+def sigmoid_weight(e_sig: NDArray, e_pl: NDArray, h: float, declining: bool, cfg: Any) -> float:
+    """The sigmoid's weight in the ``"auto"`` forecast ``h`` e-folds of compute ahead.
+
+    The stacking weight (:func:`stacking_weight`, shrunk toward the kind's ``prior_weight``),
+    then two caps. ``h / gain_horizon`` (when ``gain_horizon`` is set): close to the end of a
+    run the sigmoid's extrapolated gain is small beside the evaluation noise, so its
+    leave-future-out cuts cannot tell a real gain from a lucky one, and on real RL curves an
+    added short-horizon gain cost more than it won (docs/forecasting.md); the cap is learned
+    per kind of curve by :func:`rlscaling.forecasting.prior.fit_prior`, and a smooth curve,
+    whose cuts do tell, is not capped by default. ``decline_max_weight`` for a run that has
+    clearly declined from its peak.
+    """
+    w = stacking_weight(e_sig, e_pl, cfg.prior_weight, cfg.prior_strength)
+    if cfg.gain_horizon is not None:
+        w = min(w, max(h, 0.0) / cfg.gain_horizon)
+    return min(w, cfg.decline_max_weight) if declining else w
+
+
 def decline_note(run: Run) -> str | None:
     """A note when the run has fallen clearly below an earlier peak.
 
@@ -440,11 +458,10 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
     # the same.
     root_v = np.sqrt(_horizon_weights(h_cut, float(np.median(h))))
     e_sig, e_pl = e_sig * root_v, e_pl * root_v
-    w = stacking_weight(e_sig, e_pl, cfg.prior_weight, cfg.prior_strength)
     dn = decline_note(run)
     if dn:
         notes.append(dn)
-        w = min(w, cfg.decline_max_weight)
+    w = sigmoid_weight(e_sig, e_pl, float(np.median(h)), dn is not None, cfg)
     parts = increment_parts(run, c, cfg)
     fit = parts["fit"]
     if not fit.identified:

@@ -25,7 +25,7 @@ from rlscaling.forecasting.ensemble import (
     auto_point_sd,
     curve_kind,
     few_point_components,
-    stacking_weight,
+    sigmoid_weight,
 )
 from rlscaling.io.checks import InputError
 
@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 
 
 KINDS = ("pass_rate-rising", "pass_rate-flat", "score-rising", "score-flat", "smooth")
+# candidate gain horizons (e-folds of compute; None: no cap) that fit_prior chooses from
+HORIZON_GRID: tuple[float | None, ...] = (None, 0.15, 0.3, 0.6)
 # settings that may differ by kind of curve (see rlscaling.forecasting.ensemble.curve_kind)
-PER_KIND = ("prior_weight", "prior_strength", "interval_scale")
+PER_KIND = ("prior_weight", "prior_strength", "gain_horizon", "interval_scale")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,10 @@ class ForecastPrior:
     :func:`rlscaling.forecasting.ensemble.curve_kind`: a smooth curve, or a pass rate or an
     unbounded score,
     still rising or flat) to the settings learned for it (``prior_weight``, ``prior_strength``,
-    ``interval_scale``); a kind not listed uses the top-level values. A run with 2-4
+    ``gain_horizon``, ``interval_scale``); a kind not listed uses the top-level values.
+    ``gain_horizon`` caps the sigmoid's weight at ``h / gain_horizon`` for a forecast ``h``
+    e-folds of compute ahead (``None``: no cap; see
+    :func:`rlscaling.forecasting.ensemble.sigmoid_weight`). A run with 2-4
     evaluations is forecast as its last value plus ``few_point_weight`` times its recent
     trend (0: a plateau), with an interval sized by ``few_point_scale``.
     """
@@ -57,6 +62,7 @@ class ForecastPrior:
     lfo_fractions: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
     prior_weight: float = 1.0
     prior_strength: float = 2.0
+    gain_horizon: float | None = None
     decline_max_weight: float = 0.1
     gain_clip: float = 0.5
     disagreement_scale: float = 0.5
@@ -68,7 +74,7 @@ class ForecastPrior:
     smooth_noise: float = 0.01
     few_point_scale: float = 1.0
     few_point_weight: float = 0.0
-    kinds: dict[str, dict[str, float]] = field(default_factory=dict)
+    kinds: dict[str, dict[str, float | None]] = field(default_factory=dict)
     learned_from: str = "hand-set defaults"
     scores: dict[str, Any] = field(default_factory=dict)
 
@@ -203,8 +209,8 @@ def _errors_and_z(cases: list[_Case], cfg: ForecastPrior) -> tuple[np.ndarray, n
         if comp["few"]:
             comp["w"] = cfg.few_point_weight
         else:
-            w = stacking_weight(comp["e_sig"], comp["e_pl"], cfg.prior_weight, cfg.prior_strength)
-            comp["w"] = min(w, cfg.decline_max_weight) if comp["declining"] else w
+            h = float(np.median(comp["h"]))
+            comp["w"] = sigmoid_weight(comp["e_sig"], comp["e_pl"], h, comp["declining"], cfg)
         point, _, obs_sd = auto_point_sd(comp, unit)
         e = float(point[0]) - case.target
         err.append(abs(e) / case.scale)
@@ -230,6 +236,7 @@ def fit_prior(
     *,
     weight_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
+    horizon_grid: Sequence[float | None] = HORIZON_GRID,
     levels: Sequence[float] = (0.8, 0.9),
     base: ForecastPrior | None = None,
     progress: bool | None = None,
@@ -240,8 +247,10 @@ def fit_prior(
     Each run is backtested at ``fractions`` of its compute. The default trust in the sigmoid's
     extrapolated gain (``prior_weight``) and how much one run's own leave-future-out evidence
     can move it (``prior_strength``) are chosen to minimise the mean error relative to each
-    run's range; then ``interval_scale`` is set so that the Student-t predictive intervals
-    cover the truth at ``levels`` on the corpus (a conformal-style calibration).
+    run's range, jointly with the horizon below which the sigmoid's weight is capped
+    (``gain_horizon``, from ``horizon_grid``; ``None`` is no cap); then ``interval_scale`` is
+    set so that the Student-t predictive intervals cover the truth at ``levels`` on the
+    corpus (a conformal-style calibration).
 
     Parameters
     ----------
@@ -272,6 +281,7 @@ def fit_prior(
         base,
         weight_grid=weight_grid,
         strength_grid=strength_grid,
+        horizon_grid=horizon_grid,
         levels=levels,
         label=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
     )
@@ -284,6 +294,7 @@ def prior_from_cases(
     *,
     weight_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
+    horizon_grid: Sequence[float | None] = HORIZON_GRID,
     levels: Sequence[float] = (0.8, 0.9),
     label: str = "corpus",
     min_kind_cases: int = 40,
@@ -291,8 +302,9 @@ def prior_from_cases(
     """The learning step of :func:`fit_prior`, on precomputed backtest cases.
 
     Pooled over all cases, then per kind of curve where the corpus holds at least
-    ``min_kind_cases`` of that kind (a kind with fewer keeps the pooled settings): the prior
-    weight and strength minimise mean plus median relative error; the interval scale makes
+    ``min_kind_cases`` of that kind (a kind with fewer keeps the pooled settings, except that
+    a smooth curve's sigmoid weight is then not capped): the prior weight and strength and
+    the gain horizon minimise mean plus median relative error; the interval scale makes
     the 80% and 90% intervals cover on those cases. Few-point cases (2-4 evaluations) set
     ``few_point_scale`` and ``few_point_weight`` (the share of the recent trend they add)
     alone. Every source (``run.metadata["source"]``; runs without one form one source) weighs
@@ -313,17 +325,19 @@ def prior_from_cases(
         best = None
         for pw in weight_grid:
             for st in strength_grid:
-                trial = replace(cfg, prior_weight=pw, prior_strength=st)
-                err, _ = _errors_and_z(group, trial)
-                score = float(np.sum(wts * err)) + _wquantile(err, wts, 0.5)
-                if best is None or score < best[0] - 1e-12:
-                    best = (score, pw, st)
+                for gh in horizon_grid:
+                    trial = replace(cfg, prior_weight=pw, prior_strength=st, gain_horizon=gh)
+                    err, _ = _errors_and_z(group, trial)
+                    score = float(np.sum(wts * err)) + _wquantile(err, wts, 0.5)
+                    if best is None or score < best[0] - 1e-12:
+                        best = (score, pw, st, gh)
         assert best is not None
-        cfg = replace(cfg, prior_weight=best[1], prior_strength=best[2])
+        cfg = replace(cfg, prior_weight=best[1], prior_strength=best[2], gain_horizon=best[3])
         _, z = _errors_and_z(group, cfg)
         return {
             "prior_weight": best[1],
             "prior_strength": best[2],
+            "gain_horizon": best[3],
             "interval_scale": _calibrated_scale(z, levels, cfg.tail_dof, wts),
         }
 
@@ -335,6 +349,10 @@ def prior_from_cases(
         group = [c for c in fitted if c.comp["kind"] == kind]
         if len(group) >= min_kind_cases:
             kinds[kind] = learn(group, cfg)
+        elif kind == "smooth" and cfg.gain_horizon is not None:
+            # The cap stands in for leave-future-out cuts that cannot see a short-horizon gain
+            # through the noise; a smooth curve's cuts can, so it keeps its stacking weight.
+            kinds[kind] = {"gain_horizon": None}
     few_scale, few_weight = base.few_point_scale, base.few_point_weight
     if len(few) >= 10:
         wf = _source_weights(few)
