@@ -161,7 +161,10 @@ def test_few_points_give_a_wide_plateau_forecast_with_a_warning(n):
     trend = ForecastPrior(few_point_weight=1.0)
     with pytest.warns(ForecastWarning):
         up = forecast(c[:2], reward=[0.1, 0.3], budget=1e6, prior=trend)
-    assert up.median[0] == pytest.approx(0.3 + 0.2)  # capped at the observed range
+    # capped at the observed range, in log-odds for a pass rate: 0.3 -> expit(2 logit(0.3)
+    # - logit(0.1)) = 0.623
+    odds = (0.3 / 0.7) ** 2 / (0.1 / 0.9)
+    assert up.median[0] == pytest.approx(odds / (1 + odds))
     with pytest.warns(ForecastWarning):
         assert forecast(c, reward=y, budget=1600.0).median.shape == (1,)  # bundled prior
 
@@ -448,3 +451,24 @@ def test_fit_prior_spares_smooth_curves_the_cap():
     import json
 
     assert ForecastPrior.from_dict(json.loads(json.dumps(prior.to_dict()))) == prior
+
+
+def test_few_point_trend_of_a_pass_rate_runs_in_log_odds_hand_computed():
+    from rlscaling.forecasting.ensemble import few_point_trend
+
+    x = np.exp([0.0, 1.0])  # one e-fold of compute apart
+    rate = Run(x, [0.2, 0.5])  # log-odds -ln 4 -> 0: a slope of ln 4 per e-fold
+    # half an e-fold on: log-odds ln 2, a pass rate of 2/3, so a gain of 1/6 (a line: +0.15)
+    assert few_point_trend(rate, np.array([0.5])) == pytest.approx([1 / 6])
+    # three e-folds on: the step is capped at the observed log-odds range (ln 4): 0.8 - 0.5
+    assert few_point_trend(rate, np.array([3.0])) == pytest.approx([0.3])
+    score = Run(x, [-2.0, -1.0])  # not a pass rate: a line, capped at the observed range
+    assert few_point_trend(score, np.array([0.5, 3.0])) == pytest.approx([0.5, 1.0])
+
+
+def test_few_point_forecast_of_a_rising_pass_rate_does_not_run_into_1():
+    run = Run([1000, 2000, 4000], [0.43, 0.69, 0.82])
+    with pytest.warns(ForecastWarning):
+        fc = forecast(run, budget=20000)
+    # a line in ln(compute) carried 1.6 e-folds would add 0.4 (to 1.2, clipped to 1)
+    assert 0.82 < float(fc.median[0]) < 0.97
