@@ -121,15 +121,21 @@ def test_fit_prior_learns_a_calibrated_scale():
 @settings(max_examples=25, deadline=None)
 @given(y=arrays(float, 10, elements=st.floats(-3, 3, allow_nan=False, width=64)))
 def test_forecast_never_returns_nan(y):
+    # any ten finite rewards get a finite forecast: no refusal (a constant run included)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            fc = forecast(Run(np.geomspace(1, 100, 10), y), budget=400)
-        except InputError as exc:
-            assert "constant" in str(exc)
-            assert np.ptp(y) <= 1e-12 * max(1.0, np.abs(y).max())
-            return
+        fc = forecast(Run(np.geomspace(1, 100, 10), y), budget=400)
     assert np.all(np.isfinite(fc.draws))
+
+
+def test_a_constant_run_is_carried_forward_and_says_its_interval_has_no_width():
+    run = Run([10.0, 20.0, 30.0, 40.0], [0.0, 0.0, 0.0, 0.0])  # a collapsed pass rate
+    with pytest.warns(ForecastWarning, match="constant.*zero width"):
+        fc = forecast(run, budget=[80.0, 160.0])
+    assert np.all(fc.median == 0.0) and np.all(fc.draws == 0.0)
+    assert fc.weights == {"sigmoid": 0.0, "plateau": 1.0} and fc.kind == "pass_rate-flat"
+    with pytest.raises(InputError, match="constant.*method='auto' carries"):
+        forecast(Run(C, np.full(C.size, 0.3)), budget=1e5, method="sigmoid")
 
 
 def test_pass_rate_forecasts_stay_in_the_unit_interval():
@@ -472,3 +478,20 @@ def test_few_point_forecast_of_a_rising_pass_rate_does_not_run_into_1():
         fc = forecast(run, budget=20000)
     # a line in ln(compute) carried 1.6 e-folds would add 0.4 (to 1.2, clipped to 1)
     assert 0.82 < float(fc.median[0]) < 0.97
+
+
+def test_an_eval_log_starting_at_step_0_is_forecast_and_the_step_0_point_is_reported():
+    steps = np.arange(0.0, 130.0, 10.0)  # evaluations every 10 steps, the first before training
+    y = 0.1 + 0.5 * (1 - np.exp(-steps / 60)) + np.random.default_rng(3).normal(0, 0.01, 13)
+    with pytest.warns(ForecastWarning, match="1 evaluation at compute 0 left out"):
+        fc = forecast(steps, reward=y, budget=200.0, average_of=3)
+    assert fc.observed_compute.min() == 10.0 and fc.observed_compute.size == 12
+    assert any("compute 0" in n for n in fc.notes)
+    same = forecast(steps[1:], reward=y[1:], budget=200.0, average_of=3)
+    assert fc.median == pytest.approx(same.median)  # nothing else changes
+    # the same for a Run and for compute_to_reach; a negative compute is still an error
+    with pytest.warns(ForecastWarning, match="compute 0"):
+        forecast(Run(steps, y), budget=200.0)
+    assert any("compute 0" in n for n in compute_to_reach(steps, reward=y, target=0.5).notes)
+    with pytest.raises(InputError, match=r"compute must be > 0.*-10"):
+        forecast(np.r_[-10.0, steps[1:]], reward=y, budget=200.0)

@@ -374,24 +374,64 @@ def _finite_or_none(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
-def as_run(data: Any, reward: Any = None, compute: str | None = None) -> Run:
-    """Coerce arrays / DataFrame / Run / SigmoidFit into a Run (compute > 0, sorted)."""
+def as_run(data: Any, reward: Any = None, compute: str | None = None) -> tuple[Run, int]:
+    """Coerce arrays / DataFrame / Run / SigmoidFit into a Run (compute > 0, sorted).
+
+    Evaluations at compute exactly 0 (the untrained model's, the first row of many eval logs)
+    are left out and their number returned, for the caller to report: the forecast is made
+    on log-compute, where they have no place. A negative compute stays an error.
+    """
     if isinstance(data, SigmoidFit):
         d = data.data
-        return Run(d.compute, d.reward, eval_size=d.eval_size, name=d.name or "run")
+        return Run(d.compute, d.reward, eval_size=d.eval_size, name=d.name or "run"), 0
     if isinstance(data, Run):
+        n_zero = int(np.sum(data.compute == 0))
         run, _ = data.without_zero_compute()
         checked = check_curve(run.compute, run.reward, eval_size=run.eval_size)
-        return Run(
-            checked.compute,
-            checked.reward,
-            checked.eval_size,
-            name=run.name,
-            metadata=dict(run.metadata),
+        return (
+            Run(
+                checked.compute,
+                checked.reward,
+                checked.eval_size,
+                name=run.name,
+                metadata=dict(run.metadata),
+            ),
+            n_zero,
         )
     c, r, size, name = resolve_xy(data, reward, compute)
+    c, r, size, n_zero = _without_zero_compute(c, r, size)
     checked = check_curve(c, r, eval_size=size)
-    return Run(checked.compute, checked.reward, checked.eval_size, name=name or "run")
+    return Run(checked.compute, checked.reward, checked.eval_size, name=name or "run"), n_zero
+
+
+def _without_zero_compute(c: Any, r: Any, size: Any) -> tuple[Any, Any, Any, int]:
+    """Drop the points at compute exactly 0 from raw inputs; anything odd is left to check_curve.
+
+    Only when the compute values are numbers, none negative, in one row as long as the
+    rewards: otherwise the inputs pass unchanged and :func:`check_curve` names the problem.
+    """
+    try:
+        c_num = np.asarray(c, dtype=float)
+        r_arr = np.asarray(r)
+    except (TypeError, ValueError):
+        return c, r, size, 0
+    if c_num.ndim != 1 or r_arr.shape != c_num.shape or np.any(c_num < 0):
+        return c, r, size, 0
+    keep = c_num != 0
+    if keep.all():
+        return c, r, size, 0
+    if size is not None and np.ndim(size) == 1 and np.size(size) == c_num.size:
+        size = np.asarray(size)[keep]
+    return c_num[keep], r_arr[keep], size, int((~keep).sum())
+
+
+def _zero_compute_note(n_zero: int) -> list[str]:
+    if not n_zero:
+        return []
+    return [
+        f"{n_zero} evaluation{'s' if n_zero > 1 else ''} at compute 0 left out: the forecast "
+        "is made on log-compute (the untrained model's reward is the curve's start, R0)"
+    ]
 
 
 def predictive_curves(
@@ -415,11 +455,25 @@ def predictive_curves(
             + (" (method='auto' forecasts from 2)" if method != "auto" else "")
         )
     y = run.reward
-    if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+    constant = np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max()))
+    if constant and method != "auto":
         raise InputError(
-            f"reward is constant ({float(y[0]):g} at every point, to 12 digits): forecast it as is"
+            f"reward is constant ({float(y[0]):g} at every point, to 12 digits): there is no "
+            f"curve to fit for method={method!r}; method='auto' carries the value forward"
         )
     cfg, kind = resolve_prior(prior, run)  # ensemble sits below the prior
+    if constant:
+        # A run stuck at one value (a collapse to 0, a run that has not started to learn): the
+        # value carried forward is still a forecast, but nothing in the run sizes an interval.
+        flat = np.full((n_samples, c.size), float(y[0]))
+        note = (
+            f"the observed reward is constant ({float(y[0]):g} at all {len(run)} "
+            "evaluations): carried forward as is; nothing in the run sizes an interval, so "
+            "the interval has zero width"
+        )
+        return CurveDraws(
+            c, flat, flat.copy(), "auto", {"sigmoid": 0.0, "plateau": 1.0}, (note,), kind=kind
+        )
     draws = ensemble.draw(
         run,
         c,
@@ -524,7 +578,7 @@ def forecast(
     levels = check_levels(levels)
     check_int(n_samples, "n_samples", 10)
     check_seed(seed)
-    run = as_run(data, reward, compute)
+    run, n_zero = as_run(data, reward, compute)
     if budget is None:
         budget = [2.0 * float(run.compute.max())]
     b = as_positive_compute(budget, "budget")
@@ -533,7 +587,7 @@ def forecast(
     draws = predictive_curves(
         run, b, method=method, n_samples=n_samples, seed=seed, prior=prior, average_of=average_of
     )
-    notes = list(draws.notes)
+    notes = _zero_compute_note(n_zero) + list(draws.notes)
     if np.any(b < run.compute.max()):
         notes.append(
             "a budget lies inside the observed compute range: that is a fit, not a forecast"
@@ -609,7 +663,7 @@ def compute_to_reach(
         raise InputError(f"fraction_of_asymptote must be in (0, 1), got {fraction_of_asymptote!r}")
     if not max_compute_factor > 1:
         raise InputError(f"max_compute_factor must be > 1, got {max_compute_factor!r}")
-    run = as_run(data, reward, compute)
+    run, n_zero = as_run(data, reward, compute)
     c_max = float(run.compute.max())
     grid = c_max * np.geomspace(1.0, max_compute_factor, 240)
     draws = predictive_curves(run, grid, method=method, n_samples=n_samples, seed=seed, prior=prior)
@@ -636,7 +690,7 @@ def compute_to_reach(
     first = np.argmax(reached, axis=1)
     hit = reached.any(axis=1)
     out = np.where(hit, grid[first], np.inf)
-    notes = list(draws.notes)
+    notes = _zero_compute_note(n_zero) + list(draws.notes)
     p_unreach = float(np.mean(~hit))
     if p_unreach > 0.5:
         notes.append(
