@@ -130,11 +130,11 @@ def test_forecast_never_returns_nan(y):
 
 def test_a_constant_run_is_carried_forward_and_says_its_interval_has_no_width():
     run = Run([10.0, 20.0, 30.0, 40.0], [0.0, 0.0, 0.0, 0.0])  # a collapsed pass rate
-    with pytest.warns(ForecastWarning, match="constant.*zero width"):
+    with pytest.warns(ForecastWarning, match=r"constant.*zero width"):
         fc = forecast(run, budget=[80.0, 160.0])
     assert np.all(fc.median == 0.0) and np.all(fc.draws == 0.0)
     assert fc.weights == {"sigmoid": 0.0, "plateau": 1.0} and fc.kind == "pass_rate-flat"
-    with pytest.raises(InputError, match="constant.*method='auto' carries"):
+    with pytest.raises(InputError, match=r"constant.*method=.auto. carries"):
         forecast(Run(C, np.full(C.size, 0.3)), budget=1e5, method="sigmoid")
 
 
@@ -495,3 +495,5 @@ def test_an_eval_log_starting_at_step_0_is_forecast_and_the_step_0_point_is_repo
     assert any("compute 0" in n for n in compute_to_reach(steps, reward=y, target=0.5).notes)
     with pytest.raises(InputError, match=r"compute must be > 0.*-10"):
         forecast(np.r_[-10.0, steps[1:]], reward=y, budget=200.0)
+    with pytest.raises(InputError, match=r"at least 2 evaluations at compute > 0, got 1.*the 1 at"):
+        forecast(steps[:2], reward=y[:2], budget=200.0)

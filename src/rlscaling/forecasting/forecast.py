@@ -425,6 +425,17 @@ def _without_zero_compute(c: Any, r: Any, size: Any) -> tuple[Any, Any, Any, int
     return c_num[keep], r_arr[keep], size, int((~keep).sum())
 
 
+def _check_enough_beside_zero(run: Run, n_zero: int, method: str) -> None:
+    """Name the left-out compute-0 evaluations when too few others remain to forecast from."""
+    need = 2 if method == "auto" else 4
+    if n_zero and len(run) < need:
+        raise InputError(
+            f"a forecast with method={method!r} needs at least {need} evaluations at compute "
+            f"> 0, got {len(run)}: the {n_zero} at compute 0 (the untrained model's) has no "
+            "place on the log-compute axis the forecast is made on"
+        )
+
+
 def _zero_compute_note(n_zero: int) -> list[str]:
     if not n_zero:
         return []
@@ -579,6 +590,7 @@ def forecast(
     check_int(n_samples, "n_samples", 10)
     check_seed(seed)
     run, n_zero = as_run(data, reward, compute)
+    _check_enough_beside_zero(run, n_zero, method)
     if budget is None:
         budget = [2.0 * float(run.compute.max())]
     b = as_positive_compute(budget, "budget")
@@ -664,6 +676,7 @@ def compute_to_reach(
     if not max_compute_factor > 1:
         raise InputError(f"max_compute_factor must be > 1, got {max_compute_factor!r}")
     run, n_zero = as_run(data, reward, compute)
+    _check_enough_beside_zero(run, n_zero, method)
     c_max = float(run.compute.max())
     grid = c_max * np.geomspace(1.0, max_compute_factor, 240)
     draws = predictive_curves(run, grid, method=method, n_samples=n_samples, seed=seed, prior=prior)
