@@ -109,6 +109,7 @@ def one_update(rank: int, cases: list[dict[str, Any]], out: str, strategy: str |
         results.append({"metrics": metrics, "grads": grads, "weights": weights})
     if rank == 0:
         torch.save(results, out)
+    del learner, model, trained, optimizer, scheduler  # see LearnerGroup.close
     if group is not None:
         group.close()
 

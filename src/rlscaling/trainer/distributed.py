@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,12 +121,17 @@ class LearnerGroup:
     def close(self) -> None:
         """Destroy the process group if this object created it.
 
-        Every rank waits at a barrier first: a rank that tears its gloo connections down while
-        another is still finishing the last broadcast can make that rank's process abort at
-        exit ("terminate called without an active exception", seen intermittently on CPU).
-        Only a run that ended normally calls this, on every rank, so the barrier is met.
+        Drop every reference to the wrapped model (DDP, FSDP) before calling this. They hold
+        the process groups, often in reference cycles, which are collected here first: freed
+        only at interpreter exit instead, gloo's worker threads release tensors under a GIL
+        the finalizing interpreter no longer has, and the process aborts ("terminate called
+        without an active exception", seen intermittently on CPU). Every rank then waits at a
+        barrier, so none tears its connections down while another finishes the last
+        broadcast. Only a run that ended normally calls this, on every rank, so the barrier
+        is met.
         """
         if self.owns_group and dist.is_initialized():
+            gc.collect()
             dist.barrier()
             dist.destroy_process_group()
 

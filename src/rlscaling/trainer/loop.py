@@ -62,12 +62,13 @@ def train(config: TrainConfig | dict | str | Path) -> RunResult:
         follower = join_learner(cfg, group)
         if follower is not None:
             follow(follower)
+        del follower
     else:
         _train_main(cfg, group)
     # A rank that fails raises without reaching here: torchrun (or torch.multiprocessing)
     # then ends the other ranks, which may be waiting inside a collective.
     if group is not None:
-        group.close()
+        group.close()  # the wrapped model is out of reach by now: close() frees it first
     return RunResult(Path(cfg.out_dir), cfg.steps, read_jsonl(Path(cfg.out_dir) / EVAL_FILE))
 
 
