@@ -457,6 +457,10 @@ def test_fit_prior_spares_smooth_curves_the_cap():
     import json
 
     assert ForecastPrior.from_dict(json.loads(json.dumps(prior.to_dict()))) == prior
+    with pytest.raises(InputError, match=r"gain_horizon must be None.*got 0"):
+        fit_prior(runs, horizon_grid=(0,))
+    with pytest.raises(InputError, match=r"kinds\['smooth'\]\['gain_horizon'\].*-1"):
+        ForecastPrior(kinds={"smooth": {"gain_horizon": -1.0}})
 
 
 def test_few_point_trend_of_a_pass_rate_runs_in_log_odds_hand_computed():

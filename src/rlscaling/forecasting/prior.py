@@ -78,6 +78,18 @@ class ForecastPrior:
     learned_from: str = "hand-set defaults"
     scores: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for where, value in [("gain_horizon", self.gain_horizon)] + [
+            (f"kinds[{k!r}]['gain_horizon']", o["gain_horizon"])
+            for k, o in self.kinds.items()
+            if "gain_horizon" in o
+        ]:
+            if value is not None and not (isinstance(value, int | float) and value > 0):
+                raise InputError(
+                    f"{where} must be None (no cap) or a positive number of e-folds of "
+                    f"compute, got {value!r}"
+                )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["lfo_fractions"] = list(self.lfo_fractions)
@@ -274,6 +286,8 @@ def fit_prior(
     True
     """
     base = base or ForecastPrior()
+    for gh in horizon_grid:  # checked before the backtest, which takes a while
+        replace(base, gain_horizon=gh)
     cases, refused = corpus_cases(runs, fractions, base, progress=progress)
     return prior_from_cases(
         cases,
