@@ -496,7 +496,9 @@ def test_an_eval_log_starting_at_step_0_is_forecast_and_the_step_0_point_is_repo
     # the same for a Run and for compute_to_reach; a negative compute is still an error
     with pytest.warns(ForecastWarning, match="compute 0"):
         forecast(Run(steps, y), budget=200.0)
-    assert any("compute 0" in n for n in compute_to_reach(steps, reward=y, target=0.5).notes)
+    with pytest.warns(ForecastWarning, match="compute 0"):
+        reach = compute_to_reach(steps, reward=y, target=0.5)
+    assert any("compute 0" in n for n in reach.notes)
     with pytest.raises(InputError, match=r"compute must be > 0.*-10"):
         forecast(np.r_[-10.0, steps[1:]], reward=y, budget=200.0)
     with pytest.raises(InputError, match=r"at least 2 evaluations at compute > 0, got 1.*the 1 at"):

@@ -709,6 +709,8 @@ def compute_to_reach(
         notes.append(
             f"the target {tgt:.4g} lies above the plausible asymptote in {p_unreach:.0%} of draws"
         )
+    for n in notes:  # the caveats a forecast raises, raised here too
+        warnings.warn(n, ForecastWarning, stacklevel=2)
     return TargetForecast(
         name=run.name,
         target=tgt,
