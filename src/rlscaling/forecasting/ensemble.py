@@ -85,6 +85,15 @@ def bend_free_noise(y: NDArray) -> float:
     return max(mad, 0.25 * float(np.sqrt(np.mean(d2**2))) / np.sqrt(6.0))
 
 
+def least_squares_slope(x: NDArray, y: NDArray) -> tuple[float, float]:
+    """Least-squares slope of ``y`` against ``x`` and the sum of squares of centred ``x``
+    (its denominator; the slope is 0 when that is 0)."""
+    xc = x - x.mean()
+    den = float(np.sum(xc * xc))
+    slope = float(np.sum(xc * (y - y.mean())) / den) if den > 0 else 0.0
+    return slope, den
+
+
 def trend_t(run: Run) -> float:
     """t-statistic of the slope of reward against ln(compute) over the last half of the run.
 
@@ -94,11 +103,9 @@ def trend_t(run: Run) -> float:
     k = max(3, len(run) // 2)
     x = np.log(run.compute[-k:])
     y = run.reward[-k:]
-    xc = x - x.mean()
-    den = float(np.sum(xc * xc))
+    slope, den = least_squares_slope(x, y)
     if den <= 0:
         return 0.0
-    slope = float(np.sum(xc * (y - y.mean())) / den)
     se = max(bend_free_noise(run.reward), 1e-12 * (1 + float(np.abs(y).max()))) / np.sqrt(den)
     return slope / se
 
@@ -436,9 +443,7 @@ def recent_slope(run: Run) -> float:
     k = max(4, len(run) // 3)
     x = np.log(run.compute[-k:])
     y = run.reward[-k:]
-    xc = x - x.mean()
-    den = float(np.sum(xc * xc))
-    return float(np.sum(xc * (y - y.mean())) / den) if den > 0 else 0.0
+    return least_squares_slope(x, y)[0]
 
 
 def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
@@ -548,9 +553,7 @@ def few_point_trend(run: Run, h: NDArray) -> NDArray:
         v = np.log(p) - np.log1p(-p)
     else:
         v = y
-    x = np.log(run.compute)
-    xc = x - x.mean()
-    slope = float(np.sum(xc * (v - v.mean())) / np.sum(xc * xc)) if np.any(xc) else 0.0
+    slope = least_squares_slope(np.log(run.compute), v)[0]
     span = float(np.ptp(v))
     step = np.clip(slope * h, -span, span)
     if not pass_rate:

@@ -425,17 +425,6 @@ def _without_zero_compute(c: Any, r: Any, size: Any) -> tuple[Any, Any, Any, int
     return c_num[keep], r_arr[keep], size, int((~keep).sum())
 
 
-def _check_enough_beside_zero(run: Run, n_zero: int, method: str) -> None:
-    """Name the left-out compute-0 evaluations when too few others remain to forecast from."""
-    need = 2 if method == "auto" else 4
-    if n_zero and len(run) < need:
-        raise InputError(
-            f"a forecast with method={method!r} needs at least {need} evaluations at compute "
-            f"> 0, got {len(run)}: the {n_zero} at compute 0 (the untrained model's) has no "
-            "place on the log-compute axis the forecast is made on"
-        )
-
-
 def _zero_compute_note(n_zero: int) -> list[str]:
     if not n_zero:
         return []
@@ -454,15 +443,28 @@ def predictive_curves(
     seed: int | None = 0,
     prior: Any = None,
     average_of: int = 1,
+    left_out_at_zero: int = 0,
 ) -> CurveDraws:
-    """Joint draws of the run's future reward at ``compute`` by ``method`` (see module doc)."""
+    """Joint draws of the run's future reward at ``compute`` by ``method`` (see module doc).
+
+    ``left_out_at_zero`` is how many evaluations at compute 0 :func:`as_run` left out of
+    ``run``; a refusal for too few evaluations names them.
+    """
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     c = as_positive_compute(compute, "budget")
     need = 2 if method == "auto" else 4
     if len(run) < need:
         raise InputError(
-            f"a forecast with method={method!r} needs at least {need} evaluations, got {len(run)}"
+            f"a forecast with method={method!r} needs at least {need} evaluations"
+            + (" at compute > 0" if left_out_at_zero else "")
+            + f", got {len(run)}"
+            + (
+                f": the {left_out_at_zero} at compute 0 (the untrained model's) has no place "
+                "on the log-compute axis the forecast is made on"
+                if left_out_at_zero
+                else ""
+            )
             + (" (method='auto' forecasts from 2)" if method != "auto" else "")
         )
     y = run.reward
@@ -590,14 +592,20 @@ def forecast(
     check_int(n_samples, "n_samples", 10)
     check_seed(seed)
     run, n_zero = as_run(data, reward, compute)
-    _check_enough_beside_zero(run, n_zero, method)
     if budget is None:
         budget = [2.0 * float(run.compute.max())]
     b = as_positive_compute(budget, "budget")
     if not (isinstance(average_of, int | np.integer) and average_of >= 1):
         raise InputError(f"average_of must be a positive integer, got {average_of!r}")
     draws = predictive_curves(
-        run, b, method=method, n_samples=n_samples, seed=seed, prior=prior, average_of=average_of
+        run,
+        b,
+        method=method,
+        n_samples=n_samples,
+        seed=seed,
+        prior=prior,
+        average_of=average_of,
+        left_out_at_zero=n_zero,
     )
     notes = _zero_compute_note(n_zero) + list(draws.notes)
     if np.any(b < run.compute.max()):
@@ -676,10 +684,17 @@ def compute_to_reach(
     if not max_compute_factor > 1:
         raise InputError(f"max_compute_factor must be > 1, got {max_compute_factor!r}")
     run, n_zero = as_run(data, reward, compute)
-    _check_enough_beside_zero(run, n_zero, method)
     c_max = float(run.compute.max())
     grid = c_max * np.geomspace(1.0, max_compute_factor, 240)
-    draws = predictive_curves(run, grid, method=method, n_samples=n_samples, seed=seed, prior=prior)
+    draws = predictive_curves(
+        run,
+        grid,
+        method=method,
+        n_samples=n_samples,
+        seed=seed,
+        prior=prior,
+        left_out_at_zero=n_zero,
+    )
     curve = draws.curve
     if fraction_of_asymptote is not None:
         start = curve[:, :1]
