@@ -230,7 +230,7 @@ def test_lfo_cut_weights_by_horizon_hand_computed():
 
 
 def test_stacking_leans_on_late_cuts_near_the_end_and_early_cuts_far_ahead():
-    from rlscaling.forecasting.ensemble import auto_components, lfo_errors
+    from rlscaling.forecasting.ensemble import _horizon_weights, auto_components, lfo_errors
     from rlscaling.forecasting.prior import default_forecast_config
 
     run = load_example("scalerl_like").truncate(0.6)
@@ -240,7 +240,8 @@ def test_stacking_leans_on_late_cuts_near_the_end_and_early_cuts_far_ahead():
     ratios = {}
     for name, budget in (("near", 1.1 * x_now), ("far", 20 * x_now)):
         comp = auto_components(run, np.array([budget]), cfg)
-        ratios[name] = comp["e_sig"] ** 2 / e_sig**2  # each cut's weight
+        np.testing.assert_array_equal(comp["e_sig"], e_sig)
+        ratios[name] = _horizon_weights(comp["h_cut"], float(comp["h"][0]))  # each cut's weight
         assert np.mean(ratios[name]) == pytest.approx(1.0)
     assert e_sig.size >= 3
     # later cuts forecast a shorter horizon: they count more for a near budget, less for a far one
@@ -253,7 +254,11 @@ def test_auto_draws_have_the_interval_the_prior_calibrates():
     # draws must have that interval, not a narrower one (a sum of two t variables)
     from scipy import stats
 
-    from rlscaling.forecasting.ensemble import auto_components, auto_point_sd
+    from rlscaling.forecasting.ensemble import (
+        auto_components,
+        auto_point_sd,
+        budget_point_weights,
+    )
     from rlscaling.forecasting.prior import resolve_prior
 
     rng = np.random.default_rng(1)
@@ -261,6 +266,7 @@ def test_auto_draws_have_the_interval_the_prior_calibrates():
     budget = np.array([1.2e4])
     cfg, _ = resolve_prior(None, run)
     comp = auto_components(run, budget, cfg)
+    comp["w"] = budget_point_weights(comp, cfg)
     point, _, obs_sd = auto_point_sd(comp, cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -416,6 +422,34 @@ def test_forecast_reports_the_capped_weight():
     assert near.weights["sigmoid"] <= np.log(1.2) / 0.6 + 1e-4
     uncapped = forecast(run, budget=1.2 * x_now, prior=ForecastPrior(prior_weight=1.0))
     assert uncapped.weights["sigmoid"] > near.weights["sigmoid"]
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.6])
+@pytest.mark.parametrize("gain_horizon", [None, 0.6])
+def test_each_budget_gets_the_forecast_it_gets_alone(cut, gain_horizon):
+    # the sigmoid's weight depends on the horizon (the cut weighting and the short-horizon
+    # cap): with one weight for all budgets, a near budget asked beside a far one got the far
+    # one's weight
+    run = load_example("scalerl_like").truncate(cut)
+    x_now = float(run.compute.max())
+    budgets = x_now * np.array([1.05, 1.3, 2.0, 4.0])
+    prior = ForecastPrior(prior_weight=1.0, prior_strength=5.0, gain_horizon=gain_horizon)
+    together = forecast(run, budget=budgets, prior=prior, seed=3)
+    for j, b in enumerate(budgets):
+        alone = forecast(run, budget=b, prior=prior, seed=3)
+        assert together.median[j] == pytest.approx(alone.median[0], rel=1e-9)
+        assert together.gain_share[j] == alone.gain_share[0]
+        for lv in (0.8, 0.9):
+            assert together.interval(lv)[0][j] == pytest.approx(alone.interval(lv)[0][0], rel=1e-6)
+            assert together.interval(lv)[1][j] == pytest.approx(alone.interval(lv)[1][0], rel=1e-6)
+    # one line reports the furthest budget's weights; the frame has each budget's share
+    assert together.weights["sigmoid"] == pytest.approx(together.gain_share[-1])
+    assert together.to_frame()["gain_share"].tolist() == together.gain_share.tolist()
+    if gain_horizon is not None:
+        # capped at h / gain_horizon near the observed end
+        assert together.gain_share[0] <= np.log(1.05) / gain_horizon + 1e-4
+        assert together.gain_share[0] < together.gain_share[-1]
+        assert "gain share" in together.summary()
 
 
 def _ramp_runs(plateau_at: float | None, n_runs: int = 10) -> list[Run]:

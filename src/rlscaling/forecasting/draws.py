@@ -31,3 +31,6 @@ class CurveDraws:
     kind: str = ""  # the kind of curve the "auto" settings were chosen for
     # the point fit's A, B, C_mid, R0 where a method has one but no per-draw parameters
     fit_params: dict[str, float] | None = None
+    # "auto": the share of the extrapolated gain added at each compute value (the sigmoid's
+    # weight, or a few-point run's share of its trend); None for the other methods
+    gain_share: NDArray[np.float64] | None = None

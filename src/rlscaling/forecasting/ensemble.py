@@ -330,6 +330,29 @@ def sigmoid_weight(e_sig: NDArray, e_pl: NDArray, h: float, declining: bool, cfg
     return min(w, cfg.decline_max_weight) if declining else w
 
 
+def budget_point_weights(comp: dict[str, Any], cfg: Any) -> NDArray:
+    """The share of the gain the point forecast adds at each budget: the sigmoid's weight
+    (:func:`budget_weights`), or for a few-point run the learned ``few_point_weight``."""
+    if comp["few"]:
+        return np.full(np.size(comp["h"]), float(cfg.few_point_weight))
+    return budget_weights(comp, cfg)
+
+
+def budget_weights(comp: dict[str, Any], cfg: Any) -> NDArray:
+    """The sigmoid's weight at each budget of a fitted forecast's components.
+
+    Each budget has its own horizon, so its own weighting of the leave-future-out cuts
+    (:func:`_horizon_weights`) and its own short-horizon cap (:func:`sigmoid_weight`): a
+    budget's forecast is the same whether it is asked for alone or beside others.
+    """
+    e_sig, e_pl, h_cut = comp["e_sig"], comp["e_pl"], comp["h_cut"]
+    out = np.empty(np.size(comp["h"]))
+    for i, h in enumerate(np.ravel(comp["h"])):
+        root_v = np.sqrt(_horizon_weights(h_cut, float(h)))
+        out[i] = sigmoid_weight(e_sig * root_v, e_pl * root_v, float(h), comp["declining"], cfg)
+    return out
+
+
 def decline_note(run: Run) -> str | None:
     """A note when the run has fallen clearly below an earlier peak.
 
@@ -405,8 +428,7 @@ def draw(
             comp = auto_components(run, c, cfg)
         except ValueError as exc:  # the fit refused the data (e.g. too few distinct points)
             comp = few_point_components(run, c, f"no curve could be fitted ({exc})")
-    if comp["few"]:
-        comp["w"] = cfg.few_point_weight
+    comp["w"] = budget_point_weights(comp, cfg)
     comp["average_of"] = average_of
     point, curve_sd, obs_sd = auto_point_sd(comp, cfg)
     # Student-t draws: forecast errors on real curves have heavier tails than a gaussian.
@@ -418,7 +440,8 @@ def draw(
     t, _ = _antithetic_t(rng, cfg.tail_dof, n_samples)
     curve = point + t * curve_sd
     obs = point + t * obs_sd
-    w = comp["w"]
+    # the weights reported in one line are the furthest budget's (where the run ends)
+    w = float(comp["w"][int(np.argmax(c))])
     # "auto" has no per-draw curve parameters: it hands on the point fit's, labelled as such
     fit_params = None if comp["fit"] is None else dict(comp["fit"].params)
     return CurveDraws(
@@ -431,6 +454,7 @@ def draw(
         None,
         kind=kind,
         fit_params=fit_params,
+        gain_share=np.round(comp["w"], 4),
     )
 
 
@@ -457,16 +481,9 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
     e_sig, e_pl, h_cut = _lfo_errors_and_horizons(run, cfg)
     # horizon in e-folds of compute (a difference of logs: the ratio can overflow)
     h = (np.log(c) - np.log(run.compute.max())).clip(0, None)
-    # Each cut's squared error counts with the weight of its horizon's closeness to this
-    # forecast's (one weight for all budgets: the median horizon's). The weighted errors are
-    # kept, so that a prior learned from these components (rlscaling.forecasting.prior) sees
-    # the same.
-    root_v = np.sqrt(_horizon_weights(h_cut, float(np.median(h))))
-    e_sig, e_pl = e_sig * root_v, e_pl * root_v
     dn = decline_note(run)
     if dn:
         notes.append(dn)
-    w = sigmoid_weight(e_sig, e_pl, float(np.median(h)), dn is not None, cfg)
     parts = increment_parts(run, c, cfg)
     fit = parts["fit"]
     if not fit.identified:
@@ -485,9 +502,9 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
         "alpha": alpha,
         "gain": np.clip(parts["sig_base"] + parts["sig_gain"] - level, -cap, cap),
         "slope": recent_slope(run),
-        "w": w,
         "e_sig": e_sig,
         "e_pl": e_pl,
+        "h_cut": h_cut,
         "declining": dn is not None,
         "few": False,
         "notes": notes,
@@ -516,9 +533,9 @@ def few_point_components(run: Run, c: NDArray, why: str) -> dict[str, Any]:
         "base": float(y[-1]),
         "gain": few_point_trend(run, h),
         "gain_sd": np.zeros(c.size),
-        "w": 0.0,
         "e_sig": np.array([]),
         "e_pl": np.array([]),
+        "h_cut": np.array([]),
         "declining": False,
         "few": True,
         "span": max(span, noise, 1e-12),

@@ -68,12 +68,18 @@ class Forecast:
     draws : numpy.ndarray
         ``(S, len(budget))`` predictive draws of the evaluated reward.
     weights : dict
-        Model-averaging weights used (e.g. ``{"sigmoid": 0.3, "plateau": 0.7}``).
+        Model-averaging weights used (e.g. ``{"sigmoid": 0.3, "plateau": 0.7}``); for
+        ``"auto"``, those at the furthest budget (see ``gain_share``).
     notes : tuple of str
         Warnings and caveats (a declining run, an unidentified fit, ...).
     kind : str
         The kind of curve whose learned settings ``"auto"`` used (e.g. ``"pass_rate-flat"``;
         see :func:`rlscaling.forecasting.ensemble.curve_kind`); empty for the other methods.
+    gain_share : numpy.ndarray or None
+        ``"auto"`` only: per budget, the share of the extrapolated gain the forecast adds (the
+        sigmoid's weight; for a run of 2-4 evaluations the learned share of its trend). Each
+        budget has its own: near the observed end it is capped (docs/forecasting.md), so
+        asking for several budgets at once gives each the forecast it gets alone.
     """
 
     name: str
@@ -88,6 +94,7 @@ class Forecast:
     observed_reward: NDArray[np.float64]
     levels: tuple[float, ...] = DEFAULT_LEVELS
     kind: str = ""
+    gain_share: NDArray[np.float64] | None = None
 
     def interval(
         self, level: float = 0.9, *, kind: Literal["observed", "curve"] = "observed"
@@ -173,12 +180,15 @@ class Forecast:
         """One row per budget: ``budget``, ``median``, the intervals at ``levels``
         (``lower_<lv>``, ``upper_<lv>``) and ``x_observed`` (the budget over the largest
         observed compute); with ``reward``, ``prob_at_least_<reward>``: P(an evaluation at
-        the budget shows at least ``reward``), as :meth:`prob_at_least`."""
+        the budget shows at least ``reward``), as :meth:`prob_at_least`; for ``"auto"``,
+        ``gain_share`` (see the class)."""
         df = pd.DataFrame({"budget": self.budget, "median": self.median})
         for lv in self.levels:
             lo, hi = self.interval(lv)
             df[f"lower_{lv:g}"], df[f"upper_{lv:g}"] = lo, hi
         df["x_observed"] = self.budget / float(self.observed_compute.max())
+        if self.gain_share is not None:
+            df["gain_share"] = self.gain_share
         if reward is not None:
             check_real(reward, "reward", what="a finite reward")
             df[f"prob_at_least_{reward:g}"] = (self._draws("observed") >= reward).mean(axis=0)
@@ -212,8 +222,12 @@ class Forecast:
                 for lv in self.levels
             )
             ratio = row["budget"] / self.observed_compute.max()
+            share = ""
+            if self.gain_share is not None and np.ptp(self.gain_share) > 0:
+                share = f"  (gain share {row['gain_share']:.2f})"
             lines.append(
                 f"  at {row['budget']:.4g} ({ratio:.2g}x observed): {row['median']:.4g}  {ints}"
+                + share
             )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -627,6 +641,7 @@ def forecast(
         observed_reward=run.reward,
         levels=tuple(levels),
         kind=draws.kind,
+        gain_share=draws.gain_share,
     )
 
 

@@ -23,9 +23,9 @@ from rlscaling.forecasting.ensemble import (
     MIN_FIT_POINTS,
     auto_components,
     auto_point_sd,
+    budget_point_weights,
     curve_kind,
     few_point_components,
-    sigmoid_weight,
 )
 from rlscaling.io.checks import InputError
 
@@ -218,11 +218,7 @@ def _errors_and_z(cases: list[_Case], cfg: ForecastPrior) -> tuple[np.ndarray, n
     unit = replace(cfg, interval_scale=1.0, few_point_scale=1.0)
     for case in cases:
         comp = dict(case.comp)
-        if comp["few"]:
-            comp["w"] = cfg.few_point_weight
-        else:
-            h = float(np.median(comp["h"]))
-            comp["w"] = sigmoid_weight(comp["e_sig"], comp["e_pl"], h, comp["declining"], cfg)
+        comp["w"] = budget_point_weights(comp, cfg)
         point, _, obs_sd = auto_point_sd(comp, unit)
         e = float(point[0]) - case.target
         err.append(abs(e) / case.scale)
