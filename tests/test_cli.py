@@ -62,6 +62,29 @@ def test_forecast_with_target(csvs, tmp_path):
     assert (tmp_path / "fc.png").stat().st_size > 1000
 
 
+def test_forecast_of_a_percentage_takes_its_range_and_hints_it(tmp_path):
+    run = example_curves()[0].truncate(0.5)
+    p = tmp_path / "pct.csv"
+    frame = run.to_frame()
+    frame["reward"] = 100 * frame["reward"]
+    frame.to_csv(p, index=False)
+    plain = invoke("forecast", p, "--n-samples", 200)
+    assert plain.exit_code == 0, plain.output
+    # the library's hint is written as this command's option
+    assert "--reward-range 0,100" in plain.stderr
+    ranged = invoke(
+        "forecast", p, "--n-samples", 200, "--reward-range", "0,100",
+        "--json", tmp_path / "fc.json",
+    )  # fmt: skip
+    assert ranged.exit_code == 0, ranged.output
+    assert "--reward-range" not in ranged.stderr
+    doc = json.loads((tmp_path / "fc.json").read_text())
+    assert doc["forecast"]["kind"].startswith("pass_rate")
+    assert 0 < doc["forecast"]["forecast"][0]["upper_0.9"] <= 100
+    bad = invoke("forecast", p, "--reward-range", "0;100")
+    assert bad.exit_code == 2 and "LOW,HIGH" in bad.output
+
+
 def test_compare_writes_tables(csvs, tmp_path):
     res = invoke(
         "compare", *csvs, "--n", 100, "--budget", 50000,

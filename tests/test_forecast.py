@@ -98,6 +98,88 @@ def test_bad_forecast_input():
         forecast(Run([1, 2, 3], [0.1, 0.2, 0.3]), budget=10, method="sigmoid")
 
 
+@pytest.mark.parametrize("method", ["auto", "sigmoid"])
+def test_a_percentage_with_its_range_is_forecast_as_the_pass_rate_it_is(method):
+    run = load_example("scalerl_like").truncate(0.5)
+    x_now = float(run.compute.max())
+    budgets = [1.5 * x_now, 3 * x_now]
+    kw = dict(budget=budgets, method=method, n_samples=400, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frac = forecast(run.compute, reward=run.reward, **kw)
+        pct = forecast(run.compute, reward=100 * run.reward, reward_range=(0, 100), **kw)
+        as_score = forecast(run.compute, reward=100 * run.reward, **kw)
+    np.testing.assert_allclose(pct.median, 100 * frac.median, rtol=1e-6)
+    np.testing.assert_allclose(pct.draws, 100 * frac.draws, rtol=1e-6, atol=1e-6)
+    for lv in (0.8, 0.9):
+        np.testing.assert_allclose(pct.interval(lv), 100 * np.asarray(frac.interval(lv)), rtol=1e-6)
+    assert pct.kind == frac.kind
+    assert pct.draws.max() <= 100
+    # without the range it is a score, and the forecast says how to tell it otherwise
+    assert any("reward_range=(0, 100)" in n for n in as_score.notes)
+    assert not any("reward_range" in n for n in pct.notes + frac.notes)
+
+
+def test_compute_to_reach_reads_the_target_in_the_rewards_own_units():
+    run = load_example("scalerl_like").truncate(0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frac = compute_to_reach(run, 0.6, n_samples=300)
+        pct = compute_to_reach(
+            run.compute, 60.0, reward=100 * run.reward, reward_range=(0, 100), n_samples=300
+        )
+        frac_a = compute_to_reach(run, fraction_of_asymptote=0.9, n_samples=300)
+        pct_a = compute_to_reach(
+            run.compute,
+            reward=100 * run.reward,
+            fraction_of_asymptote=0.9,
+            reward_range=(0, 100),
+            n_samples=300,
+        )
+    np.testing.assert_allclose(pct.compute, frac.compute)
+    assert pct.prob_unreachable == frac.prob_unreachable
+    # the point fit's asymptote and start are mapped back to percent
+    assert pct_a.target == pytest.approx(100 * frac_a.target, rel=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lo=st.floats(-50, 50, allow_nan=False),
+    width=st.floats(0.01, 1e3, allow_nan=False),
+)
+def test_reward_range_is_an_affine_map(lo, width):
+    run = load_example("scalerl_like").truncate(0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unit = forecast(run, budget=2e4, n_samples=100)
+        mapped = forecast(
+            run.compute,
+            reward=lo + width * run.reward,
+            budget=2e4,
+            n_samples=100,
+            reward_range=(lo, lo + width),
+        )
+    assert mapped.median[0] == pytest.approx(lo + width * unit.median[0], rel=1e-7, abs=1e-9)
+    lo_m, hi_m = mapped.interval(0.9)
+    assert lo <= lo_m[0] <= hi_m[0] <= lo + width
+
+
+@pytest.mark.parametrize(
+    ("reward_range", "match"),
+    [
+        ((0,), "two numbers"),
+        ("0-100", "two numbers"),
+        ((100, 0), "lowest < highest"),
+        ((0, np.inf), "finite"),
+        ((0, 50), r"does not hold 2 observed reward\(s\), e.g. reward\[4\] = 60"),
+    ],
+)
+def test_bad_reward_range_is_refused_with_what_is_wrong(reward_range, match):
+    y = [10.0, 20.0, 30.0, 45.0, 60.0, 70.0]
+    with pytest.raises(InputError, match=match):
+        forecast([1, 2, 4, 8, 16, 32], reward=y, reward_range=reward_range)
+
+
 def test_summary_and_dict():
     fc = forecast(load_example("scalerl_like").truncate(0.5), budget=[16000])
     text = fc.summary()

@@ -61,9 +61,11 @@ CLI_OPTIONS = {
     "method": "--method",
     "target": "--target",
     "group_by": "--group-by",
+    "reward_range": "--reward-range",
 }
 _KEYWORD = re.compile(
-    r"\b(?P<key>[a-z_]+)=(?P<value>'<[^'>]*>'|<[^>]*>|'[A-Za-z0-9_.-]*'|\.\.\.|(?=[\s,;:)]|$))"
+    r"\b(?P<key>[a-z_]+)=(?P<value>'<[^'>]*>'|<[^>]*>|'[A-Za-z0-9_.-]*'|\.\.\.|\([0-9., -]*\)"
+    r"|(?=[\s,;:)]|$))"
 )
 
 
@@ -71,7 +73,8 @@ def cli_message(message: str, options: set[str] | None = None) -> str:
     """A library error message with its Python hints rewritten as options of this CLI.
 
     ``reward='<column>'`` becomes ``--reward COLUMN``, ``run='<name>'`` ``--run NAME``,
-    ``nan_policy='omit'`` ``--nan-policy omit``; keywords without an option here (or, when
+    ``nan_policy='omit'`` ``--nan-policy omit``, ``reward_range=(0, 100)``
+    ``--reward-range 0,100``; keywords without an option here (or, when
     ``options`` is given, without one on the command that failed: its parameter names) are
     left as they are, and ``path=`` (the file argument) is dropped.
 
@@ -97,6 +100,8 @@ def cli_message(message: str, options: set[str] | None = None) -> str:
             return f"{option} VALUE"
         if value.startswith("'"):
             return f"{option} {value.strip(chr(39))}"
+        if value.startswith("("):  # a tuple: reward_range=(0, 100) is --reward-range 0,100
+            return f"{option} {value.strip('()').replace(' ', '')}"
         return option
 
     return _KEYWORD.sub(render, message)
@@ -129,7 +134,8 @@ def clean_errors(func: F) -> F:
 
 @contextmanager
 def reported_warnings() -> Iterator[None]:
-    """Print the library's warnings as ``warning: ...`` lines on stderr (each message once)."""
+    """Print the library's warnings as ``warning: ...`` lines on stderr (each message once),
+    their Python hints written as options (:func:`cli_message`)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -137,7 +143,7 @@ def reported_warnings() -> Iterator[None]:
         finally:
             seen: set[str] = set()
             for w in caught:
-                msg = str(w.message)
+                msg = cli_message(str(w.message))
                 if issubclass(w.category, UserWarning) and msg not in seen:
                     seen.add(msg)
                     typer.echo(f"warning: {msg}", err=True)

@@ -43,6 +43,14 @@ def forecast_command(
         typer.Option("--target-reward", help="Also: compute needed to reach this reward."),
     ] = None,
     n_samples: Annotated[int, typer.Option("--n-samples", help="Predictive draws.")] = 2000,
+    reward_range: Annotated[
+        str | None,
+        typer.Option(
+            "--reward-range",
+            help="LOW,HIGH: the range a bounded reward can take, e.g. 0,100 for a percentage "
+            "(forecast as a pass rate on that range).",
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
@@ -54,17 +62,26 @@ def forecast_command(
     from rlscaling.forecasting.forecast import compute_to_reach, forecast
 
     check_count(n_samples, "--n-samples")
+    rr = _reward_range(reward_range)
     with reported_warnings():
         (r,) = load([file])
-        fc = forecast(r, budget, method=method, n_samples=n_samples, seed=seed)  # type: ignore[arg-type]
+        fc = forecast(
+            r,
+            budget,
+            method=method,  # type: ignore[arg-type]
+            n_samples=n_samples,
+            seed=seed,
+            reward_range=rr,
+        )
         tf = None
         if target_reward is not None:
             tf = compute_to_reach(
                 r,
                 target_reward,
-                method=method,
+                method=method,  # type: ignore[arg-type]
                 n_samples=n_samples,
-                seed=seed,  # type: ignore[arg-type]
+                seed=seed,
+                reward_range=rr,
             )
     frame = fc.to_frame(target_reward)
     columns = {"budget": "budget", "x_observed": "x observed", "median": "median"}
@@ -94,11 +111,33 @@ def forecast_command(
         from rlscaling.plot import plot_forecast
 
         # The figure shows the path up to the largest budget, not only its end.
-        path = _forecast_path(r, fc, method, n_samples, seed)
+        path = _forecast_path(r, fc, method, n_samples, seed, rr)
         _write_figure(figure, lambda: plot_forecast(path))
 
 
-def _forecast_path(run: Run, fc: Any, method: str, n_samples: int, seed: int) -> Any:
+def _reward_range(text: str | None) -> tuple[float, float] | None:
+    """``--reward-range LOW,HIGH`` as two floats (checked further by ``forecast``)."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected LOW,HIGH (two numbers, e.g. 0,100), got {text!r}",
+            param_hint="--reward-range",
+        ) from None
+    return lo, hi
+
+
+def _forecast_path(
+    run: Run,
+    fc: Any,
+    method: str,
+    n_samples: int,
+    seed: int,
+    reward_range: tuple[float, float] | None = None,
+) -> Any:
     """The forecast of ``run`` on 16 budgets from its last observation to ``fc``'s largest."""
     import numpy as np
 
@@ -110,4 +149,11 @@ def _forecast_path(run: Run, fc: Any, method: str, n_samples: int, seed: int) ->
     grid = np.geomspace(c_obs, c_max, 17)[1:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # already reported for the forecast itself
-        return forecast(run, grid, method=method, n_samples=n_samples, seed=seed)  # type: ignore[arg-type]
+        return forecast(
+            run,
+            grid,
+            method=method,  # type: ignore[arg-type]
+            n_samples=n_samples,
+            seed=seed,
+            reward_range=reward_range,
+        )

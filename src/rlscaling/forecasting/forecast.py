@@ -458,14 +458,30 @@ def predictive_curves(
     prior: Any = None,
     average_of: int = 1,
     left_out_at_zero: int = 0,
+    reward_range: tuple[float, float] | None = None,
 ) -> CurveDraws:
     """Joint draws of the run's future reward at ``compute`` by ``method`` (see module doc).
 
     ``left_out_at_zero`` is how many evaluations at compute 0 :func:`as_run` left out of
-    ``run``; a refusal for too few evaluations names them.
+    ``run``; a refusal for too few evaluations names them. ``reward_range`` as in
+    :func:`forecast`.
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    if reward_range is not None:
+        lo, hi = check_reward_range(reward_range, run.reward)
+        unit = replace(run, reward=(run.reward - lo) / (hi - lo))
+        draws = predictive_curves(
+            unit,
+            compute,
+            method=method,
+            n_samples=n_samples,
+            seed=seed,
+            prior=prior,
+            average_of=average_of,
+            left_out_at_zero=left_out_at_zero,
+        )
+        return _from_unit_range(draws, lo, hi)
     c = as_positive_compute(compute, "budget")
     need = 2 if method == "auto" else 4
     if len(run) < need:
@@ -511,6 +527,9 @@ def predictive_curves(
         kind=kind,
         average_of=average_of,
     )
+    hint = _percent_hint(y)
+    if hint:
+        draws = replace(draws, notes=(*draws.notes, hint))
     lo, hi = reward_bounds(y)
     if lo > -np.inf or hi < np.inf:
         # Clipping draws to the reward's range moves every quantile towards the feasible
@@ -528,6 +547,68 @@ def predictive_curves(
             "compute to a unit near 1 (e.g. GPU-hours, or FLOPs / 1e18)"
         )
     return draws
+
+
+def check_reward_range(reward_range: Any, y: NDArray[np.float64]) -> tuple[float, float]:
+    """``reward_range`` as two finite floats ``lo < hi`` that hold every observed reward."""
+    try:
+        lo, hi = (float(v) for v in reward_range)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"reward_range must be two numbers (lowest, highest), e.g. (0, 100) for a "
+            f"percentage, got {reward_range!r}"
+        ) from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise InputError(
+            f"reward_range must be two finite numbers with lowest < highest, got {reward_range!r}"
+        )
+    out = np.flatnonzero((y < lo) | (y > hi))
+    if out.size:
+        raise InputError(
+            f"reward_range={reward_range!r} does not hold {out.size} observed reward(s), e.g. "
+            f"reward[{out[0]}] = {y[out[0]]:g}: give the range the reward can take"
+        )
+    return lo, hi
+
+
+def _from_unit_range(draws: CurveDraws, lo: float, hi: float) -> CurveDraws:
+    """Draws made on a reward mapped to [0, 1] (see ``reward_range``), mapped back."""
+    w = hi - lo
+    params = draws.params
+    if params is not None:
+        params = params.copy()
+        for col in ("A", "R0"):
+            if col in params:
+                params[col] = lo + w * params[col]
+    fit_params = draws.fit_params
+    if fit_params is not None:
+        fit_params = {k: lo + w * v if k in ("A", "R0") else v for k, v in fit_params.items()}
+    notes = draws.notes
+    if notes:
+        notes = (
+            f"made on the reward mapped from reward_range ({lo:g}, {hi:g}) to [0, 1]: "
+            "rewards in the notes below are on that scale",
+            *notes,
+        )
+    return replace(
+        draws,
+        curve=lo + w * draws.curve,
+        observed=lo + w * draws.observed,
+        params=params,
+        fit_params=fit_params,
+        notes=notes,
+    )
+
+
+def _percent_hint(y: NDArray[np.float64]) -> str | None:
+    """A note when the reward looks like a percentage forecast as an open-ended score."""
+    if np.all(y >= 0) and np.all(y <= 100) and float(y.max()) > 1:
+        return (
+            "every reward lies in [0, 100] and some exceed 1: if it is a percentage, pass "
+            "reward_range=(0, 100) to forecast it as a pass rate (kept below 100, with the "
+            "settings learned on pass rates); as given it is forecast as a score"
+        )
+    return None
 
 
 def reward_bounds(y: NDArray[np.float64]) -> tuple[float, float]:
@@ -554,6 +635,7 @@ def forecast(
     seed: int | None = 0,
     prior: Any = None,
     average_of: int = 1,
+    reward_range: tuple[float, float] | None = None,
 ) -> Forecast:
     """Forecast the reward a run will show at compute ``budget``.
 
@@ -588,6 +670,11 @@ def forecast(
     average_of : int, default 1
         Forecast the mean of this many evaluations at the budget (e.g. 3 to predict the mean of
         a run's last three evaluations); evaluation noise in the interval shrinks accordingly.
+    reward_range : (float, float), optional
+        The range the reward can take, when it is bounded but not [0, 1], e.g. ``(0, 100)``
+        for an accuracy in percent: the run is forecast as a pass rate on that range (mapped
+        to [0, 1] and back), kept inside it. By default a reward that stays in [0, 1] is a
+        pass rate and any other is a score (a note says so when it looks like a percentage).
 
     Returns
     -------
@@ -620,6 +707,7 @@ def forecast(
         prior=prior,
         average_of=average_of,
         left_out_at_zero=n_zero,
+        reward_range=reward_range,
     )
     notes = _zero_compute_note(n_zero) + list(draws.notes)
     if np.any(b < run.compute.max()):
@@ -661,6 +749,7 @@ def compute_to_reach(
     n_samples: int = 2000,
     seed: int | None = 0,
     prior: Any = None,
+    reward_range: tuple[float, float] | None = None,
 ) -> TargetForecast:
     """Compute at which the run's expected reward reaches ``target``, with its distribution.
 
@@ -675,6 +764,9 @@ def compute_to_reach(
     max_compute_factor : float
         Draws that do not reach the target within this multiple of the observed compute count as
         unreachable.
+    reward_range : (float, float), optional
+        As in :func:`forecast` (e.g. ``(0, 100)`` for a percentage); ``target`` is in the
+        reward's own units.
 
     Returns
     -------
@@ -709,6 +801,7 @@ def compute_to_reach(
         seed=seed,
         prior=prior,
         left_out_at_zero=n_zero,
+        reward_range=reward_range,
     )
     curve = draws.curve
     if fraction_of_asymptote is not None:
