@@ -51,24 +51,12 @@ def require_gpu() -> None:
 def random_qwen25_05b(path: Path) -> Path:
     """Save a random model of Qwen2.5-0.5B's shape and the trainer's tokenizer to ``path``."""
     import torch
-    from transformers import AutoModelForCausalLM, Qwen2Config
+    from transformers import AutoModelForCausalLM
 
-    from rlscaling.trainer.model import build_tokenizer
+    from rlscaling.trainer.model import build_tokenizer, qwen25_05b_config
 
     tok = build_tokenizer()
-    cfg = Qwen2Config(
-        vocab_size=151936,
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        max_position_embeddings=32768,
-        tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
+    cfg = qwen25_05b_config(tok)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     model.save_pretrained(path)

@@ -83,6 +83,33 @@ def build_tiny_model(cfg: Any, tokenizer: Any, seed: int = 0):
     return model.to(DTYPES[cfg.dtype])
 
 
+def qwen25_05b_config(tokenizer: Any = None, max_positions: int = 32768) -> Any:
+    """A ``Qwen2Config`` of Qwen2.5-0.5B's published shape (24 layers, hidden 896, 14 query
+    and 2 KV heads of 64, MLP 4,864, vocabulary 151,936, tied embeddings): a model of a real
+    size to check memory and speed against, built without downloading one. With
+    ``tokenizer``, its special tokens' ids."""
+    from transformers import Qwen2Config
+
+    ids = {}
+    if tokenizer is not None:
+        ids = dict(
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    return Qwen2Config(
+        vocab_size=151936,
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        **ids,
+    )
+
+
 def save_model(model: Any, tokenizer: Any, path: str | Path) -> Path:
     """``save_pretrained`` model and tokenizer into ``path`` (created if needed)."""
     from transformers.utils import logging as hf_logging
