@@ -95,6 +95,25 @@ def test_dataframe_missing_column_lists_columns():
     assert fit.n_used == 20
 
 
+@pytest.mark.parametrize("col", ["run", "run_name", "run_id", "curve"])
+def test_a_table_of_several_runs_is_refused_not_interleaved(col):
+    # read as one curve, three runs' rows interleave; sorting them (as an unsorted-compute
+    # error would suggest) makes one curve of three
+    from rlscaling import example_curves, forecast
+
+    runs = example_curves()[:3]
+    df = pd.concat([r.to_frame().assign(**{col: r.name}) for r in runs])
+    for call in (fit_sigmoid, forecast):
+        with pytest.raises(InputError, match=rf"holds 3 runs \(column '{col}'.*groupby\('{col}'\)"):
+            call(df)
+    # one run's rows: its name is the result's
+    one = df[df[col] == runs[1].name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert fit_sigmoid(one).data.name == runs[1].name
+        assert forecast(one, n_samples=50).name == runs[1].name
+
+
 def test_all_input_forms_agree():
     a = fit_sigmoid(C, Y).A
     assert fit_sigmoid(list(C), list(Y)).A == pytest.approx(a)

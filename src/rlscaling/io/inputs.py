@@ -99,11 +99,12 @@ def resolve_xy(
                     f"{arg}={col!r} is not a column of the DataFrame; columns found: "
                     f"{list(map(str, data.columns))}. Pass {arg}='<column name>'."
                 )
+        name = _one_run_name(data)
         size = None
         for cand in ("eval_size", "n_eval"):
             if cand in data.columns:
                 size = data[cand].to_numpy()
-        return data[c_col].to_numpy(), data[r_col].to_numpy(), size, None
+        return data[c_col].to_numpy(), data[r_col].to_numpy(), size, name
     if compute is not None:
         raise InputError(
             "compute= names a DataFrame column; with arrays pass compute values first "
@@ -129,6 +130,28 @@ def resolve_xy(
         )
     name = getattr(reward, "name", None)
     return data, reward, None, name if isinstance(name, str) else None
+
+
+# columns that name the run a row belongs to (as the file loaders read them)
+RUN_COLUMNS = ("run", "run_name", "run_id", "curve")
+
+
+def _one_run_name(df: pd.DataFrame) -> str | None:
+    """The run a table's rows belong to (its name where a column says), refusing a table that
+    holds several runs: read as one curve, their rows would interleave."""
+    for col in RUN_COLUMNS:
+        if col in df.columns:
+            names = pd.unique(df[col])
+            if len(names) > 1:
+                shown = ", ".join(repr(n) for n in names[:4]) + (", ..." if len(names) > 4 else "")
+                raise InputError(
+                    f"the DataFrame holds {len(names)} runs (column {col!r}: {shown}); pass one, "
+                    f"e.g. df[df[{col!r}] == {names[0]!r}], or make a Run of each: "
+                    f"[Run.from_frame(g, name=k) for k, g in df.groupby({col!r})]"
+                )
+            if len(names) == 1 and isinstance(names[0], str):
+                return names[0]
+    return None
 
 
 def check_curve(
