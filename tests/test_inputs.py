@@ -90,9 +90,11 @@ def test_percent_rewards_with_pass_rate_bounds():
 def test_dataframe_missing_column_lists_columns():
     df = pd.DataFrame({"gpu_hours": C, "acc": Y})
     with pytest.raises(InputError, match=r"columns found: \['gpu_hours', 'acc'\]"):
-        fit_sigmoid(df)
+        fit_sigmoid(df, compute="flops")
     fit = fit_sigmoid(df, compute="gpu_hours", reward="acc")
     assert fit.n_used == 20
+    # left unnamed, they are found by their names
+    assert fit_sigmoid(df).A == pytest.approx(fit.A)
 
 
 @pytest.mark.parametrize("col", ["run", "run_name", "run_id", "curve"])
@@ -104,7 +106,7 @@ def test_a_table_of_several_runs_is_refused_not_interleaved(col):
     runs = example_curves()[:3]
     df = pd.concat([r.to_frame().assign(**{col: r.name}) for r in runs])
     for call in (fit_sigmoid, forecast):
-        with pytest.raises(InputError, match=rf"holds 3 runs \(column '{col}'.*groupby\('{col}'\)"):
+        with pytest.raises(InputError, match=rf"holds 3 runs \(column '{col}'.*load_runs\(df\)"):
             call(df)
     # one run's rows: its name is the result's
     one = df[df[col] == runs[1].name]
@@ -112,6 +114,38 @@ def test_a_table_of_several_runs_is_refused_not_interleaved(col):
         warnings.simplefilter("ignore")
         assert fit_sigmoid(one).data.name == runs[1].name
         assert forecast(one, n_samples=50).name == runs[1].name
+
+
+def test_an_eval_log_read_with_pandas_has_its_columns_found_as_a_file_s_are(tmp_path):
+    from rlscaling import forecast, load_run, load_runs
+
+    steps = np.arange(1, 21) * 50
+    df = pd.DataFrame({"global_step": steps, "eval/accuracy": sigmoid(steps, 0.7, 1.5, 300, 0.1)})
+    df.to_csv(tmp_path / "log.csv", index=False)
+    from_file = load_run(tmp_path / "log.csv")
+    with pytest.warns(UserWarning, match="step column 'global_step' as compute"):
+        from_frame = load_run(df)
+    np.testing.assert_array_equal(from_frame.compute, from_file.compute)
+    np.testing.assert_array_equal(from_frame.reward, from_file.reward)
+    assert from_frame.name == "run" and from_frame.metadata["source"] == "DataFrame"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert fit_sigmoid(df).A == pytest.approx(fit_sigmoid(steps, df["eval/accuracy"]).A)
+        # one column named, the other found
+        assert fit_sigmoid(df, reward="eval/accuracy").A == pytest.approx(fit_sigmoid(df).A)
+        assert forecast(df.iloc[:8], n_samples=50).median[0] == pytest.approx(
+            forecast(steps[:8], reward=df["eval/accuracy"][:8], n_samples=50).median[0]
+        )
+    # a table of several runs: each, or the one asked for
+    multi = pd.concat([df.assign(run=f"seed{k}") for k in (1, 2)])
+    assert [r.name for r in load_runs(multi, compute="global_step")] == ["seed1", "seed2"]
+    assert load_run(multi, compute="global_step", run="seed2").name == "seed2"
+    with pytest.raises(InputError, match=r"the DataFrame holds 2 runs: \['seed1', 'seed2'\]"):
+        load_run(multi, compute="global_step")
+    with pytest.raises(
+        InputError, match=r"could not infer the reward column from columns \['a', 'b'\]"
+    ):
+        fit_sigmoid(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
 
 
 def test_all_input_forms_agree():

@@ -17,7 +17,8 @@ from rlscaling.fit.identifiability import IdentifiabilityWarning, profile_issues
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.fit.search import solve_one
 from rlscaling.io.checks import InputError, check_int, check_real
-from rlscaling.io.inputs import CurveData, NanPolicy, check_curve, resolve_xy
+from rlscaling.io.inputs import CurveData, NanPolicy, check_curve
+from rlscaling.io.loaders import resolve_columns
 from rlscaling.io.runs import Run
 from rlscaling.model.solver import LOSSES, Bounds
 
@@ -136,7 +137,9 @@ def fit_sigmoid(
     ----------
     data : array_like, pandas.DataFrame or Run
         Compute values (> 0, increasing; any unit), or a DataFrame whose columns are named by
-        ``compute`` and ``reward``, or a :class:`~rlscaling.Run`.
+        ``compute`` and ``reward`` (one left unnamed and absent under its default name is
+        found as :func:`~rlscaling.load_run` finds a file's, e.g. ``global_step`` and
+        ``eval/accuracy``), or a :class:`~rlscaling.Run`.
     reward : array_like or str, optional
         Rewards, one per compute value; with a DataFrame, the reward column name
         (default ``"reward"``).
@@ -220,7 +223,7 @@ def fit_sigmoid(
         n_zero = int(np.sum(data.compute <= 0))
         data, zero_r0 = data.without_zero_compute()
         zero_omitted = {"zero_compute_used_as_r0" if r0 == "first" else "zero_compute": n_zero}
-    c_raw, r_raw, size_raw, name = resolve_xy(data, reward, compute)
+    c_raw, r_raw, size_raw, name = resolve_columns(data, reward, compute)
     if eval_size is None:
         eval_size = size_raw
     full = check_curve(c_raw, r_raw, eval_size=eval_size, weights=weights, nan_policy=nan_policy)

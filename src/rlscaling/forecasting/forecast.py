@@ -42,7 +42,8 @@ from rlscaling.io.checks import (
     check_real,
     check_seed,
 )
-from rlscaling.io.inputs import check_curve, resolve_xy
+from rlscaling.io.inputs import check_curve
+from rlscaling.io.loaders import resolve_columns
 from rlscaling.io.runs import Run
 from rlscaling.plot import new_axes
 from rlscaling.protocol import check_kind
@@ -412,7 +413,7 @@ def as_run(data: Any, reward: Any = None, compute: str | None = None) -> tuple[R
             ),
             n_zero,
         )
-    c, r, size, name = resolve_xy(data, reward, compute)
+    c, r, size, name = resolve_columns(data, reward, compute)
     c, r, size, n_zero = _without_zero_compute(c, r, size)
     checked = check_curve(c, r, eval_size=size)
     return Run(checked.compute, checked.reward, checked.eval_size, name=name or "run"), n_zero
@@ -642,7 +643,8 @@ def forecast(
     Parameters
     ----------
     data : Run, SigmoidFit, DataFrame or array_like
-        The observed (partial) run; arrays need ``reward=``.
+        The observed (partial) run; arrays need ``reward=``; a DataFrame's columns are found
+        as in :func:`~rlscaling.fit_sigmoid`.
     budget : float or array_like, optional
         Compute budget(s); default 2x the largest observed compute.
     method : {"auto", "sigmoid", "plateau", "mcmc"}

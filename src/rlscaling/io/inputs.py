@@ -67,7 +67,8 @@ def resolve_xy(
     """Return ``(compute, reward, eval_size, name)`` from any supported input form.
 
     ``data`` may be compute values (with ``reward`` the rewards), a DataFrame (``compute`` and
-    ``reward`` then name its columns; defaults ``"compute"`` and ``"reward"``), or a
+    ``reward`` then name its columns; defaults ``"compute"`` and ``"reward"``; see
+    :func:`rlscaling.io.loaders.resolve_columns` for a table without them), or a
     :class:`rlscaling.io.runs.Run`.
     """
     if isinstance(data, Run):
@@ -87,14 +88,14 @@ def resolve_xy(
         name = data.name if isinstance(data.name, str) else None
         return index.to_numpy(dtype=float), data.to_numpy(), None, name
     if isinstance(data, pd.DataFrame):
-        c_col = compute or "compute"
-        r_col = reward if isinstance(reward, str) else (None if reward is not None else "reward")
-        if r_col is None:
+        if reward is not None and not isinstance(reward, str):
             raise InputError(
                 f"with a DataFrame, reward must be a column name (str), got {type(reward).__name__}"
             )
+        c_col, r_col = compute or "compute", reward or "reward"
+        cols = set(map(str, data.columns))
         for arg, col in (("compute", c_col), ("reward", r_col)):
-            if col not in data.columns:
+            if col not in cols:
                 raise InputError(
                     f"{arg}={col!r} is not a column of the DataFrame; columns found: "
                     f"{list(map(str, data.columns))}. Pass {arg}='<column name>'."
@@ -146,8 +147,7 @@ def _one_run_name(df: pd.DataFrame) -> str | None:
                 shown = ", ".join(repr(n) for n in names[:4]) + (", ..." if len(names) > 4 else "")
                 raise InputError(
                     f"the DataFrame holds {len(names)} runs (column {col!r}: {shown}); pass one, "
-                    f"e.g. df[df[{col!r}] == {names[0]!r}], or make a Run of each: "
-                    f"[Run.from_frame(g, name=k) for k, g in df.groupby({col!r})]"
+                    f"e.g. df[df[{col!r}] == {names[0]!r}], or load each as a Run: load_runs(df)"
                 )
             if len(names) == 1 and isinstance(names[0], str):
                 return names[0]

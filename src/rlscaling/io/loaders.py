@@ -41,8 +41,8 @@ from rlscaling.io.frames import (
     norm_name,
     warn,
 )
-from rlscaling.io.inputs import NanPolicy
-from rlscaling.io.readers.base import _choose, _stem
+from rlscaling.io.inputs import NanPolicy, resolve_xy
+from rlscaling.io.readers.base import FRAME_SOURCE, _choose, _stem, source_words
 from rlscaling.io.readers.jsonl import _read_jsonl_frame
 from rlscaling.io.readers.parquet import _read_parquet
 from rlscaling.io.readers.run_directory import _is_rundir, _read_rundir, _rundir_name
@@ -58,7 +58,7 @@ Duplicates = Literal["raise", "last", "mean"]
 
 
 def load_run(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | pd.DataFrame,
     *,
     compute: str | None = None,
     reward: str | None = None,
@@ -79,9 +79,10 @@ def load_run(
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, path-like or pandas.DataFrame
         A CSV/TSV, JSONL, Parquet or TensorBoard event file, a W&B chart CSV, a directory of
-        TensorBoard event files, or a trainer run directory (``run.json`` + ``eval.jsonl``).
+        TensorBoard event files, or a trainer run directory (``run.json`` + ``eval.jsonl``);
+        or a table already in memory (an eval log read with pandas), read as a CSV is.
     compute, reward, step, tokens : str, optional
         Column names (TensorBoard: tag names; step is ``"step"``). Inferred when omitted: compute
         from ``compute``, ``flops``, ``gpu_hours``/``gpu-hours``, ``device_seconds``...; reward
@@ -164,18 +165,21 @@ def load_run(
     'compute = global_step * 2e+15 (compute_per_step)'
     """
     opts = replace(_options(locals()), one=True)
-    runs = _read_checked(Path(path), opts)
+    if isinstance(path, pd.DataFrame):
+        runs, where = _frame_runs(path, opts), FRAME_SOURCE
+    else:
+        runs, where = _read_checked(Path(path), opts), Path(path)
     if len(runs) != 1:
         names = [r.name for r in runs]
         raise InputError(
-            f"path={str(path)!r} holds {len(runs)} runs: {names}. Pick one with run='<name>', "
+            f"{source_words(where)} holds {len(runs)} runs: {names}. Pick one with run='<name>', "
             "or use load_runs() to get them all."
         )
     return _renamed(runs[0], name)
 
 
 def load_runs(
-    paths_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    paths_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pd.DataFrame,
     *,
     compute: str | None = None,
     reward: str | None = None,
@@ -199,7 +203,9 @@ def load_runs(
     paths_or_glob : str, path-like or sequence of them
         Files or directories, or glob patterns (``"runs/*/"``, ``"logs/**/*.csv"``). A
         directory that is not itself a run directory or a TensorBoard log is searched for
-        run directories (``run.json``/``eval.jsonl``), then for TensorBoard event files.
+        run directories (``run.json``/``eval.jsonl``), then for TensorBoard event files. Or
+        a DataFrame, whose run column (``run``, ``run_name``, ``run_id``, ``curve`` or
+        ``group=``) splits it into runs.
     run : str or sequence of str, optional
         Keep only runs with these names.
     name : str, optional
@@ -224,8 +230,11 @@ def load_runs(
     [('seed1', 0.3), ('seed2', 0.4)]
     """
     opts = _options(locals())
-    paths = _expand(paths_or_glob)
-    runs = [r for p in paths for r in _read_checked(p, opts)]
+    if isinstance(paths_or_glob, pd.DataFrame):
+        runs = _frame_runs(paths_or_glob, opts)
+        paths_or_glob = FRAME_SOURCE
+    else:
+        runs = [r for p in _expand(paths_or_glob) for r in _read_checked(p, opts)]
     if not runs:
         which = "" if run is None else f" named {run!r}"
         raise InputError(f"no runs{which} found in {paths_or_glob!r}")
@@ -381,6 +390,28 @@ def _read_source(p: Path, opts: LoadOptions) -> list[Run]:
         else:
             runs = _table_runs(pd.read_csv(io.StringIO(text), sep=sep), p, "csv", opts, torn=torn)
     return runs
+
+
+def resolve_columns(
+    data: Any, reward: Any = None, compute: str | None = None
+) -> tuple[Any, Any, Any, str | None]:
+    """:func:`rlscaling.io.inputs.resolve_xy`, except that a DataFrame column left unnamed
+    whose default name (``"compute"``, ``"reward"``) is absent is found as :func:`load_run`
+    finds a file's (an eval log read with pandas: ``global_step``, ``eval/accuracy``), with
+    the loader's warning when a step column stands in for compute."""
+    if isinstance(data, pd.DataFrame) and (reward is None or isinstance(reward, str)):
+        cols = set(map(str, data.columns))
+        if (compute is None and "compute" not in cols) or (reward is None and "reward" not in cols):
+            run = load_run(data, compute=compute, reward=reward)
+            return run.compute, run.reward, run.eval_size, None if run.name == "run" else run.name
+    return resolve_xy(data, reward, compute)
+
+
+def _frame_runs(df: pd.DataFrame, opts: LoadOptions) -> list[Run]:
+    """The runs of a table in memory, read as a CSV file's would be; a run that no column
+    names is called ``"run"``."""
+    runs = _table_runs(df.copy(), FRAME_SOURCE, "frame", opts)
+    return [_renamed(r, "run") if r.name == FRAME_SOURCE.name else r for r in runs]
 
 
 def _table_runs(df: pd.DataFrame, p: Path, fmt: str, opts: LoadOptions, torn: int = 0) -> list[Run]:

@@ -16,17 +16,28 @@ from rlscaling.io.frames import (
 IO_EXTRA = 'pip install "rlscaling[io]"'
 
 
+# what a table handed over in memory is called in messages and metadata["source"]
+FRAME_SOURCE = Path("DataFrame")
+
+
+def source_words(p: Path) -> str:
+    """How a message names a source: ``path='<p>'``, or ``the DataFrame``."""
+    return "the DataFrame" if p == FRAME_SOURCE else f"path={str(p)!r}"
+
+
 def _choose(names: list[str], opts: LoadOptions, p: Path) -> list[str]:
     """Which of the runs a source holds to read: those named by run=, checked before reading."""
     if opts.run is not None:
         wanted = [opts.run] if isinstance(opts.run, str) else list(opts.run)
         kept = [n for n in names if n in wanted]
         if not kept and opts.one:
-            raise InputError(f"run={opts.run!r} is not among the runs in {str(p)!r}: {names}")
+            raise InputError(
+                f"run={opts.run!r} is not among the runs in {source_words(p)}: {names}"
+            )
         return kept
     if opts.one and len(names) > 1:
         raise InputError(
-            f"path={str(p)!r} holds {len(names)} runs: {names}. Pick one with run='<name>', "
+            f"{source_words(p)} holds {len(names)} runs: {names}. Pick one with run='<name>', "
             "or use load_runs() to get them all."
         )
     return names
