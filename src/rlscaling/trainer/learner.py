@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from rlscaling.io import rundir
-from rlscaling.trainer.compute import ComputeLedger, DeviceTimer
+from rlscaling.trainer.compute import DeviceTimer
 from rlscaling.trainer.config import TrainConfig
 from rlscaling.trainer.distributed import (
     LearnerGroup,
@@ -35,10 +35,9 @@ from rlscaling.trainer.distributed import (
     init_learner_group,
     launched_world_size,
 )
-from rlscaling.trainer.model import load_model, matmul_params
+from rlscaling.trainer.model import load_model
 from rlscaling.trainer.runlog import RunWriter
-from rlscaling.trainer.sampler import PromptSampler
-from rlscaling.trainer.setup import pick_device, sampling_params
+from rlscaling.trainer.setup import pick_device
 from rlscaling.trainer.steps import RunState, learn
 from rlscaling.trainer.tasks import make_task_splits
 from rlscaling.trainer.update import make_optimizer
@@ -83,26 +82,21 @@ def join_learner(cfg: TrainConfig, group: LearnerGroup) -> RunState | None:
         optimizer, scheduler = make_optimizer(model, cfg.optim)
         optimizer.load_state_dict(optimizer_state)
         scheduler.load_state_dict(scheduler_state)
-    s = cfg.sampler
-    run = RunState(
-        cfg=cfg,
+    # pass counts are recorded on every rank (learn does), prompts drawn on rank 0 only
+    run = RunState.fresh(
+        cfg,
+        model,
+        tokenizer,
         device=group.device,
         out=out,
         writer=RunWriter(out),  # never written: rank 0 writes the run directory
         task=task,
         train_set=train_set,
         val_set=val_set,
-        model=model,
-        tokenizer=tokenizer,
         optimizer=optimizer,
         scheduler=scheduler,
-        # pass counts are recorded on every rank (learn does), prompts drawn on rank 0 only
-        sampler=PromptSampler(len(train_set), cfg.seed, s.npr, s.npr_threshold, s.npr_min_groups),
-        ledger=ComputeLedger(),
         evaluator=None,
-        params=sampling_params(cfg, tokenizer),
         prompt_ids=[],
-        n_flops_params=matmul_params(model),
         group=group,
     )
     _wrap(run, optimizer_state, scheduler_state)

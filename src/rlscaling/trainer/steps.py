@@ -78,6 +78,25 @@ class RunState:
     group: LearnerGroup | None = None  # several learner ranks (torchrun); None: one process
     learner: ShardedPolicy | None = field(default=None, repr=False)
 
+    @classmethod
+    def fresh(cls, cfg: TrainConfig, model: Any, tokenizer: Any, **rest: Any) -> RunState:
+        """A state whose bookkeeping is made new from ``cfg``, ``model`` and ``tokenizer``:
+        the prompt sampler (over ``rest["train_set"]``), an empty compute ledger, the sampling
+        parameters and the FLOPs parameter count; ``rest`` holds the other fields."""
+        s = cfg.sampler
+        return cls(
+            cfg=cfg,
+            model=model,
+            tokenizer=tokenizer,
+            sampler=PromptSampler(
+                len(rest["train_set"]), cfg.seed, s.npr, s.npr_threshold, s.npr_min_groups
+            ),
+            ledger=ComputeLedger(),
+            params=sampling_params(cfg, tokenizer),
+            n_flops_params=matmul_params(model),
+            **rest,
+        )
+
 
 def setup(cfg: TrainConfig, group: LearnerGroup | None = None) -> RunState:
     """Build the trainer's state; restore it from the latest checkpoint if there is one.
@@ -105,25 +124,20 @@ def setup(cfg: TrainConfig, group: LearnerGroup | None = None) -> RunState:
         model, tokenizer, base_info = base_model(cfg, task, train_set, val_set, device)
     optimizer, scheduler = make_optimizer(model, cfg.optim)
     fmt = prompt_format(cfg, tokenizer, task)
-    s = cfg.sampler
-    run = RunState(
-        cfg=cfg,
+    run = RunState.fresh(
+        cfg,
+        model,
+        tokenizer,
         device=device,
         out=out,
         writer=writer,
         task=task,
         train_set=train_set,
         val_set=val_set,
-        model=model,
-        tokenizer=tokenizer,
         optimizer=optimizer,
         scheduler=scheduler,
-        sampler=PromptSampler(len(train_set), cfg.seed, s.npr, s.npr_threshold, s.npr_min_groups),
-        ledger=ComputeLedger(),
         evaluator=get_engine("torch")(model, hold_snapshot=False),
-        params=sampling_params(cfg, tokenizer),
         prompt_ids=[fmt.encode(tokenizer, p) for p in train_set],
-        n_flops_params=matmul_params(model),
         prompt_format=fmt,
         val_prompt_ids=[fmt.encode(tokenizer, p) for p in val_set],
         group=group,
