@@ -617,38 +617,7 @@ def test_an_eval_log_starting_at_step_0_is_forecast_and_the_step_0_point_is_repo
     assert any("compute 0" in n for n in reach.notes)
     with pytest.raises(InputError, match=r"compute must be > 0.*-10"):
         forecast(np.r_[-10.0, steps[1:]], reward=y, budget=200.0)
-    # with only one evaluation after it, the forecast is a plateau sized by the run's move
-    # from its start (next test); a fitted method still needs four at compute > 0
-    with pytest.raises(InputError, match=r"at least 4 evaluations at compute > 0, got 1.*the 1 at"):
-        forecast(steps[:2], reward=y[:2], budget=200.0, method="sigmoid")
-
-
-@pytest.mark.parametrize("as_run", [False, True])
-def test_one_evaluation_after_step_0_is_a_plateau_sized_by_the_move_from_the_start(as_run):
-    # an eval log: the untrained model's evaluation, then one more
-    data = Run([0.0, 100.0], [0.1, 0.3]) if as_run else np.array([0.0, 100.0])
-    kw = {} if as_run else {"reward": [0.1, 0.3]}
-    with pytest.warns(ForecastWarning, match=r"one evaluation after the start \(0.1 .* 0.3\)"):
-        fc = forecast(data, budget=[200.0, 400.0], seed=0, **kw)
-    assert fc.median == pytest.approx([0.3, 0.3])  # carried forward: no trend on log-compute
-    assert fc.weights["sigmoid"] == 0.0 and np.all(fc.gain_share == 0)
-    lo, hi = fc.interval(0.8)
-    assert np.all(lo < 0.3) and np.all(hi > 0.3)
-    assert hi[1] - lo[1] > hi[0] - lo[0]  # wider further ahead
-    # the spread scales with the move: twice the move, twice the width (away from the bounds)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        small = forecast([0.0, 100.0], reward=[0.45, 0.5], budget=200.0, seed=0)
-        large = forecast([0.0, 100.0], reward=[0.4, 0.5], budget=200.0, seed=0)
-    w_small = np.subtract(*small.interval(0.8)[::-1])[0]
-    w_large = np.subtract(*large.interval(0.8)[::-1])[0]
-    assert w_large == pytest.approx(2 * w_small, rel=1e-6)
-    # no move at all: carried forward with a zero-width interval, and said so
-    with pytest.warns(ForecastWarning, match="constant .* at all 2 evaluations"):
-        flat = forecast([0.0, 100.0], reward=[0.3, 0.3], budget=200.0)
-    assert flat.interval(0.9)[0][0] == flat.interval(0.9)[1][0] == 0.3
-    # nothing after the start: nothing to forecast from
+    with pytest.raises(InputError, match=r"at least 2 evaluations at compute > 0, got 1.*the 1 at"):
+        forecast(steps[:2], reward=y[:2], budget=200.0)
     with pytest.raises(InputError, match="all 2 evaluations are at compute 0"):
         forecast([0.0, 0.0], reward=[0.1, 0.2], budget=200.0)
-    with pytest.raises(InputError, match="at least 2 evaluations, got 1"):
-        forecast([100.0], reward=[0.3], budget=200.0)

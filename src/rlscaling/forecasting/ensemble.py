@@ -334,8 +334,7 @@ def budget_point_weights(comp: dict[str, Any], cfg: Any) -> NDArray:
     """The share of the gain the point forecast adds at each budget: the sigmoid's weight
     (:func:`budget_weights`), or for a few-point run the learned ``few_point_weight``."""
     if comp["few"]:
-        share = 0.0 if comp.get("no_trend") else float(cfg.few_point_weight)
-        return np.full(np.size(comp["h"]), share)
+        return np.full(np.size(comp["h"]), float(cfg.few_point_weight))
     return budget_weights(comp, cfg)
 
 
@@ -405,7 +404,6 @@ def draw(
     prior: Any,
     kind: str = "",
     average_of: int = 1,
-    start_reward: float | None = None,
 ) -> CurveDraws:
     """Dispatch to a method; ``"auto"`` stacks a smoothed level and a sigmoid (see module doc).
 
@@ -413,9 +411,6 @@ def draw(
     (:func:`rlscaling.forecasting.prior.resolve_prior`: this module sits below the prior);
     ``kind`` is reported with the draws. ``average_of`` is the number of evaluations whose mean
     the observed draws stand for (their evaluation noise shrinks by its square root).
-    ``start_reward`` is the untrained model's reward (an evaluation at compute 0, not in
-    ``run``): beside a single evaluation it sizes the ``"auto"`` spread
-    (:func:`start_and_one_components`).
     """
     cfg = prior
     rng = np.random.default_rng(seed)
@@ -426,9 +421,7 @@ def draw(
             run, c, n_samples, rng, cfg, mcmc=method == "mcmc", average_of=average_of
         )
 
-    if len(run) == 1 and start_reward is not None:
-        comp = start_and_one_components(run, start_reward, c)
-    elif len(run) < MIN_FIT_POINTS:
+    if len(run) < MIN_FIT_POINTS:
         comp = few_point_components(run, c, f"only {len(run)} evaluations")
     else:
         try:
@@ -554,42 +547,6 @@ def few_point_components(run: Run, c: NDArray, why: str) -> dict[str, Any]:
         "noise": noise,
         "h": h,
         "n": len(run),
-        "fit": None,
-    }
-
-
-def start_and_one_components(run: Run, start: float, c: NDArray) -> dict[str, Any]:
-    """Components of a forecast for one evaluation beside the untrained model's (compute 0).
-
-    An eval log that starts at step 0 and has one evaluation after it holds no trend on
-    log-compute (compute 0 has no place there), so the forecast is that evaluation carried
-    forward (a plateau), and its spread is the distance the run has moved from its start,
-    growing with the horizon, as a few-point run's is its range
-    (:func:`few_point_components`; the same calibrated ``few_point_scale``).
-    """
-    y1 = float(run.reward[-1])
-    span = abs(y1 - float(start))
-    h = (np.log(c) - np.log(run.compute.max())).clip(0, None)
-    return {
-        "base": y1,
-        "gain": np.zeros(c.size),
-        "gain_sd": np.zeros(c.size),
-        "e_sig": np.array([]),
-        "e_pl": np.array([]),
-        "h_cut": np.array([]),
-        "declining": False,
-        "few": True,
-        "no_trend": True,
-        "span": max(span, 1e-12),
-        "notes": [
-            f"one evaluation after the start ({float(start):.4g} at compute 0 -> {y1:.4g}): "
-            "forecasting that value with a wide interval (the distance from the start, "
-            "scaled); more evaluations give a trend and then a fitted forecast"
-        ],
-        # two values: their difference is all the run says about its noise
-        "noise": max(span / np.sqrt(2.0), 1e-12),
-        "h": h,
-        "n": 1,
         "fit": None,
     }
 

@@ -389,22 +389,18 @@ def _finite_or_none(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
-def as_run(
-    data: Any, reward: Any = None, compute: str | None = None
-) -> tuple[Run, NDArray[np.float64]]:
+def as_run(data: Any, reward: Any = None, compute: str | None = None) -> tuple[Run, int]:
     """Coerce arrays / DataFrame / Run / SigmoidFit into a Run (compute > 0, sorted).
 
     Evaluations at compute exactly 0 (the untrained model's, the first row of many eval logs)
-    are left out and their rewards returned, for the caller to report (and, beside a single
-    later evaluation, to size a forecast's spread): the forecast is made on log-compute,
-    where they have no place. A negative compute stays an error.
+    are left out and their number returned, for the caller to report: the forecast is made
+    on log-compute, where they have no place. A negative compute stays an error.
     """
-    none = np.array([], dtype=float)
     if isinstance(data, SigmoidFit):
         d = data.data
-        return Run(d.compute, d.reward, eval_size=d.eval_size, name=d.name or "run"), none
+        return Run(d.compute, d.reward, eval_size=d.eval_size, name=d.name or "run"), 0
     if isinstance(data, Run):
-        at_zero = np.asarray(data.reward[data.compute == 0], dtype=float)
+        n_zero = int(np.sum(data.compute == 0))
         run, _ = data.without_zero_compute()
         checked = check_curve(run.compute, run.reward, eval_size=run.eval_size)
         return (
@@ -415,44 +411,38 @@ def as_run(
                 name=run.name,
                 metadata=dict(run.metadata),
             ),
-            at_zero,
+            n_zero,
         )
     c, r, size, name = resolve_columns(data, reward, compute)
-    c, r, size, at_zero = _without_zero_compute(c, r, size)
-    if at_zero.size and np.size(c) == 0:
+    c, r, size, n_zero = _without_zero_compute(c, r, size)
+    if n_zero and np.size(c) == 0:
         raise InputError(
-            f"all {at_zero.size} evaluations are at compute 0 (the untrained model's): a "
-            "forecast needs at least one at compute > 0"
+            f"all {n_zero} evaluations are at compute 0 (the untrained model's): a forecast "
+            "needs at least two at compute > 0"
         )
     checked = check_curve(c, r, eval_size=size)
-    return Run(checked.compute, checked.reward, checked.eval_size, name=name or "run"), at_zero
+    return Run(checked.compute, checked.reward, checked.eval_size, name=name or "run"), n_zero
 
 
-def _without_zero_compute(c: Any, r: Any, size: Any) -> tuple[Any, Any, Any, NDArray]:
-    """Drop the points at compute exactly 0 from raw inputs (returning their rewards, when
-    they are finite numbers); anything odd is left to check_curve.
+def _without_zero_compute(c: Any, r: Any, size: Any) -> tuple[Any, Any, Any, int]:
+    """Drop the points at compute exactly 0 from raw inputs; anything odd is left to check_curve.
 
     Only when the compute values are numbers, none negative, in one row as long as the
     rewards: otherwise the inputs pass unchanged and :func:`check_curve` names the problem.
     """
-    none = np.array([], dtype=float)
     try:
         c_num = np.asarray(c, dtype=float)
         r_arr = np.asarray(r)
     except (TypeError, ValueError):
-        return c, r, size, none
+        return c, r, size, 0
     if c_num.ndim != 1 or r_arr.shape != c_num.shape or np.any(c_num < 0):
-        return c, r, size, none
+        return c, r, size, 0
     keep = c_num != 0
     if keep.all():
-        return c, r, size, none
+        return c, r, size, 0
     if size is not None and np.ndim(size) == 1 and np.size(size) == c_num.size:
         size = np.asarray(size)[keep]
-    try:
-        at_zero = np.asarray(r_arr[~keep], dtype=float)
-    except (TypeError, ValueError):
-        at_zero = np.full(int((~keep).sum()), np.nan)
-    return c_num[keep], r_arr[keep], size, at_zero
+    return c_num[keep], r_arr[keep], size, int((~keep).sum())
 
 
 def _zero_compute_note(n_zero: int) -> list[str]:
@@ -473,21 +463,19 @@ def predictive_curves(
     seed: int | None = 0,
     prior: Any = None,
     average_of: int = 1,
-    at_zero: ArrayLike = (),
+    left_out_at_zero: int = 0,
     reward_range: tuple[float, float] | None = None,
 ) -> CurveDraws:
     """Joint draws of the run's future reward at ``compute`` by ``method`` (see module doc).
 
-    ``at_zero`` holds the rewards of the evaluations at compute 0 that :func:`as_run` left
-    out of ``run``: a refusal for too few evaluations names them, and beside a single later
-    evaluation the last of them (the untrained model's reward) sizes an ``"auto"``
-    forecast's spread. ``reward_range`` as in :func:`forecast`.
+    ``left_out_at_zero`` is how many evaluations at compute 0 :func:`as_run` left out of
+    ``run``; a refusal for too few evaluations names them. ``reward_range`` as in
+    :func:`forecast`.
     """
-    at_zero = np.asarray(at_zero, dtype=float).ravel()
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if reward_range is not None:
-        lo, hi = check_reward_range(reward_range, np.r_[at_zero[np.isfinite(at_zero)], run.reward])
+        lo, hi = check_reward_range(reward_range, run.reward)
         unit = replace(run, reward=(run.reward - lo) / (hi - lo))
         draws = predictive_curves(
             unit,
@@ -497,31 +485,26 @@ def predictive_curves(
             seed=seed,
             prior=prior,
             average_of=average_of,
-            at_zero=(at_zero - lo) / (hi - lo),
+            left_out_at_zero=left_out_at_zero,
         )
         return _from_unit_range(draws, lo, hi)
     c = as_positive_compute(compute, "budget")
-    # the untrained model's reward, when the log has one: beside a single later evaluation it
-    # is what sizes the spread (there is nothing else to size it by)
-    start = float(at_zero[-1]) if at_zero.size and np.isfinite(at_zero[-1]) else None
     need = 2 if method == "auto" else 4
-    if len(run) < need and not (method == "auto" and len(run) == 1 and start is not None):
-        n_zero = at_zero.size
+    if len(run) < need:
         raise InputError(
             f"a forecast with method={method!r} needs at least {need} evaluations"
-            + (" at compute > 0" if n_zero else "")
+            + (" at compute > 0" if left_out_at_zero else "")
             + f", got {len(run)}"
             + (
-                f": the {n_zero} at compute 0 (the untrained model's) has no place "
+                f": the {left_out_at_zero} at compute 0 (the untrained model's) has no place "
                 "on the log-compute axis the forecast is made on"
-                if n_zero
+                if left_out_at_zero
                 else ""
             )
             + (" (method='auto' forecasts from 2)" if method != "auto" else "")
         )
     y = run.reward
-    seen = np.r_[start, y] if len(run) == 1 and start is not None else y
-    constant = np.ptp(seen) <= 1e-12 * max(1.0, float(np.abs(seen).max()))
+    constant = np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max()))
     if constant and method != "auto":
         raise InputError(
             f"reward is constant ({float(y[0]):g} at every point, to 12 digits): there is no "
@@ -533,7 +516,7 @@ def predictive_curves(
         # value carried forward is still a forecast, but nothing in the run sizes an interval.
         flat = np.full((n_samples, c.size), float(y[0]))
         note = (
-            f"the observed reward is constant ({float(y[0]):g} at all {seen.size} "
+            f"the observed reward is constant ({float(y[0]):g} at all {len(run)} "
             "evaluations): carried forward as is; nothing in the run sizes an interval, so "
             "the interval has zero width"
         )
@@ -549,9 +532,8 @@ def predictive_curves(
         prior=cfg,
         kind=kind,
         average_of=average_of,
-        start_reward=start,
     )
-    hint = _percent_hint(seen)
+    hint = _percent_hint(y)
     if hint:
         draws = replace(draws, notes=(*draws.notes, hint))
     lo, hi = reward_bounds(y)
@@ -717,7 +699,7 @@ def forecast(
     levels = check_levels(levels)
     check_int(n_samples, "n_samples", 10)
     check_seed(seed)
-    run, at_zero = as_run(data, reward, compute)
+    run, n_zero = as_run(data, reward, compute)
     if budget is None:
         budget = [2.0 * float(run.compute.max())]
     b = as_positive_compute(budget, "budget")
@@ -731,10 +713,10 @@ def forecast(
         seed=seed,
         prior=prior,
         average_of=average_of,
-        at_zero=at_zero,
+        left_out_at_zero=n_zero,
         reward_range=reward_range,
     )
-    notes = _zero_compute_note(at_zero.size) + list(draws.notes)
+    notes = _zero_compute_note(n_zero) + list(draws.notes)
     if np.any(b < run.compute.max()):
         notes.append(
             "a budget lies inside the observed compute range: that is a fit, not a forecast"
@@ -815,7 +797,7 @@ def compute_to_reach(
         raise InputError(f"fraction_of_asymptote must be in (0, 1), got {fraction_of_asymptote!r}")
     if not max_compute_factor > 1:
         raise InputError(f"max_compute_factor must be > 1, got {max_compute_factor!r}")
-    run, at_zero = as_run(data, reward, compute)
+    run, n_zero = as_run(data, reward, compute)
     c_max = float(run.compute.max())
     grid = c_max * np.geomspace(1.0, max_compute_factor, 240)
     draws = predictive_curves(
@@ -825,7 +807,7 @@ def compute_to_reach(
         n_samples=n_samples,
         seed=seed,
         prior=prior,
-        at_zero=at_zero,
+        left_out_at_zero=n_zero,
         reward_range=reward_range,
     )
     curve = draws.curve
@@ -851,7 +833,7 @@ def compute_to_reach(
     first = np.argmax(reached, axis=1)
     hit = reached.any(axis=1)
     out = np.where(hit, grid[first], np.inf)
-    notes = _zero_compute_note(at_zero.size) + list(draws.notes)
+    notes = _zero_compute_note(n_zero) + list(draws.notes)
     p_unreach = float(np.mean(~hit))
     if p_unreach > 0.5:
         notes.append(
