@@ -88,6 +88,8 @@ def test_bad_forecast_input():
     run = load_example("scalerl_like")
     with pytest.raises(InputError, match="budget"):
         forecast(run, budget=-1.0)
+    with pytest.raises(InputError, match="budget is empty"):
+        forecast(run, budget=[])
     with pytest.raises(InputError, match="level"):
         forecast(run, budget=1e5, levels=(1.5,))
     with pytest.raises(InputError, match="method"):

@@ -119,6 +119,8 @@ def as_1d_float(value: Any, name: str) -> NDArray[np.float64]:
 
 def as_positive_compute(compute: ArrayLike, name: str = "compute") -> NDArray[np.float64]:
     c = np.atleast_1d(np.asarray(compute, dtype=float))
+    if c.size == 0:
+        raise InputError(f"{name} is empty: give at least one compute value > 0")
     if np.any(~np.isfinite(c)) or np.any(c <= 0):
         bad = c[~(np.isfinite(c) & (c > 0))][:3]
         raise InputError(f"{name} must be finite and > 0, got {bad.tolist()}")
