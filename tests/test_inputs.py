@@ -41,12 +41,33 @@ def test_nan_raises_then_omit_counts(idx, bad):
     assert np.isfinite(fit.A)
 
 
-@given(value=st.floats(-1e6, 0.0))
-def test_non_positive_compute_is_refused_with_the_fix(value):
+@given(value=st.floats(-1e6, 0.0, exclude_max=True))
+def test_negative_compute_is_refused_with_the_fix(value):
     c = C.copy()
     c[0] = value
     with pytest.raises(InputError, match=r"compute must be > 0.*r0="):
         fit_sigmoid(c, Y)
+
+
+@pytest.mark.parametrize("form", ["arrays", "run", "frame", "series"])
+def test_a_log_starting_at_compute_0_takes_it_as_r0_in_every_input_form(form):
+    steps = np.r_[0.0, C]
+    y = np.r_[0.05, Y]
+    data = {
+        "arrays": (steps, y),
+        "run": (Run(steps, y),),
+        "frame": (pd.DataFrame({"step": steps, "accuracy": y}),),
+        "series": (pd.Series(y, index=steps),),
+    }[form]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the frame's step column stands in for compute
+        fit = fit_sigmoid(*data)
+    assert fit.params["R0"] == 0.05 and fit.n_used == C.size
+    assert fit.data.omitted == {"zero_compute_used_as_r0": 1}
+    same = fit_sigmoid(C, Y, r0=0.05)
+    assert fit.params["A"] == pytest.approx(same.params["A"])
+    free = fit_sigmoid(steps, y, r0="free")
+    assert free.data.omitted == {"zero_compute": 1} and free.n_used == C.size
 
 
 @given(i=st.integers(0, 18))

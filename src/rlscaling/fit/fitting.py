@@ -17,9 +17,8 @@ from rlscaling.fit.identifiability import IdentifiabilityWarning, profile_issues
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.fit.search import solve_one
 from rlscaling.io.checks import InputError, check_int, check_real
-from rlscaling.io.inputs import CurveData, NanPolicy, check_curve
+from rlscaling.io.inputs import CurveData, NanPolicy, check_curve, split_zero_compute
 from rlscaling.io.loaders import resolve_columns
-from rlscaling.io.runs import Run
 from rlscaling.model.solver import LOSSES, Bounds
 
 if TYPE_CHECKING:
@@ -136,7 +135,9 @@ def fit_sigmoid(
     Parameters
     ----------
     data : array_like, pandas.DataFrame or Run
-        Compute values (> 0, increasing; any unit), or a DataFrame whose columns are named by
+        Compute values (> 0, increasing; any unit; an evaluation at compute exactly 0, the
+        untrained model's, is the starting reward: R0 for ``r0="first"``, left out otherwise,
+        and counted in ``data.omitted``), or a DataFrame whose columns are named by
         ``compute`` and ``reward`` (one left unnamed and absent under its default name is
         found as :func:`~rlscaling.load_run` finds a file's, e.g. ``global_step`` and
         ``eval/accuracy``), or a :class:`~rlscaling.Run`.
@@ -216,14 +217,16 @@ def fit_sigmoid(
             raise InputError(f"r0 must be a number, 'first' or 'free', got {r0!r}")
         check_real(r0, "r0", what="a finite number, 'first' or 'free'")
     check_real(f_scale, "f_scale", positive=True, allow_none=True)
-    # A Run from a log usually starts with the untrained model at compute 0: that evaluation
-    # is the starting reward, so it becomes R0 (for r0="first") instead of a fitted point.
-    zero_r0, zero_omitted = None, {}
-    if isinstance(data, Run) and np.any(data.compute <= 0) and np.all(data.compute >= 0):
-        n_zero = int(np.sum(data.compute <= 0))
-        data, zero_r0 = data.without_zero_compute()
-        zero_omitted = {"zero_compute_used_as_r0" if r0 == "first" else "zero_compute": n_zero}
     c_raw, r_raw, size_raw, name = resolve_columns(data, reward, compute)
+    # An eval log usually starts with the untrained model at compute 0: that evaluation is the
+    # starting reward, so it becomes R0 (for r0="first") instead of a fitted point.
+    c_raw, r_raw, size_raw, at_zero = split_zero_compute(c_raw, r_raw, size_raw)
+    zero_r0, zero_omitted = None, {}
+    if at_zero.size:
+        if np.isfinite(at_zero[-1]):
+            zero_r0 = float(at_zero[-1])
+        used = r0 == "first" and zero_r0 is not None
+        zero_omitted = {"zero_compute_used_as_r0" if used else "zero_compute": int(at_zero.size)}
     if eval_size is None:
         eval_size = size_raw
     full = check_curve(c_raw, r_raw, eval_size=eval_size, weights=weights, nan_policy=nan_policy)

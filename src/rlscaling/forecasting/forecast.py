@@ -42,7 +42,7 @@ from rlscaling.io.checks import (
     check_real,
     check_seed,
 )
-from rlscaling.io.inputs import check_curve
+from rlscaling.io.inputs import check_curve, split_zero_compute
 from rlscaling.io.loaders import resolve_columns
 from rlscaling.io.runs import Run
 from rlscaling.plot import new_axes
@@ -414,7 +414,8 @@ def as_run(data: Any, reward: Any = None, compute: str | None = None) -> tuple[R
             n_zero,
         )
     c, r, size, name = resolve_columns(data, reward, compute)
-    c, r, size, n_zero = _without_zero_compute(c, r, size)
+    c, r, size, at_zero = split_zero_compute(c, r, size)
+    n_zero = at_zero.size
     if n_zero and np.size(c) == 0:
         raise InputError(
             f"all {n_zero} evaluations are at compute 0 (the untrained model's): a forecast "
@@ -422,27 +423,6 @@ def as_run(data: Any, reward: Any = None, compute: str | None = None) -> tuple[R
         )
     checked = check_curve(c, r, eval_size=size)
     return Run(checked.compute, checked.reward, checked.eval_size, name=name or "run"), n_zero
-
-
-def _without_zero_compute(c: Any, r: Any, size: Any) -> tuple[Any, Any, Any, int]:
-    """Drop the points at compute exactly 0 from raw inputs; anything odd is left to check_curve.
-
-    Only when the compute values are numbers, none negative, in one row as long as the
-    rewards: otherwise the inputs pass unchanged and :func:`check_curve` names the problem.
-    """
-    try:
-        c_num = np.asarray(c, dtype=float)
-        r_arr = np.asarray(r)
-    except (TypeError, ValueError):
-        return c, r, size, 0
-    if c_num.ndim != 1 or r_arr.shape != c_num.shape or np.any(c_num < 0):
-        return c, r, size, 0
-    keep = c_num != 0
-    if keep.all():
-        return c, r, size, 0
-    if size is not None and np.ndim(size) == 1 and np.size(size) == c_num.size:
-        size = np.asarray(size)[keep]
-    return c_num[keep], r_arr[keep], size, int((~keep).sum())
 
 
 def _zero_compute_note(n_zero: int) -> list[str]:

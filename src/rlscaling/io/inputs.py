@@ -133,6 +133,34 @@ def resolve_xy(
     return data, reward, None, name if isinstance(name, str) else None
 
 
+def split_zero_compute(c: Any, r: Any, size: Any) -> tuple[Any, Any, Any, NDArray[np.float64]]:
+    """Split the points at compute exactly 0 (the untrained model's evaluation, the first row
+    of many eval logs) off raw inputs: the rest, and the rewards at compute 0 (empty: none).
+
+    Only when the compute values are numbers, none negative, in one row as long as the
+    rewards: otherwise the inputs pass unchanged and :func:`check_curve` names the problem. A
+    masked reward keeps its mask; a masked reward at compute 0 is returned as NaN.
+    """
+    none = np.array([], dtype=float)
+    try:
+        c_num = np.asarray(c, dtype=float)
+        r_arr = r if np.ma.isMaskedArray(r) else np.asarray(r)
+    except (TypeError, ValueError):
+        return c, r, size, none
+    if c_num.ndim != 1 or np.shape(r_arr) != c_num.shape or np.any(c_num < 0):
+        return c, r, size, none
+    keep = c_num != 0
+    if keep.all():
+        return c, r, size, none
+    if size is not None and np.ndim(size) == 1 and np.size(size) == c_num.size:
+        size = np.asarray(size)[keep]
+    try:
+        at_zero = np.ma.filled(np.ma.asarray(r_arr[~keep], dtype=float), np.nan)
+    except (TypeError, ValueError):
+        at_zero = np.full(int((~keep).sum()), np.nan)
+    return c_num[keep], r_arr[keep], size, np.asarray(at_zero, dtype=float)
+
+
 # columns that name the run a row belongs to (as the file loaders read them)
 RUN_COLUMNS = ("run", "run_name", "run_id", "curve")
 
