@@ -292,3 +292,18 @@ def test_to_frame_gives_the_numbers_of_the_table():
             want = [row[p], row[f"{p}_lower"], row[f"{p}_upper"]]
             got = frame.loc[(row["recipe"], p), ["estimate", "lower", "upper"]].to_numpy(float)
             np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_table_of_runs_compares_as_the_runs_do():
+    import pandas as pd
+
+    runs = [run(0.62, seed=s, name=f"a{s}", recipe="a") for s in (1, 2)]
+    runs += [run(0.70, seed=s, name=f"b{s}", recipe="b") for s in (3, 4)]
+    df = pd.concat([r.to_frame().assign(run=r.name, recipe=r.metadata["recipe"]) for r in runs])
+    by_run = compare(df.drop(columns="recipe"), n=200, seed=0)
+    assert by_run.to_frame()["recipe"].unique().tolist() == [r.name for r in runs]
+    pooled = compare(df, n=200, seed=0, group_by="recipe")
+    same = compare(runs, n=200, seed=0, group_by="recipe")
+    a, b = pooled.to_frame(), same.to_frame()
+    assert a["recipe"].tolist() == b["recipe"].tolist() == ["a"] * 5 + ["b"] * 5
+    np.testing.assert_allclose(a["estimate"], b["estimate"])

@@ -39,6 +39,7 @@ from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting.forecast import forecast
 from rlscaling.io.checks import InputError, as_positive_compute, check_level, check_real, check_seed
+from rlscaling.io.loaders import load_runs
 from rlscaling.io.runs import Run, recipe_of
 from rlscaling.model.curve import curve_value
 from rlscaling.plot import new_axes
@@ -263,9 +264,11 @@ def compare(
 
     Parameters
     ----------
-    runs_or_fits : sequence or dict
+    runs_or_fits : sequence, dict or DataFrame
         Runs, SigmoidFits or bootstrap/MCMC results, or a dict ``name -> item`` (or
-        ``name -> list of items``: the runs of one recipe). Runs of one recipe are pooled: by
+        ``name -> list of items``: the runs of one recipe), or a DataFrame of runs (a ``run``
+        column names each, as :func:`~rlscaling.load_runs` reads it; ``group_by`` may name a
+        column). Runs of one recipe are pooled: by
         ``group_by``, else by ``metadata["recipe"]`` where present, else each run stands alone.
     budget : float, optional
         Compute at which rewards are compared; default 4x the largest observed compute.
@@ -280,7 +283,8 @@ def compare(
     seed : int or None
         The same seed gives the same comparison.
     group_by : str, optional
-        Metadata key that names the recipe of each run (every run must have it).
+        Metadata key that names the recipe of each run (every run must have it); with a
+        DataFrame, a column.
     margin : float, optional
         A pair's leader must change by more than this reward difference to count as a crossing
         (so that curves that start together at R0 do not "cross" by noise); default 2% of the
@@ -388,7 +392,23 @@ def _item_name(item: Any) -> str:
     )
 
 
+def _frame_runs(df: pd.DataFrame, group_by: str | None) -> list[Run]:
+    """The runs of a table, read as a file of runs is (a ``run`` column names each); with a
+    ``group_by`` column, each run's recipe is that column's value."""
+    if group_by is None or group_by not in df.columns:
+        return load_runs(df)
+    runs = []
+    for recipe, part in df.groupby(group_by, sort=False):
+        for r in load_runs(part.drop(columns=group_by)):
+            name = str(recipe) if r.name == "run" else r.name
+            meta = {**r.metadata, group_by: str(recipe)}
+            runs.append(Run(r.compute, r.reward, r.eval_size, name=name, metadata=meta))
+    return runs
+
+
 def _group(data: Any, group_by: str | None) -> dict[str, list[Any]]:
+    if isinstance(data, pd.DataFrame):
+        data = _frame_runs(data, group_by)
     if isinstance(data, Run | SigmoidFit | ParameterSamples):
         data = [data]
     groups: dict[str, list[Any]] = {}
