@@ -61,6 +61,16 @@ frame.to_csv(folder / "my_run.csv", index=False)
 my_run = load_run(folder / "my_run.csv")
 print(my_run)
 my_run.metadata["columns"], my_run.metadata["compute_unit"]"""),
+    ("md", """A log already in pandas goes the same way: `fit_sigmoid(df)` and `forecast(df)` find
+its columns as `load_run` finds a file's. An accuracy logged in percent is a pass rate on
+another scale: say so with `reward_range=(0, 100)`, and it is forecast as one (kept below
+100, with the settings learned on pass rates)."""),
+    ("code", """import pandas as pd
+
+df = pd.read_csv(folder / "my_run.csv")
+print(f"A from the DataFrame: {fit_sigmoid(df).A:.4f}")
+in_percent = df.assign(val_reward=100 * df["val_reward"]).iloc[: len(df) // 2]
+print(forecast(in_percent, reward_range=(0, 100), seed=0).summary())"""),
     ("md", """## Fit the curve
 
 `fit_sigmoid` returns a `SigmoidFit` with the parameters, their standard errors and a flag that
