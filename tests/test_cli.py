@@ -330,7 +330,7 @@ def test_forecast_figure_shows_the_path_and_labels_its_shades(csvs, tmp_path):
 
     run = load_run(csvs[0]).truncate(0.5)
     fc = forecast(run, [4 * run.compute.max()], n_samples=200)
-    path = _forecast_path(run, fc, "auto", 200, 0)
+    path = _forecast_path(run, fc, {"method": "auto", "n_samples": 200, "seed": 0})
     assert len(path.budget) == 16 and path.budget.max() == pytest.approx(fc.budget[0])
     ax = plot_forecast(path)
     labels = {t.get_text() for t in ax.get_legend().get_texts()}

@@ -63,26 +63,14 @@ def forecast_command(
 
     check_count(n_samples, "--n-samples")
     rr = _reward_range(reward_range)
+    # what the forecast, the compute to reach the target and the figure's path share
+    how: dict[str, Any] = dict(method=method, n_samples=n_samples, seed=seed, reward_range=rr)
     with reported_warnings():
         (r,) = load([file])
-        fc = forecast(
-            r,
-            budget,
-            method=method,  # type: ignore[arg-type]
-            n_samples=n_samples,
-            seed=seed,
-            reward_range=rr,
-        )
+        fc = forecast(r, budget, **how)
         tf = None
         if target_reward is not None:
-            tf = compute_to_reach(
-                r,
-                target_reward,
-                method=method,  # type: ignore[arg-type]
-                n_samples=n_samples,
-                seed=seed,
-                reward_range=rr,
-            )
+            tf = compute_to_reach(r, target_reward, **how)
     frame = fc.to_frame(target_reward)
     columns = {"budget": "budget", "x_observed": "x observed", "median": "median"}
     for lv in fc.levels:
@@ -111,7 +99,7 @@ def forecast_command(
         from rlscaling.plot import plot_forecast
 
         # The figure shows the path up to the largest budget, not only its end.
-        path = _forecast_path(r, fc, method, n_samples, seed, rr)
+        path = _forecast_path(r, fc, how)
         _write_figure(figure, lambda: plot_forecast(path))
 
 
@@ -130,15 +118,9 @@ def _reward_range(text: str | None) -> tuple[float, float] | None:
     return lo, hi
 
 
-def _forecast_path(
-    run: Run,
-    fc: Any,
-    method: str,
-    n_samples: int,
-    seed: int,
-    reward_range: tuple[float, float] | None = None,
-) -> Any:
-    """The forecast of ``run`` on 16 budgets from its last observation to ``fc``'s largest."""
+def _forecast_path(run: Run, fc: Any, how: dict[str, Any]) -> Any:
+    """The forecast of ``run`` on 16 budgets from its last observation to ``fc``'s largest,
+    made as ``fc`` was (``how``: method, draws, seed, reward range)."""
     import numpy as np
 
     from rlscaling.forecasting.forecast import forecast
@@ -149,11 +131,4 @@ def _forecast_path(
     grid = np.geomspace(c_obs, c_max, 17)[1:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # already reported for the forecast itself
-        return forecast(
-            run,
-            grid,
-            method=method,  # type: ignore[arg-type]
-            n_samples=n_samples,
-            seed=seed,
-            reward_range=reward_range,
-        )
+        return forecast(run, grid, **how)

@@ -392,7 +392,7 @@ def _item_name(item: Any) -> str:
     )
 
 
-def _frame_runs(df: pd.DataFrame, group_by: str | None) -> list[Run]:
+def _runs_of_table(df: pd.DataFrame, group_by: str | None) -> list[Run]:
     """The runs of a table, read as a file of runs is (a ``run`` column names each); with a
     ``group_by`` column, each run's recipe is that column's value."""
     if group_by is None or group_by not in df.columns:
@@ -408,7 +408,7 @@ def _frame_runs(df: pd.DataFrame, group_by: str | None) -> list[Run]:
 
 def _group(data: Any, group_by: str | None) -> dict[str, list[Any]]:
     if isinstance(data, pd.DataFrame):
-        data = _frame_runs(data, group_by)
+        data = _runs_of_table(data, group_by)
     if isinstance(data, Run | SigmoidFit | ParameterSamples):
         data = [data]
     groups: dict[str, list[Any]] = {}

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from rlscaling.io.checks import InputError
-from rlscaling.io.inputs import RUN_COLUMNS
 from rlscaling.io.runs import Run
 
 FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet", "tensorboard", "wandb", "rundir")
@@ -60,7 +59,6 @@ REWARD_NAMES = (
     "success_rate",
 )
 EVAL_SIZE_NAMES = ("eval_size", "n_eval", "num_eval_samples")
-GROUP_NAMES = RUN_COLUMNS  # a column naming the run a row belongs to
 # A plain two-column table ``x,y`` (a plot's data) is read as compute, reward when no column
 # has a more telling name.
 PLAIN_COMPUTE, PLAIN_REWARD = "x", "y"

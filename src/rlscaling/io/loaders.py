@@ -34,14 +34,13 @@ import pandas as pd
 
 from rlscaling.io.errors import InputError, LoadError
 from rlscaling.io.frames import (
-    GROUP_NAMES,
     LoaderWarning,
     LoadOptions,
     frame_run,
     norm_name,
     warn,
 )
-from rlscaling.io.inputs import NanPolicy, resolve_xy
+from rlscaling.io.inputs import RUN_COLUMNS, NanPolicy, resolve_xy
 from rlscaling.io.readers.base import FRAME_SOURCE, _choose, _stem, source_words
 from rlscaling.io.readers.jsonl import _read_jsonl_frame
 from rlscaling.io.readers.parquet import _read_parquet
@@ -423,7 +422,7 @@ def _table_runs(df: pd.DataFrame, p: Path, fmt: str, opts: LoadOptions, torn: in
             f"group={group!r} is not a column of {p}; columns found: {list(map(str, df.columns))}"
         )
     if group is None:
-        group = next((c for c in df.columns if norm_name(c) in GROUP_NAMES), None)
+        group = next((c for c in df.columns if norm_name(c) in RUN_COLUMNS), None)
     if group is None:
         if not _choose([_stem(p)], opts, p):
             return []
