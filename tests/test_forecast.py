@@ -1,4 +1,5 @@
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from rlscaling import (
     load_example,
     sigmoid,
 )
-from rlscaling.forecasting.prior import ForecastPrior, fit_prior
+from rlscaling.forecasting.prior import ForecastPrior, corpus_cases, fit_prior
 from rlscaling.io.checks import InputError
 from rlscaling.model.simulate import simulate_curve
 
@@ -546,6 +547,36 @@ def _ramp_runs(plateau_at: float | None, n_runs: int = 10) -> list[Run]:
         y = 0.1 + 0.1 * np.log(np.minimum(x, stop) / x[0]) + rng.normal(0, 0.01, x.size)
         runs.append(Run(x, y, name=f"ramp{i}", metadata={"source": f"s{i % 3}"}))
     return runs
+
+
+def _flat(value, path=""):
+    """A nested dict/list as {path: leaf}."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return {path: value}
+    return {k: v for key, item in items for k, v in _flat(item, f"{path}/{key}").items()}
+
+
+def test_fit_prior_on_percentages_with_reward_range_learns_what_it_learns_on_fractions():
+    runs = [r.truncate(1.0) for r in example_curves()]
+    assert all(np.all((r.reward >= 0) & (r.reward <= 1)) for r in runs)
+    percent = [replace(r, reward=100 * r.reward) for r in runs]
+    grids = {"fractions": (0.3, 0.5, 0.7), "weight_grid": (0.5, 1.0), "strength_grid": (2.0,)}
+    as_fraction = fit_prior(runs, label="corpus", **grids)
+    mapped = fit_prior(percent, label="corpus", reward_range=(0, 100), **grids)
+    # the same prior: every learned setting and corpus score (to the fits' tolerance)
+    got, want = _flat(mapped.to_dict()), _flat(as_fraction.to_dict())
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == (pytest.approx(value, rel=1e-6) if isinstance(value, float) else value)
+    # without the range the same curves are scores, a different kind with its own settings
+    cases, _ = corpus_cases(percent, grids["fractions"])
+    assert {c.comp["kind"].split("-")[0] for c in cases} == {"score"}
+    with pytest.raises(InputError, match=r"run '.+': reward_range=\(0, 1\) does not hold"):
+        fit_prior(percent, reward_range=(0, 1), **grids)
 
 
 def test_fit_prior_learns_to_cap_gains_that_stop_and_not_those_that_go_on():

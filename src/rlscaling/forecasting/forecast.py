@@ -40,6 +40,7 @@ from rlscaling.io.checks import (
     check_level,
     check_levels,
     check_real,
+    check_reward_range,
     check_seed,
 )
 from rlscaling.io.inputs import check_curve, split_zero_compute
@@ -533,28 +534,6 @@ def predictive_curves(
             "compute to a unit near 1 (e.g. GPU-hours, or FLOPs / 1e18)"
         )
     return draws
-
-
-def check_reward_range(reward_range: Any, y: NDArray[np.float64]) -> tuple[float, float]:
-    """``reward_range`` as two finite floats ``lo < hi`` that hold every observed reward."""
-    try:
-        lo, hi = (float(v) for v in reward_range)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"reward_range must be two numbers (lowest, highest), e.g. (0, 100) for a "
-            f"percentage, got {reward_range!r}"
-        ) from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise InputError(
-            f"reward_range must be two finite numbers with lowest < highest, got {reward_range!r}"
-        )
-    out = np.flatnonzero((y < lo) | (y > hi))
-    if out.size:
-        raise InputError(
-            f"reward_range={reward_range!r} does not hold {out.size} observed reward(s), e.g. "
-            f"reward[{out[0]}] = {y[out[0]]:g}: give the range the reward can take"
-        )
-    return lo, hi
 
 
 def _from_unit_range(draws: CurveDraws, lo: float, hi: float) -> CurveDraws:

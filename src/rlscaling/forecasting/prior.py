@@ -27,7 +27,7 @@ from rlscaling.forecasting.ensemble import (
     curve_kind,
     few_point_components,
 )
-from rlscaling.io.checks import InputError
+from rlscaling.io.checks import InputError, check_reward_range
 
 if TYPE_CHECKING:
     from rlscaling.io.runs import Run
@@ -249,6 +249,7 @@ def fit_prior(
     base: ForecastPrior | None = None,
     progress: bool | None = None,
     label: str | None = None,
+    reward_range: tuple[float, float] | None = None,
 ) -> ForecastPrior:
     """Learn the ``"auto"`` forecaster's prior from a corpus of full runs (empirical Bayes).
 
@@ -266,6 +267,11 @@ def fit_prior(
         Full runs (at least 8 evaluations each), rewards oriented so that higher is better.
     fractions : sequence of float
         Where to cut each run.
+    reward_range : (float, float), optional
+        The range every run's reward can take, e.g. ``(0, 100)`` for accuracies in percent:
+        the runs are mapped to [0, 1] and learned as pass rates, the kind of curve
+        ``forecast(..., reward_range=...)`` then sees. Without it a reward outside [0, 1] is
+        learned as an unbounded score (the settings are kept per kind of curve).
 
     Returns
     -------
@@ -284,6 +290,8 @@ def fit_prior(
     base = base or ForecastPrior()
     for gh in horizon_grid:  # checked before the backtest, which takes a while
         replace(base, gain_horizon=gh)
+    if reward_range is not None:
+        runs = _to_unit_range(runs, reward_range)
     cases, refused = corpus_cases(runs, fractions, base, progress=progress)
     return prior_from_cases(
         cases,
@@ -295,6 +303,18 @@ def fit_prior(
         levels=levels,
         label=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
     )
+
+
+def _to_unit_range(runs: Sequence[Run], reward_range: Any) -> list[Run]:
+    """The runs with their rewards mapped from ``reward_range`` to [0, 1]."""
+    out = []
+    for r in runs:
+        try:
+            lo, hi = check_reward_range(reward_range, r.reward)
+        except InputError as exc:
+            raise InputError(f"run {r.name!r}: {exc}") from None
+        out.append(replace(r, reward=(r.reward - lo) / (hi - lo)))
+    return out
 
 
 def prior_from_cases(
