@@ -169,6 +169,52 @@ def test_an_eval_log_read_with_pandas_has_its_columns_found_as_a_file_s_are(tmp_
         fit_sigmoid(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
 
 
+def test_a_log_with_the_reward_only_every_few_steps_is_read_under_nan_policy_omit():
+    """A training log read with pandas has an eval column that is empty between evaluations.
+    Every function whose refusal advises nan_policy='omit' takes it, leaves those rows out,
+    counts them, and gives what the evaluations alone give."""
+    from rlscaling import compare, compute_to_reach, forecast
+
+    steps = np.arange(0, 1010, 10)
+    evals = steps % 50 == 0
+    acc = np.where(evals, sigmoid(np.maximum(steps, 1), 0.7, 1.5, 300, 0.1), np.nan)
+    log = pd.DataFrame({"global_step": steps, "train/loss": np.linspace(2, 1, steps.size)})
+    log["eval/accuracy"] = acc
+    only = log[evals]
+    n_empty = int((~evals).sum())
+    part, part_only = log[log.global_step <= 400], only[only.global_step <= 400]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for call in (
+            lambda df, **kw: fit_sigmoid(df, reward="eval/accuracy", **kw),
+            lambda df, **kw: forecast(df, reward="eval/accuracy", n_samples=50, **kw),
+            lambda df, **kw: compute_to_reach(df, 0.6, reward="eval/accuracy", n_samples=50, **kw),
+        ):
+            with pytest.raises(InputError, match=r"Pass nan_policy='omit'"):
+                call(part)
+            call(part, nan_policy="omit")  # the advice is an option the function takes
+        fit = fit_sigmoid(log, reward="eval/accuracy", nan_policy="omit")
+        assert fit.data.omitted["nan_or_inf"] == n_empty
+        assert fit.A == pytest.approx(fit_sigmoid(only, reward="eval/accuracy").A)
+        fc = forecast(part, reward="eval/accuracy", nan_policy="omit", n_samples=50)
+        alone = forecast(part_only, reward="eval/accuracy", n_samples=50)
+        assert fc.median == pytest.approx(alone.median)
+        empty = int((~evals[steps <= 400]).sum())
+        assert any(f"{empty} points with a NaN/inf" in n and "left out" in n for n in fc.notes)
+        x, y = part.global_step.to_numpy(float), part["eval/accuracy"].to_numpy()
+        assert forecast(x, reward=y, nan_policy="omit", n_samples=50).median == pytest.approx(
+            alone.median
+        )
+        lower = log.assign(run="b", **{"eval/accuracy": acc * 0.9})
+        table = pd.concat([log.assign(run="a"), lower])
+        table_only = table.dropna(subset=["eval/accuracy"])
+        got = compare(table, nan_policy="omit", n=50).pairwise
+        want = compare(table_only, n=50).pairwise
+        pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(InputError, match=r"nan_policy must be 'raise' or 'omit', got 'drop'"):
+        compare(table, nan_policy="drop")
+
+
 def test_all_input_forms_agree():
     a = fit_sigmoid(C, Y).A
     assert fit_sigmoid(list(C), list(Y)).A == pytest.approx(a)

@@ -39,6 +39,7 @@ from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting.forecast import forecast
 from rlscaling.io.checks import InputError, as_positive_compute, check_level, check_real, check_seed
+from rlscaling.io.inputs import NanPolicy
 from rlscaling.io.loaders import load_runs
 from rlscaling.io.runs import Run, recipe_of
 from rlscaling.model.curve import curve_value
@@ -259,6 +260,7 @@ def compare(
     group_by: str | None = None,
     margin: float | None = None,
     sampler_options: Mapping[str, Any] | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> Comparison:
     """Compare recipes by their fitted curves, with uncertainty from parameter samples.
 
@@ -291,6 +293,10 @@ def compare(
         median gain ``A - R0`` of the recipes.
     sampler_options : dict, optional
         Passed to ``fit.bootstrap`` or ``fit.mcmc`` (e.g. ``{"block_length": 4}``).
+    nan_policy : {"raise", "omit"}
+        For a DataFrame: ``"omit"`` reads it as ``load_runs(df, nan_policy="omit")`` does
+        (rows with a missing reward left out and counted in each run's
+        ``metadata["omitted"]``); ``"raise"`` refuses them.
 
     Returns
     -------
@@ -317,13 +323,15 @@ def compare(
     check_real(margin, "margin", allow_none=True)
     if method not in ("bootstrap", "mcmc"):
         raise InputError(f"method must be 'bootstrap' or 'mcmc', got {method!r}")
+    if nan_policy not in ("raise", "omit"):
+        raise InputError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
     if not (isinstance(n, int | np.integer) and n >= 10):
         raise InputError(f"n must be an integer >= 10 draws, got {n!r}")
     if budget is not None and not (np.isfinite(budget) and budget > 0):
         raise InputError(f"budget must be a finite compute > 0, got {budget!r}")
     if margin is not None and not (np.isfinite(margin) and margin >= 0):
         raise InputError(f"margin must be >= 0, got {margin!r}")
-    groups = _group(runs_or_fits, group_by)
+    groups = _group(runs_or_fits, group_by, nan_policy)
     if len(groups) < 2:
         raise InputError(
             f"compare needs at least two recipes, got {len(groups)}: {list(groups)}. Runs of one "
@@ -392,23 +400,23 @@ def _item_name(item: Any) -> str:
     )
 
 
-def _runs_of_table(df: pd.DataFrame, group_by: str | None) -> list[Run]:
+def _runs_of_table(df: pd.DataFrame, group_by: str | None, nan_policy: NanPolicy) -> list[Run]:
     """The runs of a table, read as a file of runs is (a ``run`` column names each); with a
     ``group_by`` column, each run's recipe is that column's value."""
     if group_by is None or group_by not in df.columns:
-        return load_runs(df)
+        return load_runs(df, nan_policy=nan_policy)
     runs = []
     for recipe, part in df.groupby(group_by, sort=False):
-        for r in load_runs(part.drop(columns=group_by)):
+        for r in load_runs(part.drop(columns=group_by), nan_policy=nan_policy):
             name = str(recipe) if r.name == "run" else r.name
             meta = {**r.metadata, group_by: str(recipe)}
             runs.append(Run(r.compute, r.reward, r.eval_size, name=name, metadata=meta))
     return runs
 
 
-def _group(data: Any, group_by: str | None) -> dict[str, list[Any]]:
+def _group(data: Any, group_by: str | None, nan_policy: NanPolicy) -> dict[str, list[Any]]:
     if isinstance(data, pd.DataFrame):
-        data = _runs_of_table(data, group_by)
+        data = _runs_of_table(data, group_by, nan_policy)
     if isinstance(data, Run | SigmoidFit | ParameterSamples):
         data = [data]
     groups: dict[str, list[Any]] = {}

@@ -17,7 +17,7 @@ from rlscaling.fit.identifiability import IdentifiabilityWarning, profile_issues
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.fit.search import solve_one
 from rlscaling.io.checks import InputError, check_int, check_real
-from rlscaling.io.inputs import CurveData, NanPolicy, check_curve, split_zero_compute
+from rlscaling.io.inputs import CurveData, NanPolicy, add_counts, check_curve, split_zero_compute
 from rlscaling.io.loaders import resolve_columns
 from rlscaling.model.solver import LOSSES, Bounds
 
@@ -217,7 +217,7 @@ def fit_sigmoid(
             raise InputError(f"r0 must be a number, 'first' or 'free', got {r0!r}")
         check_real(r0, "r0", what="a finite number, 'first' or 'free'")
     check_real(f_scale, "f_scale", positive=True, allow_none=True)
-    c_raw, r_raw, size_raw, name = resolve_columns(data, reward, compute)
+    c_raw, r_raw, size_raw, name, read_omitted = resolve_columns(data, reward, compute, nan_policy)
     # An eval log usually starts with the untrained model at compute 0: that evaluation is the
     # starting reward, so it becomes R0 (for r0="first") instead of a fitted point.
     c_raw, r_raw, size_raw, at_zero = split_zero_compute(c_raw, r_raw, size_raw)
@@ -239,7 +239,7 @@ def fit_sigmoid(
         max_compute=max_compute,
         name=name,
     )
-    omitted = {**zero_omitted, **full.omitted, **cd.omitted}
+    omitted = add_counts(read_omitted, zero_omitted, full.omitted, cd.omitted)
     cd = CurveData(cd.compute, cd.reward, cd.eval_size, cd.weights, omitted, name)
 
     if isinstance(r0, str):

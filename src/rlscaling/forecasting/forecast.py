@@ -43,7 +43,7 @@ from rlscaling.io.checks import (
     check_reward_range,
     check_seed,
 )
-from rlscaling.io.inputs import check_curve, split_zero_compute
+from rlscaling.io.inputs import NanPolicy, add_counts, check_curve, split_zero_compute
 from rlscaling.io.loaders import resolve_columns
 from rlscaling.io.runs import Run
 from rlscaling.plot import new_axes
@@ -390,31 +390,27 @@ def _finite_or_none(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
-def as_run(data: Any, reward: Any = None, compute: str | None = None) -> tuple[Run, int]:
+def as_run(
+    data: Any, reward: Any = None, compute: str | None = None, nan_policy: NanPolicy = "raise"
+) -> tuple[Run, dict[str, int]]:
     """Coerce arrays / DataFrame / Run / SigmoidFit into a Run (compute > 0, sorted).
 
-    Evaluations at compute exactly 0 (the untrained model's, the first row of many eval logs)
-    are left out and their number returned, for the caller to report: the forecast is made
-    on log-compute, where they have no place. A negative compute stays an error.
+    Returns the run and the counts of evaluations left out of it, by reason, for the caller to
+    report: ``"zero_compute"``, evaluations at compute exactly 0 (the untrained model's, the
+    first row of many eval logs: the forecast is made on log-compute, where they have no
+    place); under ``nan_policy="omit"``, those with a NaN/inf or missing value (and what
+    reading a table drops with them, as :func:`~rlscaling.load_run` counts it). A negative
+    compute stays an error.
     """
     if isinstance(data, SigmoidFit):
         d = data.data
-        return Run(d.compute, d.reward, eval_size=d.eval_size, name=d.name or "run"), 0
+        return Run(d.compute, d.reward, eval_size=d.eval_size, name=d.name or "run"), {}
     if isinstance(data, Run):
-        n_zero = int(np.sum(data.compute == 0))
-        run, _ = data.without_zero_compute()
-        checked = check_curve(run.compute, run.reward, eval_size=run.eval_size)
-        return (
-            Run(
-                checked.compute,
-                checked.reward,
-                checked.eval_size,
-                name=run.name,
-                metadata=dict(run.metadata),
-            ),
-            n_zero,
-        )
-    c, r, size, name = resolve_columns(data, reward, compute)
+        c, r, size, name, read = data.compute, data.reward, data.eval_size, data.name, {}
+        meta = dict(data.metadata)
+    else:
+        c, r, size, name, read = resolve_columns(data, reward, compute, nan_policy)
+        meta = {}
     c, r, size, at_zero = split_zero_compute(c, r, size)
     n_zero = at_zero.size
     if n_zero and np.size(c) == 0:
@@ -422,17 +418,36 @@ def as_run(data: Any, reward: Any = None, compute: str | None = None) -> tuple[R
             f"all {n_zero} evaluations are at compute 0 (the untrained model's): a forecast "
             "needs at least two at compute > 0"
         )
-    checked = check_curve(c, r, eval_size=size)
-    return Run(checked.compute, checked.reward, checked.eval_size, name=name or "run"), n_zero
+    checked = check_curve(c, r, eval_size=size, nan_policy=nan_policy)
+    counts = add_counts(read, {"zero_compute": n_zero} if n_zero else {}, checked.omitted)
+    run = Run(checked.compute, checked.reward, checked.eval_size, name=name or "run", metadata=meta)
+    return run, counts
 
 
-def _zero_compute_note(n_zero: int) -> list[str]:
-    if not n_zero:
-        return []
-    return [
-        f"{n_zero} evaluation{'s' if n_zero > 1 else ''} at compute 0 left out: the forecast "
-        "is made on log-compute (the untrained model's reward is the curve's start, R0)"
-    ]
+LEFT_OUT = {
+    "nan_or_inf": "with a NaN/inf compute or reward",
+    "masked": "masked (missing)",
+    "duplicate_rows": "repeated as an identical row",
+    "duplicate_compute": "at a compute logged again later (the last one kept)",
+    "torn_last_line": "on a torn last line",
+}
+
+
+def _left_out_notes(counts: dict[str, int]) -> list[str]:
+    """What :func:`as_run` left out, one note per reason."""
+    notes = []
+    n_zero = counts.get("zero_compute", 0)
+    if n_zero:
+        notes.append(
+            f"{n_zero} evaluation{'s' if n_zero > 1 else ''} at compute 0 left out: the "
+            "forecast is made on log-compute (the untrained model's reward is the curve's "
+            "start, R0)"
+        )
+    for key, n in counts.items():
+        if key != "zero_compute" and n:
+            what = LEFT_OUT.get(key, key.replace("_", " "))
+            notes.append(f"{n} point{'s' if n > 1 else ''} {what} left out (nan_policy='omit')")
+    return notes
 
 
 def predictive_curves(
@@ -601,6 +616,7 @@ def forecast(
     prior: Any = None,
     average_of: int = 1,
     reward_range: tuple[float, float] | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> Forecast:
     """Forecast the reward a run will show at compute ``budget``.
 
@@ -641,6 +657,10 @@ def forecast(
         for an accuracy in percent: the run is forecast as a pass rate on that range (mapped
         to [0, 1] and back), kept inside it. By default a reward that stays in [0, 1] is a
         pass rate and any other is a score (a note says so when it looks like a percentage).
+    nan_policy : {"raise", "omit"}
+        ``"omit"`` leaves out evaluations with a NaN/inf or missing value (an eval log read
+        with pandas, whose reward column is empty on the steps between evaluations) and says
+        how many in a note; ``"raise"`` refuses them.
 
     Returns
     -------
@@ -658,7 +678,7 @@ def forecast(
     levels = check_levels(levels)
     check_int(n_samples, "n_samples", 10)
     check_seed(seed)
-    run, n_zero = as_run(data, reward, compute)
+    run, left_out = as_run(data, reward, compute, nan_policy)
     if budget is None:
         budget = [2.0 * float(run.compute.max())]
     b = as_positive_compute(budget, "budget")
@@ -672,10 +692,10 @@ def forecast(
         seed=seed,
         prior=prior,
         average_of=average_of,
-        left_out_at_zero=n_zero,
+        left_out_at_zero=left_out.get("zero_compute", 0),
         reward_range=reward_range,
     )
-    notes = _zero_compute_note(n_zero) + list(draws.notes)
+    notes = _left_out_notes(left_out) + list(draws.notes)
     if np.any(b < run.compute.max()):
         notes.append(
             "a budget lies inside the observed compute range: that is a fit, not a forecast"
@@ -716,6 +736,7 @@ def compute_to_reach(
     seed: int | None = 0,
     prior: Any = None,
     reward_range: tuple[float, float] | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> TargetForecast:
     """Compute at which the run's expected reward reaches ``target``, with its distribution.
 
@@ -733,6 +754,8 @@ def compute_to_reach(
     reward_range : (float, float), optional
         As in :func:`forecast` (e.g. ``(0, 100)`` for a percentage); ``target`` is in the
         reward's own units.
+    nan_policy : {"raise", "omit"}
+        As in :func:`forecast`.
 
     Returns
     -------
@@ -756,7 +779,7 @@ def compute_to_reach(
         raise InputError(f"fraction_of_asymptote must be in (0, 1), got {fraction_of_asymptote!r}")
     if not max_compute_factor > 1:
         raise InputError(f"max_compute_factor must be > 1, got {max_compute_factor!r}")
-    run, n_zero = as_run(data, reward, compute)
+    run, left_out = as_run(data, reward, compute, nan_policy)
     c_max = float(run.compute.max())
     grid = c_max * np.geomspace(1.0, max_compute_factor, 240)
     draws = predictive_curves(
@@ -766,7 +789,7 @@ def compute_to_reach(
         n_samples=n_samples,
         seed=seed,
         prior=prior,
-        left_out_at_zero=n_zero,
+        left_out_at_zero=left_out.get("zero_compute", 0),
         reward_range=reward_range,
     )
     curve = draws.curve
@@ -792,7 +815,7 @@ def compute_to_reach(
     first = np.argmax(reached, axis=1)
     hit = reached.any(axis=1)
     out = np.where(hit, grid[first], np.inf)
-    notes = _zero_compute_note(n_zero) + list(draws.notes)
+    notes = _left_out_notes(left_out) + list(draws.notes)
     p_unreach = float(np.mean(~hit))
     if p_unreach > 0.5:
         notes.append(

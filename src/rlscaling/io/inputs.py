@@ -133,6 +133,15 @@ def resolve_xy(
     return data, reward, None, name if isinstance(name, str) else None
 
 
+def add_counts(*counts: dict[str, int]) -> dict[str, int]:
+    """Counts of points left out, by reason, added over the steps that left them out."""
+    out: dict[str, int] = {}
+    for part in counts:
+        for key, n in part.items():
+            out[key] = out.get(key, 0) + int(n)
+    return out
+
+
 def split_zero_compute(c: Any, r: Any, size: Any) -> tuple[Any, Any, Any, NDArray[np.float64]]:
     """Split the points at compute exactly 0 (the untrained model's evaluation, the first row
     of many eval logs) off raw inputs: the rest, and the rewards at compute 0 (empty: none).

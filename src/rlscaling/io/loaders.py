@@ -392,18 +392,22 @@ def _read_source(p: Path, opts: LoadOptions) -> list[Run]:
 
 
 def resolve_columns(
-    data: Any, reward: Any = None, compute: str | None = None
-) -> tuple[Any, Any, Any, str | None]:
+    data: Any, reward: Any = None, compute: str | None = None, nan_policy: NanPolicy = "raise"
+) -> tuple[Any, Any, Any, str | None, dict[str, int]]:
     """:func:`rlscaling.io.inputs.resolve_xy`, except that a DataFrame column left unnamed
     whose default name (``"compute"``, ``"reward"``) is absent is found as :func:`load_run`
     finds a file's (an eval log read with pandas: ``global_step``, ``eval/accuracy``), with
-    the loader's warning when a step column stands in for compute."""
+    the loader's warning when a step column stands in for compute. The last item counts the
+    rows that reading left out (``nan_policy="omit"``: rows of a log that records the reward
+    only every few steps); arrays are returned as given, for the caller's checks to count."""
     if isinstance(data, pd.DataFrame) and (reward is None or isinstance(reward, str)):
         cols = set(map(str, data.columns))
         if (compute is None and "compute" not in cols) or (reward is None and "reward" not in cols):
-            run = load_run(data, compute=compute, reward=reward)
-            return run.compute, run.reward, run.eval_size, None if run.name == "run" else run.name
-    return resolve_xy(data, reward, compute)
+            run = load_run(data, compute=compute, reward=reward, nan_policy=nan_policy)
+            name = None if run.name == "run" else run.name
+            left_out = dict(run.metadata.get("omitted", {}))
+            return run.compute, run.reward, run.eval_size, name, left_out
+    return (*resolve_xy(data, reward, compute), {})
 
 
 def _frame_runs(df: pd.DataFrame, opts: LoadOptions) -> list[Run]:
