@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -307,3 +308,27 @@ def test_a_table_of_runs_compares_as_the_runs_do():
     a, b = pooled.to_frame(), same.to_frame()
     assert a["recipe"].tolist() == b["recipe"].tolist() == ["a"] * 5 + ["b"] * 5
     np.testing.assert_allclose(a["estimate"], b["estimate"])
+
+
+def test_eval_logs_read_with_pandas_compare_as_their_runs_do():
+    import pandas as pd
+
+    runs = {"a": run(0.62, seed=1, name="a"), "b": run(0.70, seed=2, name="b")}
+    # logs as a user reads them: a step column and a metric, not compute/reward
+    logs = {
+        k: pd.DataFrame({"global_step": r.compute, "eval/accuracy": r.reward})
+        for k, r in runs.items()
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "using the step column as compute"
+        from_logs = compare(logs, n=200, seed=0)
+        from_list = compare([logs["a"].assign(run="a"), logs["b"].assign(run="b")], n=200, seed=0)
+    want = compare(runs, n=200, seed=0).to_frame()
+    for got in (from_logs, from_list):
+        assert got.recipes == ["a", "b"]
+        np.testing.assert_allclose(got.to_frame()["estimate"], want["estimate"])
+    # two unnamed logs in a list cannot be told apart: said, with the way out
+    with pytest.raises(InputError, match=r"several runs are named \['run'\].*pass a dict"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compare(list(logs.values()), n=200)

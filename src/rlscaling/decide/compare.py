@@ -270,7 +270,9 @@ def compare(
         Runs, SigmoidFits or bootstrap/MCMC results, or a dict ``name -> item`` (or
         ``name -> list of items``: the runs of one recipe), or a DataFrame of runs (a ``run``
         column names each, as :func:`~rlscaling.load_runs` reads it; ``group_by`` may name a
-        column). Runs of one recipe are pooled: by
+        column). An item may be a DataFrame too (an eval log read with pandas, its columns
+        found as :func:`~rlscaling.load_run` finds a file's): in a dict it takes the key's
+        name. Runs of one recipe are pooled: by
         ``group_by``, else by ``metadata["recipe"]`` where present, else each run stands alone.
     budget : float, optional
         Compute at which rewards are compared; default 4x the largest observed compute.
@@ -294,7 +296,7 @@ def compare(
     sampler_options : dict, optional
         Passed to ``fit.bootstrap`` or ``fit.mcmc`` (e.g. ``{"block_length": 4}``).
     nan_policy : {"raise", "omit"}
-        For a DataFrame: ``"omit"`` reads it as ``load_runs(df, nan_policy="omit")`` does
+        For DataFrames: ``"omit"`` reads them as ``load_runs(df, nan_policy="omit")`` does
         (rows with a missing reward left out and counted in each run's
         ``metadata["omitted"]``); ``"raise"`` refuses them.
 
@@ -395,7 +397,7 @@ def _item_name(item: Any) -> str:
     if isinstance(item, ParameterSamples):
         return item.fit.data.name or "run"
     raise InputError(
-        "runs_or_fits must hold Runs, SigmoidFits or bootstrap/MCMC results, got "
+        "runs_or_fits must hold Runs, SigmoidFits, bootstrap/MCMC results or DataFrames, got "
         f"{type(item).__name__}"
     )
 
@@ -414,6 +416,23 @@ def _runs_of_table(df: pd.DataFrame, group_by: str | None, nan_policy: NanPolicy
     return runs
 
 
+def _read_tables(items: list[Any], nan_policy: NanPolicy, recipe: str | None = None) -> list[Any]:
+    """Items with each DataFrame replaced by its runs (an eval log read with pandas, as
+    ``load_runs(df)`` reads it); under a dict key, a run no column names takes the key's name."""
+    out: list[Any] = []
+    for item in items:
+        if not isinstance(item, pd.DataFrame):
+            out.append(item)
+            continue
+        for r in load_runs(item, nan_policy=nan_policy):
+            out.append(_renamed(r, recipe) if recipe is not None and r.name == "run" else r)
+    return out
+
+
+def _renamed(run: Run, name: str) -> Run:
+    return Run(run.compute, run.reward, run.eval_size, name=name, metadata=dict(run.metadata))
+
+
 def _group(data: Any, group_by: str | None, nan_policy: NanPolicy) -> dict[str, list[Any]]:
     if isinstance(data, pd.DataFrame):
         data = _runs_of_table(data, group_by, nan_policy)
@@ -423,6 +442,7 @@ def _group(data: Any, group_by: str | None, nan_policy: NanPolicy) -> dict[str, 
     if isinstance(data, Mapping):
         for key, value in data.items():
             items = list(value) if isinstance(value, list | tuple) else [value]
+            items = _read_tables(items, nan_policy, str(key))
             for it in items:
                 _item_name(it)
             if not items:
@@ -435,7 +455,7 @@ def _group(data: Any, group_by: str | None, nan_policy: NanPolicy) -> dict[str, 
             f"{type(data).__name__}"
         )
     singles: list[str] = []
-    for item in data:
+    for item in _read_tables(list(data), nan_policy):
         name = _item_name(item)
         meta = item.metadata if isinstance(item, Run) else {}
         try:
