@@ -433,7 +433,9 @@ def _renamed(run: Run, name: str) -> Run:
     return Run(run.compute, run.reward, run.eval_size, name=name, metadata=dict(run.metadata))
 
 
-def _group(data: Any, group_by: str | None, nan_policy: NanPolicy) -> dict[str, list[Any]]:
+def _group(
+    data: Any, group_by: str | None, nan_policy: NanPolicy = "raise"
+) -> dict[str, list[Any]]:
     if isinstance(data, pd.DataFrame):
         data = _runs_of_table(data, group_by, nan_policy)
     if isinstance(data, Run | SigmoidFit | ParameterSamples):
