@@ -215,6 +215,30 @@ def test_a_log_with_the_reward_only_every_few_steps_is_read_under_nan_policy_omi
         compare(table, nan_policy="drop")
 
 
+def test_a_loader_option_advised_while_fitting_a_dataframe_says_where_it_goes():
+    """fit_sigmoid/forecast read a DataFrame through the loaders; an option the loader's message
+    advises that only load_run takes (duplicates=, step=, ...) is named as load_run's, the
+    advice works, and the loader's warning points at the user's line, not the library's."""
+    from rlscaling import forecast, load_run
+
+    steps = np.r_[np.arange(50, 450, 50), np.arange(300, 600, 50)]  # resumed at step 300
+    acc = sigmoid(steps.astype(float), 0.7, 1.5, 300, 0.1)
+    acc[8:] += 0.01  # the resumed run re-evaluates steps 300-400 with other results
+    log = pd.DataFrame({"global_step": steps, "eval/accuracy": acc})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for call in (fit_sigmoid, forecast):
+            with pytest.raises(InputError, match=r"'last'.*duplicates: options of load_run"):
+                call(log, reward="eval/accuracy")
+        run = load_run(log, reward="eval/accuracy", duplicates="last")
+        assert run.metadata["omitted"]["duplicate_compute"] == 3
+        assert np.isfinite(forecast(run, n_samples=50).median).all()
+    advice = r"step, compute_per_step, tokens, flops_per_token: options of load_run"
+    with pytest.warns(UserWarning, match=advice) as rec:
+        fit_sigmoid(log.drop_duplicates("global_step", keep="last"), reward="eval/accuracy")
+    assert {w.filename for w in rec if "step column" in str(w.message)} == {__file__}
+
+
 def test_all_input_forms_agree():
     a = fit_sigmoid(C, Y).A
     assert fit_sigmoid(list(C), list(Y)).A == pytest.approx(a)

@@ -71,7 +71,9 @@ class LoaderWarning(UserWarning):
 
 def warn(message: str) -> None:
     """Issue a :class:`LoaderWarning` attributed to the caller's line outside this package."""
-    package = os.path.dirname(os.path.abspath(__file__))
+    # the first frame outside the package: the user's line, also when a fitting function
+    # reads a DataFrame through the loaders
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     frame, level = sys._getframe(1), 2
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1

@@ -23,6 +23,8 @@ import gzip
 import io
 import lzma
 import os
+import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -403,11 +405,37 @@ def resolve_columns(
     if isinstance(data, pd.DataFrame) and (reward is None or isinstance(reward, str)):
         cols = set(map(str, data.columns))
         if (compute is None and "compute" not in cols) or (reward is None and "reward" not in cols):
-            run = load_run(data, compute=compute, reward=reward, nan_policy=nan_policy)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", LoaderWarning)
+                try:
+                    run = load_run(data, compute=compute, reward=reward, nan_policy=nan_policy)
+                except InputError as exc:
+                    raise InputError(_with_load_run_advice(str(exc))) from None
+            for w in caught:
+                if issubclass(w.category, LoaderWarning):
+                    warn(_with_load_run_advice(str(w.message)))
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             name = None if run.name == "run" else run.name
             left_out = dict(run.metadata.get("omitted", {}))
             return run.compute, run.reward, run.eval_size, name, left_out
     return (*resolve_xy(data, reward, compute), {})
+
+
+# Options a loader's message may advise that only the loaders take.
+LOAD_ONLY_OPTIONS = ("step=", "compute_per_step=", "tokens=", "flops_per_token=", "duplicates=")
+
+
+def _with_load_run_advice(message: str) -> str:
+    """A loader's message, met while a fitting function reads a DataFrame, with where the
+    options it advises go (they are :func:`load_run`'s, not the fitting function's)."""
+    named = [o.rstrip("=") for o in LOAD_ONLY_OPTIONS if re.search(rf"(?<![\w]){o}", message)]
+    if not named:
+        return message
+    return (
+        f"{message} ({', '.join(named)}: options of load_run; read the table with "
+        "run = rlscaling.load_run(df, ...) and pass run.)"
+    )
 
 
 def _frame_runs(df: pd.DataFrame, opts: LoadOptions) -> list[Run]:
