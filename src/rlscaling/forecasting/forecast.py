@@ -425,9 +425,9 @@ def as_run(
 
 
 LEFT_OUT = {
-    "nan_or_inf": "with a NaN/inf compute or reward",
-    "masked": "masked (missing)",
-    "duplicate_rows": "repeated as an identical row",
+    "nan_or_inf": "with a NaN/inf compute or reward (nan_policy='omit')",
+    "masked": "masked as missing (nan_policy='omit')",
+    "duplicate_rows": "repeating an identical row",
     "duplicate_compute": "at a compute logged again later (the last one kept)",
     "torn_last_line": "on a torn last line",
 }
@@ -446,7 +446,7 @@ def _left_out_notes(counts: dict[str, int]) -> list[str]:
     for key, n in counts.items():
         if key != "zero_compute" and n:
             what = LEFT_OUT.get(key, key.replace("_", " "))
-            notes.append(f"{n} point{'s' if n > 1 else ''} {what} left out (nan_policy='omit')")
+            notes.append(f"{n} point{'s' if n > 1 else ''} {what} left out")
     return notes
 
 

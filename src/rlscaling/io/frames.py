@@ -70,7 +70,7 @@ class LoaderWarning(UserWarning):
 
 
 def warn(message: str) -> None:
-    """Issue a :class:`LoaderWarning` attributed to the caller's line outside this package."""
+    """Issue a :class:`LoaderWarning` attributed to the first caller's line outside rlscaling."""
     # the first frame outside the package: the user's line, also when a fitting function
     # reads a DataFrame through the loaders
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
