@@ -62,6 +62,22 @@ def test_forecast_with_target(csvs, tmp_path):
     assert (tmp_path / "fc.png").stat().st_size > 1000
 
 
+def test_a_log_with_the_reward_every_few_steps_is_read_with_nan_policy_and_says_so(tmp_path):
+    steps = np.arange(0, 410, 10)
+    evals = steps % 50 == 0
+    acc = np.where(evals, sigmoid(np.maximum(steps, 1.0), 0.7, 1.5, 300, 0.1), np.nan)
+    p = tmp_path / "history.csv"
+    pd.DataFrame({"_step": steps, "eval/accuracy": acc}).to_csv(p, index=False)
+    refused = invoke("forecast", p, "--reward", "eval/accuracy")
+    assert refused.exit_code == 2 and "Pass --nan-policy omit" in refused.stderr
+    for cmd in ("fit", "forecast"):
+        res = invoke(cmd, p, "--reward", "eval/accuracy", "--nan-policy", "omit")
+        assert res.exit_code == 0, res.output
+        # the rows without an evaluation are counted and told, not only dropped
+        n = int((~evals).sum())
+        assert f"note: history: rows left out in reading: {n} with a missing" in res.stderr
+
+
 def test_forecast_of_a_percentage_takes_its_range_and_hints_it(tmp_path):
     run = example_curves()[0].truncate(0.5)
     p = tmp_path / "pct.csv"

@@ -292,12 +292,28 @@ def _load(files: list[str], one: bool = False, **options: Any) -> list[Run]:
     from rlscaling.io.loaders import load_run, load_runs
 
     try:
-        return [load_run(files[0], **options)] if one else load_runs(files, **options)
+        runs = [load_run(files[0], **options)] if one else load_runs(files, **options)
     except (EOFError, zlib.error) as exc:
         raise InputError(
             f"{' '.join(files)}: a compressed file could not be read to its end ({exc}); "
             "is it truncated? Decompress it to check, or pass the uncompressed file"
         ) from None
+    for run in runs:  # rows a loader option dropped are said, not only kept in metadata
+        left = {k: int(n) for k, n in run.metadata.get("omitted", {}).items() if n}
+        if left:
+            parts = ", ".join(
+                f"{n} {LEFT_OUT_WORDS.get(k, k.replace('_', ' '))}" for k, n in left.items()
+            )
+            typer.echo(f"note: {run.name}: rows left out in reading: {parts}", err=True)
+    return runs
+
+
+LEFT_OUT_WORDS = {
+    "nan_or_inf": "with a missing, NaN or inf value",
+    "duplicate_rows": "repeating an identical row",
+    "duplicate_compute": "at a compute logged again",
+    "torn_last_line": "on a torn last line",
+}
 
 
 def check_count(value: int, option: str, minimum: int = 1) -> None:
