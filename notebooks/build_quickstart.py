@@ -62,13 +62,21 @@ my_run = load_run(folder / "my_run.csv")
 print(my_run)
 my_run.metadata["columns"], my_run.metadata["compute_unit"]"""),
     ("md", """A log already in pandas goes the same way: `fit_sigmoid(df)` and `forecast(df)` find
-its columns as `load_run` finds a file's. An accuracy logged in percent is a pass rate on
-another scale: say so with `reward_range=(0, 100)`, and it is forecast as one (kept below
-100, with the settings learned on pass rates)."""),
+its columns as `load_run` finds a file's. A training log that records the evaluation only every
+few steps has empty cells between: `nan_policy="omit"` leaves those rows out and says how many.
+An accuracy logged in percent is a pass rate on another scale: say so with
+`reward_range=(0, 100)`, and it is forecast as one (kept below 100, with the settings learned
+on pass rates)."""),
     ("code", """import pandas as pd
 
 df = pd.read_csv(folder / "my_run.csv")
 print(f"A from the DataFrame: {fit_sigmoid(df).A:.4f}")
+# a training step logged between each two evaluations: no val_reward on those rows
+hours = df["gpu_hours"].to_numpy()
+between = pd.DataFrame({"gpu_hours": (hours[:-1] + hours[1:]) / 2})
+train_log = pd.concat([df, between]).sort_values("gpu_hours")
+first_half = train_log[train_log["gpu_hours"] <= df["gpu_hours"].median()]
+print(forecast(first_half, nan_policy="omit", seed=0).notes)
 in_percent = df.assign(val_reward=100 * df["val_reward"]).iloc[: len(df) // 2]
 print(forecast(in_percent, reward_range=(0, 100), seed=0).summary())"""),
     ("md", """## Fit the curve
