@@ -70,3 +70,39 @@ def test_every_decision_groups_runs_by_the_same_recipe():
     assert seed_spread(runs).table.loc["a", "final_mean"] == pytest.approx(sum(a) / 2)
     bt = backtest(runs, fractions=(0.5,), progress=False, n_samples=50, method="plateau")
     assert sorted(bt.frame["recipe"].unique()) == ["a", "b"]
+
+
+def test_every_decision_takes_a_table_of_runs_as_it_takes_the_runs():
+    """backtest, seed_spread and early_fit_report read a DataFrame of runs (a run column, a
+    recipe column) as compare does; what is not runs is refused saying what is expected."""
+    import pandas as pd
+
+    from rlscaling.decide.backtest import backtest
+    from rlscaling.decide.report import early_fit_report
+    from rlscaling.decide.seeds import seed_spread
+
+    runs = [
+        Run(
+            [1, 2, 3, 4, 5, 6, 7, 8],
+            [0.1, 0.2, 0.3, 0.4, 0.45, 0.48, 0.5, 0.5 + 0.01 * i],
+            name=f"r{i}",
+            metadata={"recipe": "ab"[i % 2]},
+        )
+        for i in range(4)
+    ]
+    table = pd.concat([r.to_frame().assign(run=r.name, recipe=r.metadata["recipe"]) for r in runs])
+    pd.testing.assert_frame_equal(seed_spread(table).table, seed_spread(runs).table)
+    kw = {"fractions": (0.5,), "progress": False, "n_samples": 50, "method": "plateau"}
+    # the table's runs come recipe by recipe
+    got = backtest(table, **kw).frame.sort_values(["run", "method"], ignore_index=True)
+    want = backtest(runs, **kw).frame.sort_values(["run", "method"], ignore_index=True)
+    assert got["run"].tolist() == want["run"].tolist()
+    assert got["recipe"].tolist() == want["recipe"].tolist()
+    assert got["abs_error"].to_numpy() == pytest.approx(want["abs_error"].to_numpy(), nan_ok=True)
+    rep = early_fit_report(table, fractions=(0.5,), n_samples=50, n_boot=50, progress=False)
+    assert sorted(rep.per_run["recipe"].unique()) == ["a", "b"]
+    for call in (backtest, seed_spread, early_fit_report):
+        with pytest.raises(InputError, match=r"runs='runs/\*.csv' is a path: .*load_runs\(path\)"):
+            call("runs/*.csv")
+        with pytest.raises(InputError, match=r"Runs or a DataFrame of runs .* item of type int"):
+            call([1, 2])

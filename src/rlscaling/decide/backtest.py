@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from rlscaling.decide.compare import records
 from rlscaling.forecasting.forecast import METHODS, ForecastWarning, forecast
 from rlscaling.io.checks import InputError, check_level
+from rlscaling.io.loaders import as_runs
 from rlscaling.io.runs import Run
 from rlscaling.plot import new_axes
 from rlscaling.protocol import Kind, check_kind
@@ -263,8 +264,10 @@ def backtest(
 
     Parameters
     ----------
-    runs : Run or sequence of Run
-        Finished runs (the truth is their end).
+    runs : Run, sequence of Run or DataFrame
+        Finished runs (the truth is their end); a DataFrame of runs is read as
+        :func:`~rlscaling.load_runs` reads it (a ``run`` column names each, a ``recipe``
+        column their recipes).
     fractions : sequence of float
         Fractions of each run's final compute to observe, each in (0, 1).
     levels : sequence of float
@@ -297,12 +300,7 @@ def backtest(
     >>> bool(bt.frame["refused"].any())
     False
     """
-    runs = [runs] if isinstance(runs, Run) else list(runs)
-    if not runs:
-        raise InputError("runs is empty: give at least one finished Run")
-    for r in runs:
-        if not isinstance(r, Run):
-            raise InputError(f"runs must be Runs (see load_runs), got {type(r).__name__}")
+    runs = as_runs(runs, "give at least one finished Run")
     fracs = tuple(float(f) for f in np.atleast_1d(np.asarray(fractions, dtype=float)))
     for f in fracs:
         if not 0 < f < 1:

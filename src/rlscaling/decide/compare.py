@@ -40,7 +40,7 @@ from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting.forecast import forecast
 from rlscaling.io.checks import InputError, as_positive_compute, check_level, check_real, check_seed
 from rlscaling.io.inputs import NanPolicy
-from rlscaling.io.loaders import load_runs
+from rlscaling.io.loaders import load_runs, runs_of_table
 from rlscaling.io.runs import Run, recipe_of
 from rlscaling.model.curve import curve_value
 from rlscaling.plot import new_axes
@@ -402,20 +402,6 @@ def _item_name(item: Any) -> str:
     )
 
 
-def _runs_of_table(df: pd.DataFrame, group_by: str | None, nan_policy: NanPolicy) -> list[Run]:
-    """The runs of a table, read as a file of runs is (a ``run`` column names each); with a
-    ``group_by`` column, each run's recipe is that column's value."""
-    if group_by is None or group_by not in df.columns:
-        return load_runs(df, nan_policy=nan_policy)
-    runs = []
-    for recipe, part in df.groupby(group_by, sort=False):
-        for r in load_runs(part.drop(columns=group_by), nan_policy=nan_policy):
-            name = str(recipe) if r.name == "run" else r.name
-            meta = {**r.metadata, group_by: str(recipe)}
-            runs.append(Run(r.compute, r.reward, r.eval_size, name=name, metadata=meta))
-    return runs
-
-
 def _read_tables(items: list[Any], nan_policy: NanPolicy, recipe: str | None = None) -> list[Any]:
     """Items with each DataFrame replaced by its runs (an eval log read with pandas, as
     ``load_runs(df)`` reads it); under a dict key, a run no column names takes the key's name."""
@@ -437,7 +423,7 @@ def _group(
     data: Any, group_by: str | None, nan_policy: NanPolicy = "raise"
 ) -> dict[str, list[Any]]:
     if isinstance(data, pd.DataFrame):
-        data = _runs_of_table(data, group_by, nan_policy)
+        data = runs_of_table(data, group_by, nan_policy)
     if isinstance(data, Run | SigmoidFit | ParameterSamples):
         data = [data]
     groups: dict[str, list[Any]] = {}

@@ -37,6 +37,7 @@ from rlscaling.decide.report_html import write_report
 from rlscaling.decide.seeds import SeedSpread, seed_spread
 from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.io.checks import InputError
+from rlscaling.io.loaders import as_runs
 from rlscaling.io.runs import Run
 from rlscaling.protocol import Kind
 
@@ -303,9 +304,11 @@ def early_fit_report(
 
     Parameters
     ----------
-    runs : sequence of Run
+    runs : sequence of Run or DataFrame
         Finished runs; ``metadata["recipe"]`` groups them (and ``metadata["seed"]`` labels
         them), as :func:`rlscaling.io.datasets.calibration_runs` and trainer run directories do.
+        A DataFrame of runs is read as :func:`~rlscaling.load_runs` reads it, its ``recipe``
+        column naming each run's recipe.
     fractions : sequence of float
         Fractions of each run's compute that the early fits see.
     levels : sequence of float
@@ -337,12 +340,7 @@ def early_fit_report(
     >>> list(rep.per_run.columns[:3])
     ['run', 'recipe', 'seed']
     """
-    runs = list(runs)
-    if not runs:
-        raise InputError("runs is empty: give finished runs (run directories or Runs)")
-    for r in runs:
-        if not isinstance(r, Run):
-            raise InputError(f"runs must be Runs (see load_runs), got {type(r).__name__}")
+    runs = as_runs(runs, "give finished runs (run directories or Runs)")
     level = max(levels)
     recipes = {r.recipe_key() for r in runs}
     if comparison is not None:

@@ -22,6 +22,7 @@ from scipy import stats
 
 from rlscaling.forecasting.forecast import Forecast
 from rlscaling.io.checks import InputError, check_level
+from rlscaling.io.loaders import as_runs
 from rlscaling.io.runs import Run
 from rlscaling.plot import new_axes
 from rlscaling.protocol import Kind, check_kind
@@ -132,8 +133,9 @@ def seed_spread(runs: Sequence[Run], group_by: str = "recipe", target: str = "la
 
     Parameters
     ----------
-    runs : sequence of Run
-        Finished runs; ``metadata[group_by]`` names each run's recipe.
+    runs : sequence of Run or DataFrame
+        Finished runs; ``metadata[group_by]`` names each run's recipe (in a DataFrame of runs,
+        read as :func:`~rlscaling.load_runs` reads it, the ``group_by`` column).
     group_by : str
         Metadata key of the recipe.
     target : {"last3", "last"}
@@ -155,9 +157,7 @@ def seed_spread(runs: Sequence[Run], group_by: str = "recipe", target: str = "la
     >>> round(sp.sd, 3), sp.dof
     (0.1, 2)
     """
-    runs = list(runs)
-    if not runs:
-        raise InputError("runs is empty: give finished runs with several seeds per recipe")
+    runs = as_runs(runs, "give finished runs with several seeds per recipe", group_by)
     groups: dict[str, list[float]] = {}
     for r in runs:
         groups.setdefault(str(r.recipe_key(group_by)), []).append(final_reward(r, target))

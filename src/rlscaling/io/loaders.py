@@ -422,6 +422,52 @@ def resolve_columns(
     return (*resolve_xy(data, reward, compute), {})
 
 
+def runs_of_table(
+    df: pd.DataFrame, group_by: str | None = None, nan_policy: NanPolicy = "raise"
+) -> list[Run]:
+    """The runs of a table, read as a file of runs is (a ``run`` column names each); with a
+    ``group_by`` column (a recipe), each run's ``metadata[group_by]`` is that column's value
+    and a run no other column names takes it as its name."""
+    if group_by is None or group_by not in df.columns:
+        return load_runs(df, nan_policy=nan_policy)
+    runs = []
+    for recipe, part in df.groupby(group_by, sort=False):
+        for r in load_runs(part.drop(columns=group_by), nan_policy=nan_policy):
+            name = str(recipe) if r.name == "run" else r.name
+            meta = {**r.metadata, group_by: str(recipe)}
+            runs.append(Run(r.compute, r.reward, r.eval_size, name=name, metadata=meta))
+    return runs
+
+
+def as_runs(runs: Any, empty: str, group_by: str | None = "recipe") -> list[Run]:
+    """``runs`` as a list of Runs: a Run, a sequence of Runs, or a DataFrame of runs (read by
+    :func:`runs_of_table`, its ``group_by`` column naming each run's recipe). ``empty`` says
+    what to give when there are none."""
+    if isinstance(runs, pd.DataFrame):
+        runs = runs_of_table(runs, group_by)
+    elif isinstance(runs, Run):
+        runs = [runs]
+    elif isinstance(runs, str | Path):
+        raise InputError(f"runs={str(runs)!r} is a path: read it first, runs = load_runs(path)")
+    else:
+        try:
+            runs = list(runs)
+        except TypeError:
+            raise InputError(
+                f"runs must be Runs or a DataFrame of runs (see load_runs), got "
+                f"{type(runs).__name__}"
+            ) from None
+    if not runs:
+        raise InputError(f"runs is empty: {empty}")
+    for r in runs:
+        if not isinstance(r, Run):
+            raise InputError(
+                "runs must be Runs or a DataFrame of runs (see load_runs), got an item of type "
+                f"{type(r).__name__}"
+            )
+    return runs
+
+
 # Options a loader's message may advise that only the loaders take.
 LOAD_ONLY_OPTIONS = ("step=", "compute_per_step=", "tokens=", "flops_per_token=", "duplicates=")
 
