@@ -34,7 +34,9 @@ SLOW = os.environ.get("RLSCALING_FUZZ") == "slow" or settings.default.max_exampl
 COMPUTE_COLS = ["compute", "flops", "total_flops", "gpu_hours", "x", "wall", "Compute"]
 REWARD_COLS = ["reward", "eval/reward", "val_acc", "score", "y", "reward", "loss"]
 STEP_COLS = ["step", "global_step", None]
-FORMATS = ["csv", "tsv", "csv.gz", "jsonl", "parquet", "rundir", "wandb", "tensorboard"]
+FORMATS = [
+    "csv", "tsv", "csv.gz", "jsonl", "parquet", "rundir", "wandb", "tensorboard", "trainer_state",
+]  # fmt: skip
 MISSING = object()  # a cell left out (empty in CSV, absent key in JSON)
 
 
@@ -136,6 +138,14 @@ def write(
             lines.append(",".join([_cell(r.get(c_col, MISSING)), cell, cell]))
         path = d / "wandb_export.csv"
         path.write_text("\n".join(lines) + "\n")
+        return path, sum(r.get(r_col, MISSING) is not MISSING for r in rows)
+    if fmt == "trainer_state":
+        # a Hugging Face Trainer's log: an entry without the reward is another kind of logging
+        # call (a training step beside evaluations), not a point; a torn line does not apply
+        r_col = cols[-1] if cols[-1] != "eval_size" else cols[-2]
+        log = [{k: v for k, v in r.items() if v is not MISSING} for r in rows]
+        path = d / "trainer_state.json"
+        path.write_text(json.dumps({"global_step": len(rows), "log_history": log}))
         return path, sum(r.get(r_col, MISSING) is not MISSING for r in rows)
     if fmt == "tensorboard":
         from tensorboard.compat.proto.event_pb2 import Event

@@ -283,6 +283,81 @@ def test_wandb_logged_nan_is_a_nan_not_a_gap(tmp_path):
     assert run.metadata["omitted"] == {"nan_or_inf": 1}
 
 
+# ------------------------------------------------------------------ Hugging Face Trainer state
+
+
+def trainer_state(steps, *, eval_every=None, max_steps=None):
+    """A trainer_state.json as TRL's GRPOTrainer writes it: a training entry per logging step
+    (batch reward, per-function rewards, loss, ...) and an evaluation entry every
+    ``eval_every`` steps, both under ``log_history``."""
+    log = []
+    for step in map(int, steps):
+        r = 0.2 + 0.5 * step / (step + 150)
+        log.append({"epoch": step / 800, "grad_norm": 0.4, "kl": 1e-4 * step, "loss": 0.01,
+                    "reward": r, "reward_std": 0.3, "rewards/accuracy_reward/mean": r,
+                    "step": step})  # fmt: skip
+        if eval_every and step % eval_every == 0:
+            log.append({"epoch": step / 800, "eval_loss": 0.02, "eval_reward": r - 0.02,
+                        "eval_runtime": 12.5, "step": step})  # fmt: skip
+    state = {"epoch": steps[-1] / 800, "global_step": int(steps[-1]), "log_history": log,
+             "logging_steps": 10, "max_steps": max_steps or 1600}  # fmt: skip
+    return json.dumps(state, indent=2, sort_keys=True)
+
+
+def test_trainer_state_of_a_grpo_run_reads_its_evaluations(tmp_path):
+    out = tmp_path / "qwen-grpo"
+    for last in (200, 400):  # two checkpoints: the latest is the longest log
+        (out / f"checkpoint-{last}").mkdir(parents=True)
+        text = trainer_state(np.arange(10, last + 10, 10), eval_every=50)
+        (out / f"checkpoint-{last}" / "trainer_state.json").write_text(text)
+    with pytest.warns(LoaderWarning, match=r"evaluation reward 'eval_reward'.*reward='reward'"):
+        run = load_run(out)
+    assert run.name == "qwen-grpo" and run.metadata["format"] == "trainer_state"
+    same_points(
+        run,
+        compute=np.arange(50, 450, 50),
+        reward=[0.2 + 0.5 * s / (s + 150) - 0.02 for s in range(50, 450, 50)],
+        eval_size=None,
+    )
+    # the training entries between evaluations are other entries, not missing rewards
+    assert run.metadata["omitted"] == {}
+    assert run.metadata["max_steps"] == 1600 and run.metadata["global_step"] == 400
+    assert run.metadata["trainer_state"].endswith("checkpoint-400/trainer_state.json")
+    assert run.metadata["compute_unit"] == "steps"
+    # the training batches' reward when asked for; the file itself reads the same way
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train = load_run(out / "checkpoint-400" / "trainer_state.json", reward="reward")
+    assert len(train) == 40 and train.name == "qwen-grpo"
+
+
+def test_trainer_state_without_evaluations_and_what_is_refused(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "trainer_state.json").write_text(trainer_state(np.arange(10, 110, 10)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = load_run(d, compute_per_step=2e15, compute_unit="FLOPs")
+    assert not any("evaluation reward" in str(w.message) for w in caught)
+    assert run.metadata["columns"]["reward"] == "reward" and len(run) == 10
+    assert run.compute[0] == pytest.approx(2e16)
+    # any .json with a log_history is one
+    (tmp_path / "state.json").write_text(trainer_state(np.arange(10, 60, 10)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(load_run(tmp_path / "state.json")) == 5
+    (d / "trainer_state.json").write_text('{"global_step": 0, "log_history": []}')
+    with pytest.raises(InputError, match=r"trainer_state.json has no log_history entries"):
+        load_run(d)
+    (d / "trainer_state.json").write_text('{"log_history": [')
+    with pytest.raises(InputError, match=r"trainer_state.json is not valid JSON"):
+        load_run(d / "trainer_state.json")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match=r"without run.json.*trainer_state.json"):
+        load_run(empty)
+
+
 # ------------------------------------------------------------------ trainer run directory
 
 

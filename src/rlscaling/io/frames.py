@@ -23,7 +23,15 @@ import pandas as pd
 from rlscaling.io.checks import InputError
 from rlscaling.io.runs import Run
 
-FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet", "tensorboard", "wandb", "rundir")
+FORMATS: tuple[str, ...] = (
+    "csv",
+    "jsonl",
+    "parquet",
+    "tensorboard",
+    "wandb",
+    "rundir",
+    "trainer_state",
+)
 
 # Candidate column names, normalised (lower case, "-" and " " -> "_"), in order of preference.
 # A name matches a column whose whole name or last "/"- or "."-separated part equals it.

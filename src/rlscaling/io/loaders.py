@@ -1,4 +1,5 @@
-"""Read runs from files: CSV, JSONL, Parquet, TensorBoard, W&B chart CSVs and run directories.
+"""Read runs from files: CSV, JSONL, Parquet, TensorBoard, W&B chart CSVs, Hugging Face
+Trainer states and run directories.
 
 :func:`load_run` returns one :class:`~rlscaling.io.runs.Run`, :func:`load_runs` all runs found in
 files, directories or a glob. Columns are given or inferred from common names; a log that has
@@ -13,7 +14,10 @@ Formats are chosen by name and content (``format=`` overrides):
 - a directory with ``*tfevents*`` files, or such a file: TensorBoard (one run per directory);
 - ``.csv``/``.tsv`` (optionally ``.gz``): CSV, or the CSV that Weights & Biases exports from a
   chart (columns ``Step``, ``<run> - <metric>``, ``<run> - <metric>__MIN``/``__MAX``);
-- ``.jsonl``/``.ndjson``: one JSON object per line; ``.parquet``/``.pq``: Parquet (pyarrow).
+- ``.jsonl``/``.ndjson``: one JSON object per line; ``.parquet``/``.pq``: Parquet (pyarrow);
+- ``trainer_state.json`` (or a ``.json`` with a ``log_history``), or a directory holding one
+  or ``checkpoint-<step>/trainer_state.json`` (the latest is read): a Hugging Face ``Trainer``'s
+  log, as TRL's GRPO and PPO trainers write it; the evaluation reward is preferred.
 """
 
 from __future__ import annotations
@@ -49,12 +53,13 @@ from rlscaling.io.readers.parquet import _read_parquet
 from rlscaling.io.readers.run_directory import _is_rundir, _read_rundir, _rundir_name
 from rlscaling.io.readers.tensorboard import _event_files, _read_tensorboard
 from rlscaling.io.readers.text import _read_text, _split_torn_csv
+from rlscaling.io.readers.trainer_state import _read_trainer_state, looks_like_trainer_state
 from rlscaling.io.readers.wandb import _looks_wandb, _read_wandb
 from rlscaling.io.runs import Run
 
 __all__ = ["LoadError", "LoaderWarning", "load_run", "load_runs"]
 
-Format = Literal["csv", "jsonl", "parquet", "tensorboard", "wandb", "rundir"]
+Format = Literal["csv", "jsonl", "parquet", "tensorboard", "wandb", "rundir", "trainer_state"]
 Duplicates = Literal["raise", "last", "mean"]
 
 
@@ -112,8 +117,9 @@ def load_run(
     group : str, optional
         Column that splits a long table into runs; inferred from ``run``, ``run_name``,
         ``run_id`` or ``curve``.
-    format : {"csv", "jsonl", "parquet", "tensorboard", "wandb", "rundir"}, optional
-        Overrides detection by file name and content.
+    format : str, optional
+        One of "csv", "jsonl", "parquet", "tensorboard", "wandb", "rundir", "trainer_state";
+        overrides detection by file name and content.
     nan_policy : {"raise", "omit"}
         What to do with rows whose compute, reward or eval size is missing, NaN or inf:
         raise, or drop them and count them in ``metadata["omitted"]["nan_or_inf"]``.
@@ -289,10 +295,13 @@ def _detect(p: Path) -> str:
             return "rundir"
         if _event_files(p):
             return "tensorboard"
+        if looks_like_trainer_state(p):
+            return "trainer_state"
         found = sorted(x.name for x in p.iterdir())[:20]
         raise InputError(
-            f"path={str(p)!r} is a directory without run.json, eval.jsonl or TensorBoard event "
-            f"files (it holds {found}); pass a file, a run directory or format=..."
+            f"path={str(p)!r} is a directory without run.json, eval.jsonl, TensorBoard event "
+            f"files or a trainer_state.json (it holds {found}); pass a file, a run directory or "
+            "format=..."
         )
     if "tfevents" in p.name:
         return "tensorboard"
@@ -304,6 +313,8 @@ def _detect(p: Path) -> str:
         return "jsonl"
     if ext in (".parquet", ".pq"):
         return "parquet"
+    if ext == ".json" and looks_like_trainer_state(p):
+        return "trainer_state"
     if ext in (".csv", ".tsv", ".txt"):
         return "csv"
     with open(p, "rb") as fh:
@@ -369,6 +380,8 @@ def _read_source(p: Path, opts: LoadOptions) -> list[Run]:
         runs = [_read_rundir(d, opts)] if _choose([_rundir_name(d)], opts, p) else []
     elif fmt == "tensorboard":
         runs = _read_tensorboard(p, opts)
+    elif fmt == "trainer_state":
+        runs = _read_trainer_state(p, opts)
     elif fmt == "jsonl":
         frame, torn = _read_jsonl_frame(p)
         runs = _table_runs(frame, p, "jsonl", opts, torn=torn)
