@@ -329,6 +329,16 @@ def test_trainer_state_of_a_grpo_run_reads_its_evaluations(tmp_path):
         warnings.simplefilter("ignore")
         train = load_run(out / "checkpoint-400" / "trainer_state.json", reward="reward")
     assert len(train) == 40 and train.name == "qwen-grpo"
+    # "where does this run end": a forecast's default budget is the planned end, in steps
+    from rlscaling import forecast
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(run, n_samples=50)
+        assert fc.budget.tolist() == [1600.0]
+        assert "budget: the run's planned end, max_steps=1600" in " ".join(fc.notes)
+        flops = load_run(out, compute_per_step=1e15, compute_unit="FLOPs")
+        assert forecast(flops, n_samples=50).budget.tolist() == [2 * 400 * 1e15]
 
 
 def test_trainer_state_without_evaluations_and_what_is_refused(tmp_path):

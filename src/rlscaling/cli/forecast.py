@@ -33,7 +33,12 @@ if TYPE_CHECKING:
 def forecast_command(
     file: Annotated[str, typer.Argument(help="One run (file or run directory).")],
     budget: Annotated[
-        float | None, typer.Option("--budget", help="Compute budget (default 2x observed).")
+        float | None,
+        typer.Option(
+            "--budget",
+            help="Compute budget (default: the planned end a Trainer log records, else 2x "
+            "observed).",
+        ),
     ] = None,
     method: Annotated[
         str, typer.Option("--method", help="auto, sigmoid, plateau or mcmc.")

@@ -424,6 +424,16 @@ def as_run(
     return run, counts
 
 
+def planned_end(run: Run) -> float | None:
+    """The compute at which the run is planned to end, where its log says so in the run's own
+    unit (a Trainer's ``max_steps``, compute in steps) and it lies beyond what is observed."""
+    meta = run.metadata
+    end = meta.get("max_steps")
+    if meta.get("compute_unit") != "steps" or not isinstance(end, int | float):
+        return None
+    return float(end) if np.isfinite(end) and end > float(run.compute.max()) else None
+
+
 LEFT_OUT = {
     "nan_or_inf": "with a NaN/inf compute or reward (nan_policy='omit')",
     "masked": "masked as missing (nan_policy='omit')",
@@ -626,7 +636,9 @@ def forecast(
         The observed (partial) run; arrays need ``reward=``; a DataFrame's columns are found
         as in :func:`~rlscaling.fit_sigmoid`.
     budget : float or array_like, optional
-        Compute budget(s); default 2x the largest observed compute.
+        Compute budget(s); default the run's planned end when its log records one in its own
+        compute unit (``max_steps`` of a Hugging Face Trainer's state, compute in steps),
+        else 2x the largest observed compute.
     method : {"auto", "sigmoid", "plateau", "mcmc"}
         How the future is drawn (see the module docstring). ``"auto"`` stacks a smoothed level
         and a sigmoid, weighted by how each predicted the run's own later points, with
@@ -679,8 +691,10 @@ def forecast(
     check_int(n_samples, "n_samples", 10)
     check_seed(seed)
     run, left_out = as_run(data, reward, compute, nan_policy)
+    planned = None
     if budget is None:
-        budget = [2.0 * float(run.compute.max())]
+        planned = planned_end(run)
+        budget = [planned if planned is not None else 2.0 * float(run.compute.max())]
     b = as_positive_compute(budget, "budget")
     if not (isinstance(average_of, int | np.integer) and average_of >= 1):
         raise InputError(f"average_of must be a positive integer, got {average_of!r}")
@@ -696,6 +710,8 @@ def forecast(
         reward_range=reward_range,
     )
     notes = _left_out_notes(left_out) + list(draws.notes)
+    if planned is not None:
+        notes.append(f"budget: the run's planned end, max_steps={planned:g} (from its log)")
     if np.any(b < run.compute.max()):
         notes.append(
             "a budget lies inside the observed compute range: that is a fit, not a forecast"
