@@ -726,3 +726,24 @@ def test_plain_x_y_columns_load_as_compute_and_reward(tmp_path):
     # a better-named column still wins over the plain one
     path.write_text("x,y,accuracy\n1,5,0.1\n2,6,0.2\n")
     assert load_run(path).reward.tolist() == [0.1, 0.2]
+
+
+def test_a_held_out_metric_path_is_found_as_the_reward_and_several_are_listed():
+    """verl logs its validation reward as val-core/<data source>/reward/mean@1 (older
+    versions val/test_score/<data source>), names no common reward column matches."""
+    steps = np.arange(0, 200, 10)
+    train = {"_step": steps, "critic/score/mean": np.linspace(0.1, 0.6, 20), "kl": 0.01}
+    held_out = np.linspace(0.2, 0.7, 20)
+    for col in ("val-core/openai/gsm8k/reward/mean@1", "val/test_score/openai/gsm8k"):
+        df = pd.DataFrame({**train, col: held_out})
+        with pytest.warns(LoaderWarning, match=rf"using '{re.escape(col)}' as the reward"):
+            run = load_run(df, compute="_step")
+        assert run.metadata["columns"]["reward"] == col
+        np.testing.assert_allclose(run.reward, held_out)
+    two = pd.DataFrame({**train, "val-core/gsm8k/reward/mean@1": held_out,
+                        "val-core/math/reward/mean@1": held_out / 2})  # fmt: skip
+    with pytest.raises(InputError, match=r"several columns could be the reward: \['val-core/gs"):
+        load_run(two, compute="_step")
+    # a training metric alone is not taken for the held-out reward
+    with pytest.raises(InputError, match="could not infer the reward column"):
+        load_run(pd.DataFrame(train), compute="_step")

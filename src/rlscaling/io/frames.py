@@ -171,6 +171,28 @@ def _pick(
     return None
 
 
+_REWARDISH = re.compile(r"(reward|score|acc|pass)")
+
+
+def _held_out_metric(cols: list[str], source: Path) -> str | None:
+    """The one column named as a held-out reward in a metric path that no common name matches
+    (verl's ``val-core/<data source>/reward/mean@1``, ``val/test_score/<data source>``), used
+    with a warning; several such columns are refused with the list to choose from."""
+    hits = [c for c in cols if _EVALISH.search(norm_name(c)) and _REWARDISH.search(_path(c))]
+    if len(hits) > 1:
+        raise InputError(
+            f"{source}: several columns could be the reward: {hits}; pass reward='<column>'"
+        )
+    if hits:
+        warn(f"{source}: using {hits[0]!r} as the reward (pass reward='<column>' for another)")
+    return hits[0] if hits else None
+
+
+def _path(col: Any) -> str:
+    """A column's name without its evaluation prefix, for what kind of metric it is."""
+    return _EVALISH.sub("/", norm_name(col))
+
+
 def _unit_of(col: str, default: str | None = None) -> str | None:
     """Unit suggested by a column name; ``default`` for a plain ``compute`` column."""
     n = norm_name(col)
@@ -310,7 +332,7 @@ def frame_run(
     r_col = _pick(cols, opts.reward, REWARD_NAMES, "reward", source)
     if r_col is None and opts.reward is None:
         plain = [c for c in cols if norm_name(c) == PLAIN_REWARD]
-        r_col = plain[0] if len(plain) == 1 else None
+        r_col = plain[0] if len(plain) == 1 else _held_out_metric(cols, source)
     if r_col is None:
         raise InputError(
             f"{source}: could not infer the reward column from columns {cols}; "
