@@ -94,8 +94,10 @@ def load_run(
         from ``compute``, ``flops``, ``gpu_hours``/``gpu-hours``, ``device_seconds``...; reward
         from ``reward``, ``val_reward``, ``accuracy``, ``acc``, ``pass_rate``, ``pass@1``,
         ``score``...; a name also matches the last part of ``eval/reward`` or ``eval.reward``,
-        and among equal matches an eval/val/test one wins. If nothing fits, the error lists the
-        columns found.
+        and among equal matches an eval/val/test one wins; failing those, the one held-out
+        metric path with a reward, score, accuracy or pass rate in it (verl's
+        ``val-core/<source>/reward/mean@1``), with a warning. If nothing fits, the error lists
+        the columns found.
     eval_size : str or float, optional
         Column of evaluation sizes (prompts x samples), or one size for all points. Inferred from
         ``eval_size``/``n_eval``, or ``n_prompts * n_samples`` when both columns exist.
