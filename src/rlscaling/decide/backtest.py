@@ -250,7 +250,7 @@ class BacktestResult:
 
 
 def backtest(
-    runs: Run | Sequence[Run],
+    runs: Run | Sequence[Run] | pd.DataFrame,
     fractions: Sequence[float] = (0.25, 0.5, 0.75),
     *,
     levels: Sequence[float] = (0.8, 0.9),

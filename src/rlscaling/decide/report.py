@@ -289,7 +289,7 @@ def _label(run: Run) -> str:
 
 
 def early_fit_report(
-    runs: Sequence[Run],
+    runs: Sequence[Run] | pd.DataFrame,
     fractions: Sequence[float] = (0.25, 0.5, 0.75),
     *,
     levels: Sequence[float] = (0.8, 0.9),

@@ -128,7 +128,9 @@ def final_reward(run: Run, target: str = "last3") -> float:
     return run.last_mean(3 if target == "last3" else 1)
 
 
-def seed_spread(runs: Sequence[Run], group_by: str = "recipe", target: str = "last3") -> SeedSpread:
+def seed_spread(
+    runs: Sequence[Run] | pd.DataFrame, group_by: str = "recipe", target: str = "last3"
+) -> SeedSpread:
     """Estimate the between-seed sd of the final reward from repeated runs of recipes.
 
     Parameters
