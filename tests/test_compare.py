@@ -332,3 +332,9 @@ def test_eval_logs_read_with_pandas_compare_as_their_runs_do():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             compare(list(logs.values()), n=200)
+
+
+def test_a_run_that_cannot_be_fitted_is_named():
+    short = Run([1, 2, 3], [0.1, 0.2, 0.25], name="short")
+    with pytest.raises(InputError, match=r"run 'short' could not be fitted: need at least 4 poi"):
+        compare([short, run(0.6, seed=1, name="long")], n=50)

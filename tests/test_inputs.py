@@ -239,6 +239,16 @@ def test_a_loader_option_advised_while_fitting_a_dataframe_says_where_it_goes():
     assert {w.filename for w in rec if "step column" in str(w.message)} == {__file__}
 
 
+def test_too_few_points_advises_only_what_would_help():
+    few = (C[:3], Y[:3])
+    with pytest.raises(InputError, match=r"got 3: evaluate the run more often$"):
+        fit_sigmoid(*few)  # R0 is fixed already (r0="first"): no advice to fix it
+    with pytest.raises(InputError, match=r"got 3; fix R0 \(r0='first' or a number\)$"):
+        fit_sigmoid(*few, r0="free")
+    with pytest.raises(InputError, match=r"inside the compute window .* widen min_compute"):
+        fit_sigmoid(C, Y, min_compute=C[-3])
+
+
 def test_all_input_forms_agree():
     a = fit_sigmoid(C, Y).A
     assert fit_sigmoid(list(C), list(Y)).A == pytest.approx(a)

@@ -482,7 +482,13 @@ def _draws(item: Any, method: Sampler, n: int, seed: int, opts: dict[str, Any]) 
     if isinstance(item, ParameterSamples):
         return _Entry(item.fit, item.theta, _item_name(item))
     if isinstance(item, Run):
-        fit = fit_sigmoid(item, warn=False)
+        try:
+            fit = fit_sigmoid(item, warn=False)
+        except InputError as exc:  # say which run; fitting it alone gives the fit's options
+            raise InputError(
+                f"run {item.name!r} could not be fitted: {exc} (fit it with fit_sigmoid(run, "
+                "...) and pass the fit, or leave the run out)"
+            ) from None
     else:
         fit = item
     with warnings.catch_warnings():

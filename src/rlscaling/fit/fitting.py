@@ -255,9 +255,13 @@ def fit_sigmoid(
     k = 4 if r0_free else 3
     if cd.n < k + 1:
         where = " inside the compute window" if (min_compute or max_compute) else ""
+        fixes = (["widen min_compute/max_compute"] if where else []) + (
+            ["fix R0 (r0='first' or a number)"] if r0_free else []
+        )
         raise InputError(
             f"need at least {k + 1} points{where} to fit {k} parameters with a noise estimate, "
-            f"got {cd.n}; widen min_compute/max_compute or fix R0 (r0='first')"
+            f"got {cd.n}"
+            + (f"; {' or '.join(fixes)}" if fixes else ": evaluate the run more often")
         )
     x, y = cd.log_compute, cd.reward
     if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
