@@ -40,7 +40,7 @@ from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting.forecast import forecast
 from rlscaling.io.checks import InputError, as_positive_compute, check_level, check_real, check_seed
 from rlscaling.io.inputs import NanPolicy
-from rlscaling.io.loaders import load_runs, runs_of_table
+from rlscaling.io.loaders import runs_of_table
 from rlscaling.io.runs import Run, recipe_of
 from rlscaling.model.curve import curve_value
 from rlscaling.plot import new_axes
@@ -410,13 +410,8 @@ def _read_tables(items: list[Any], nan_policy: NanPolicy, recipe: str | None = N
         if not isinstance(item, pd.DataFrame):
             out.append(item)
             continue
-        for r in load_runs(item, nan_policy=nan_policy):
-            out.append(_renamed(r, recipe) if recipe is not None and r.name == "run" else r)
+        out += runs_of_table(item, nan_policy=nan_policy, name=recipe)
     return out
-
-
-def _renamed(run: Run, name: str) -> Run:
-    return Run(run.compute, run.reward, run.eval_size, name=name, metadata=dict(run.metadata))
 
 
 def _group(

@@ -438,20 +438,28 @@ def resolve_columns(
 
 
 def runs_of_table(
-    df: pd.DataFrame, group_by: str | None = None, nan_policy: NanPolicy = "raise"
+    df: pd.DataFrame,
+    group_by: str | None = None,
+    nan_policy: NanPolicy = "raise",
+    name: str | None = None,
 ) -> list[Run]:
-    """The runs of a table, read as a file of runs is (a ``run`` column names each); with a
-    ``group_by`` column (a recipe), each run's ``metadata[group_by]`` is that column's value
-    and a run no other column names takes it as its name."""
+    """The runs of a table, read as a file of runs is (a ``run`` column names each); a run
+    that no column names takes ``name``. With a ``group_by`` column (a recipe), each run's
+    ``metadata[group_by]`` is that column's value, and an unnamed run takes it as its name."""
     if group_by is None or group_by not in df.columns:
-        return load_runs(df, nan_policy=nan_policy)
+        return _unnamed_as(load_runs(df, nan_policy=nan_policy), name)
     runs = []
     for recipe, part in df.groupby(group_by, sort=False):
-        for r in load_runs(part.drop(columns=group_by), nan_policy=nan_policy):
-            name = str(recipe) if r.name == "run" else r.name
-            meta = {**r.metadata, group_by: str(recipe)}
-            runs.append(Run(r.compute, r.reward, r.eval_size, name=name, metadata=meta))
+        for r in _unnamed_as(load_runs(part.drop(columns=group_by), nan_policy=nan_policy), recipe):
+            runs.append(replace(r, metadata={**r.metadata, group_by: str(recipe)}))
     return runs
+
+
+def _unnamed_as(runs: list[Run], name: Any) -> list[Run]:
+    """``runs`` with those that no column named (``"run"``) called ``name`` (None: as they are)."""
+    if name is None:
+        return runs
+    return [_renamed(r, str(name)) if r.name == "run" else r for r in runs]
 
 
 def as_runs(runs: Any, empty: str, group_by: str | None = "recipe") -> list[Run]:
