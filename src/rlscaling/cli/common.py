@@ -289,6 +289,7 @@ def _load(files: list[str], one: bool = False, **options: Any) -> list[Run]:
     """``load_runs`` (``load_run`` with ``one``) with the command's loader options; a file
     that cannot be decompressed or ends early is named (the decompressor's message does not
     say which)."""
+    from rlscaling.io.inputs import LEFT_OUT_WORDS
     from rlscaling.io.loaders import load_run, load_runs
 
     try:
@@ -306,14 +307,6 @@ def _load(files: list[str], one: bool = False, **options: Any) -> list[Run]:
             )
             typer.echo(f"note: {run.name}: rows left out in reading: {parts}", err=True)
     return runs
-
-
-LEFT_OUT_WORDS = {
-    "nan_or_inf": "with a missing, NaN or inf value",
-    "duplicate_rows": "repeating an identical row",
-    "duplicate_compute": "at a compute logged again",
-    "torn_last_line": "on a torn last line",
-}
 
 
 def check_count(value: int, option: str, minimum: int = 1) -> None:

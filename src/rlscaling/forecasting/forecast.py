@@ -43,7 +43,13 @@ from rlscaling.io.checks import (
     check_reward_range,
     check_seed,
 )
-from rlscaling.io.inputs import NanPolicy, add_counts, check_curve, split_zero_compute
+from rlscaling.io.inputs import (
+    LEFT_OUT_WORDS,
+    NanPolicy,
+    add_counts,
+    check_curve,
+    split_zero_compute,
+)
 from rlscaling.io.loaders import resolve_columns
 from rlscaling.io.runs import Run
 from rlscaling.plot import new_axes
@@ -434,15 +440,6 @@ def planned_end(run: Run) -> float | None:
     return float(end) if np.isfinite(end) and end > float(run.compute.max()) else None
 
 
-LEFT_OUT = {
-    "nan_or_inf": "with a NaN/inf compute or reward (nan_policy='omit')",
-    "masked": "masked as missing (nan_policy='omit')",
-    "duplicate_rows": "repeating an identical row",
-    "duplicate_compute": "at a compute logged again later (the last one kept)",
-    "torn_last_line": "on a torn last line",
-}
-
-
 def _left_out_notes(counts: dict[str, int]) -> list[str]:
     """What :func:`as_run` left out, one note per reason."""
     notes = []
@@ -455,8 +452,9 @@ def _left_out_notes(counts: dict[str, int]) -> list[str]:
         )
     for key, n in counts.items():
         if key != "zero_compute" and n:
-            what = LEFT_OUT.get(key, key.replace("_", " "))
-            notes.append(f"{n} point{'s' if n > 1 else ''} {what} left out")
+            what = LEFT_OUT_WORDS.get(key, key.replace("_", " "))
+            policy = " (nan_policy='omit')" if key in ("nan_or_inf", "masked") else ""
+            notes.append(f"{n} point{'s' if n > 1 else ''} {what} left out{policy}")
     return notes
 
 

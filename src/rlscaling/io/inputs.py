@@ -133,6 +133,16 @@ def resolve_xy(
     return data, reward, None, name if isinstance(name, str) else None
 
 
+# What each reason a point was left out (the keys of ``omitted`` counts) says in a message.
+LEFT_OUT_WORDS = {
+    "nan_or_inf": "with a missing, NaN or inf value",
+    "masked": "masked as missing",
+    "duplicate_rows": "repeating an identical row",
+    "duplicate_compute": "at a compute logged again",
+    "torn_last_line": "on a torn last line",
+}
+
+
 def add_counts(*counts: dict[str, int]) -> dict[str, int]:
     """Counts of points left out, by reason, added over the steps that left them out."""
     out: dict[str, int] = {}
