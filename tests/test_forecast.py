@@ -276,6 +276,28 @@ def test_collapsed_pass_rate_stays_in_bounds_with_a_nonzero_interval():
             assert lo[0] <= 0.0 <= hi[0]  # the run's own level is covered
 
 
+def test_collapse_after_a_peak_gets_no_chance_of_recovering_past_it():
+    # A pass rate that rose to 0.6 and collapsed to ~0 in its last four evaluations. Its
+    # recent slope is steep and downward; spread symmetrically it gave an 80% interval of
+    # [0, 0.87] and P(reward >= 0.5) = 0.21. The trend term may only go as far as the range
+    # lets the run move in the trend's direction: here nowhere.
+    rng = np.random.default_rng(5)
+    c = np.arange(25, 501, 25.0)
+    y = np.clip(0.3 + 0.3 * np.minimum(c, 300) / 300 + rng.normal(0, 0.015, c.size), 0, 1)
+    y[-4:] = [0.05, 0.02, 0.01, 0.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(c, reward=y, budget=1500.0)
+    assert fc.interval(0.8)[1][0] < 0.2
+    assert fc.prob_at_least(0.5) < 0.01
+    # a gradual decline keeps a two-sided interval: it can still move either way
+    y2 = np.clip(0.6 - 0.3 * (c / 500) + rng.normal(0, 0.015, c.size), 0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lo, hi = forecast(c, reward=y2, budget=1500.0).interval(0.8)
+    assert lo[0] < y2[-3:].mean() < hi[0]
+
+
 def test_plateaued_run_forecasts_a_smoothed_level_not_a_gain():
     # Rise then a long noisy plateau: no evidence of further growth. The forecast must not
     # add a gain and must beat carrying the (noisy) last value forward.

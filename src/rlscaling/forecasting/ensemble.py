@@ -85,6 +85,18 @@ def bend_free_noise(y: NDArray) -> float:
     return max(mad, 0.25 * float(np.sqrt(np.mean(d2**2))) / np.sqrt(6.0))
 
 
+def reward_bounds(y: NDArray[np.float64]) -> tuple[float, float]:
+    """The range a forecast of this reward is kept in, read from the observed values.
+
+    A reward that stays in [0, 1] is a pass rate (the rule that bounds A in ``fit_sigmoid``):
+    [0, 1]. A reward never below 0 (an accuracy in percent, a count) stays >= 0; one never
+    above 0 (a negated loss) stays <= 0. Anything else is unbounded.
+    """
+    lo = 0.0 if np.all(y >= 0) else -np.inf
+    hi = 1.0 if np.all((y >= 0) & (y <= 1)) else (0.0 if np.all(y <= 0) else np.inf)
+    return lo, hi
+
+
 def least_squares_slope(x: NDArray, y: NDArray) -> tuple[float, float]:
     """Least-squares slope of ``y`` against ``x`` and the sum of squares of centred ``x``
     (its denominator; the slope is 0 when that is 0)."""
@@ -502,6 +514,7 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
         "alpha": alpha,
         "gain": np.clip(parts["sig_base"] + parts["sig_gain"] - level, -cap, cap),
         "slope": recent_slope(run),
+        "bounds": reward_bounds(run.reward),
         "e_sig": e_sig,
         "e_pl": e_pl,
         "h_cut": h_cut,
@@ -605,6 +618,13 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     model_sd = cfg.disagreement_scale * np.sqrt(w * (1 - w) + 0.25) * np.abs(gain)
     drift_sd = cfg.plateau_drift * noise * np.sqrt(comp["h"])
     trend_sd = cfg.trend_scale * abs(comp["slope"]) * comp["h"]
+    # The trend term is how far a run moving at its current pace could still go: only as far
+    # as the reward's range lets it. A pass rate that collapsed to 0 has fallen steeply, and
+    # its steep slope, spread symmetrically, gave it a 20% chance of ending above its old peak.
+    lo, hi = comp.get("bounds", (-np.inf, np.inf))
+    trend_sd = np.minimum(
+        trend_sd, np.clip(point - lo if comp["slope"] < 0 else hi - point, 0, None)
+    )
     curve_sd = cfg.interval_scale * np.sqrt(
         level_sd**2 + (w * comp["gain_sd"]) ** 2 + model_sd**2 + drift_sd**2 + trend_sd**2
     )

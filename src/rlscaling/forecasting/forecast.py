@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting import ensemble
 from rlscaling.forecasting.draws import CurveDraws
+from rlscaling.forecasting.ensemble import reward_bounds
 from rlscaling.forecasting.prior import resolve_prior
 from rlscaling.io.checks import (
     InputError,
@@ -597,18 +598,6 @@ def _percent_hint(y: NDArray[np.float64]) -> str | None:
             "settings learned on pass rates); as given it is forecast as a score"
         )
     return None
-
-
-def reward_bounds(y: NDArray[np.float64]) -> tuple[float, float]:
-    """The range a forecast of this reward is kept in, read from the observed values.
-
-    A reward that stays in [0, 1] is a pass rate (the rule that bounds A in ``fit_sigmoid``):
-    [0, 1]. A reward never below 0 (an accuracy in percent, a count) stays >= 0; one never
-    above 0 (a negated loss) stays <= 0. Anything else is unbounded.
-    """
-    lo = 0.0 if np.all(y >= 0) else -np.inf
-    hi = 1.0 if np.all((y >= 0) & (y <= 1)) else (0.0 if np.all(y <= 0) else np.inf)
-    return lo, hi
 
 
 def forecast(
