@@ -256,6 +256,8 @@ def test_few_points_give_a_wide_plateau_forecast_with_a_warning(n):
     # - logit(0.1)) = 0.623
     odds = (0.3 / 0.7) ** 2 / (0.1 / 0.9)
     assert up.median[0] == pytest.approx(odds / (1 + odds))
+    # no sigmoid is fitted to so few points: the weights say what was mixed
+    assert up.weights == {"trend": 1.0, "last value": 0.0}
     with pytest.warns(ForecastWarning):
         assert forecast(c, reward=y, budget=1600.0).median.shape == (1,)  # bundled prior
 

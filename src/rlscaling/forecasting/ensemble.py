@@ -461,7 +461,10 @@ def draw(
         curve,
         obs,
         "auto",
-        {"sigmoid": round(w, 4), "plateau": round(1 - w, 4)},
+        # a run too short to fit has no sigmoid: its share is of its own recent trend
+        {"trend": round(w, 4), "last value": round(1 - w, 4)}
+        if comp["few"]
+        else {"sigmoid": round(w, 4), "plateau": round(1 - w, 4)},
         tuple(comp["notes"]),
         None,
         kind=kind,

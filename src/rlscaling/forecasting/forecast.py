@@ -78,7 +78,9 @@ class Forecast:
         ``(S, len(budget))`` predictive draws of the evaluated reward.
     weights : dict
         Model-averaging weights used (e.g. ``{"sigmoid": 0.3, "plateau": 0.7}``); for
-        ``"auto"``, those at the furthest budget (see ``gain_share``).
+        ``"auto"``, those at the furthest budget (see ``gain_share``). A run of 2-4
+        evaluations has no fitted curve: its weights are the learned share of its recent
+        trend added to the last value (``{"trend": 0.75, "last value": 0.25}``).
     notes : tuple of str
         Warnings and caveats (a declining run, an unidentified fit, ...).
     kind : str
@@ -630,7 +632,8 @@ def forecast(
         How the future is drawn (see the module docstring). ``"auto"`` stacks a smoothed level
         and a sigmoid, weighted by how each predicted the run's own later points, with
         settings learned per kind of curve and intervals calibrated on real learning curves;
-        with 2-4 evaluations it forecasts a plateau with a wide interval and a warning.
+        with 2-4 evaluations it forecasts the last value plus a learned share of the recent
+        trend (in log-odds for a pass rate), with a wide interval and a warning.
         ``"sigmoid"`` and ``"mcmc"`` draw from the sigmoid alone (bootstrap or posterior
         draws plus evaluation noise): their intervals assume the sigmoid is the right shape
         and are not calibrated on real curves; on runs that plateau or wobble they are too
