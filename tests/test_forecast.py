@@ -678,3 +678,11 @@ def test_an_eval_log_starting_at_step_0_is_forecast_and_the_step_0_point_is_repo
         forecast(steps[:2], reward=y[:2], budget=200.0)
     with pytest.raises(InputError, match="all 2 evaluations are at compute 0"):
         forecast([0.0, 0.0], reward=[0.1, 0.2], budget=200.0)
+
+
+def test_summary_names_fractional_levels_exactly():
+    # int(0.975 * 100) printed a 97.5% interval as "97%"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(np.arange(1, 12) * 100.0, reward=np.linspace(0.2, 0.5, 11), levels=(0.975,))
+    assert "97.5% [" in fc.summary()

@@ -229,7 +229,7 @@ class Forecast:
         ]
         for _, row in self.to_frame().iterrows():
             ints = ", ".join(
-                f"{int(lv * 100)}% [{row[f'lower_{lv:g}']:.4g}, {row[f'upper_{lv:g}']:.4g}]"
+                f"{lv * 100:g}% [{row[f'lower_{lv:g}']:.4g}, {row[f'upper_{lv:g}']:.4g}]"
                 for lv in self.levels
             )
             ratio = row["budget"] / self.observed_compute.max()
