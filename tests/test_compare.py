@@ -243,12 +243,13 @@ def test_verdicts_on_real_runs_follow_their_probabilities():
     ("probs", "on", "leader"),
     [
         ({"p_a": 0.55, "a_gap": 0.05}, "A", None),
-        ({"p_a": 0.81, "a_gap": 0.05}, "A", "a"),
-        ({"p_a": 0.19, "a_gap": -0.05}, "A", "b"),
+        ({"p_a": 0.9, "a_gap": 0.05}, "A", None),  # 9:1 is not clear (CLEAR = 0.95)
+        ({"p_a": 0.96, "a_gap": 0.05}, "A", "a"),
+        ({"p_a": 0.04, "a_gap": -0.05}, "A", "b"),
         ({"p_a": 0.7, "a_gap": 0.01, "p_b": 0.51}, "B", None),
-        ({"p_a": 0.7, "a_gap": 0.01, "p_b": 0.9}, "B", "a"),
+        ({"p_a": 0.7, "a_gap": 0.01, "p_b": 0.97}, "B", "a"),
         ({"p_a": 0.99, "a_gap": 0.2, "p_reward": 0.6, "identified": (True, False)}, "reward", None),
-        ({"p_a": 0.99, "a_gap": 0.2, "p_reward": 0.1, "identified": (False, True)}, "reward", "b"),
+        ({"p_a": 0.99, "a_gap": 0.2, "p_reward": 0.03, "identified": (False, True)}, "reward", "b"),
     ],
 )
 def test_pair_verdict_names_a_leader_only_outside_the_clear_band(probs, on, leader):
@@ -265,19 +266,19 @@ def test_pair_verdict_names_a_leader_only_outside_the_clear_band(probs, on, lead
 
 
 def test_leader_at_the_end_is_read_from_all_draws_not_from_the_crossing_ones():
-    """85% of j's draws stay below i; 15% overtake i late. Before: those 15% named j the
+    """96% of j's draws stay below i; 4% overtake i late. Before: those 4% named j the
     leader at the end ("no crossing ...; b leads at ...")."""
     from rlscaling.decide.compare import _crossover
 
     n = 200
     ti = np.tile([0.70, 1.5, np.log(1000.0), 0.1], (n, 1))
     tj = np.tile([0.60, 1.5, np.log(1000.0), 0.1], (n, 1))
-    tj[: int(0.15 * n)] = [0.95, 1.5, np.log(20000.0), 0.1]  # below i early, above it late
+    tj[: int(0.04 * n)] = [0.95, 1.5, np.log(20000.0), 0.1]  # below i early, above it late
     c = np.geomspace(100, 10000, 20)
     pts = {"a": [(c, c * 0)], "b": [(c, c * 0)]}
     row = _crossover("a", "b", ti, tj, pts, budget=1e6, level=0.9, margin=0.005)
-    assert row["P_cross"] == pytest.approx(0.15)
-    assert row["P_i_ahead_at_end"] == pytest.approx(0.85)
+    assert row["P_cross"] == pytest.approx(0.04)
+    assert row["P_i_ahead_at_end"] == pytest.approx(0.96)
     assert row["leader_at_end"] == "a"
     assert "a leads at" in row["statement"] and "b leads" not in row["statement"]
 
@@ -338,3 +339,25 @@ def test_a_run_that_cannot_be_fitted_is_named():
     short = Run([1, 2, 3], [0.1, 0.2, 0.25], name="short")
     with pytest.raises(InputError, match=r"run 'short' could not be fitted: need at least 4 poi"):
         compare([short, run(0.6, seed=1, name="long")], n=50)
+
+
+def test_asymptote_margin_is_in_the_rewards_unit(capsys):
+    # A of 0.60 and 0.61 agree within the paper's 0.02, so the pair is judged on B. The same
+    # runs in percent gave "b has the higher asymptote (A by 1.076)": the margin stayed 0.02.
+    c = np.geomspace(100, 20000, 30)
+    rng = np.random.default_rng(1)
+    ya = sigmoid(c, 0.60, 1.5, 2000.0, 0.1) + rng.normal(0, 0.005, 30)
+    yb = sigmoid(c, 0.61, 2.5, 2000.0, 0.1) + rng.normal(0, 0.005, 30)
+    out = {}
+    for scale in (1.0, 100.0):
+        runs = {"a": Run(c, scale * ya, name="a"), "b": Run(c, scale * yb, name="b")}
+        out[scale] = compare(runs, n=200, progress=False)
+    assert out[1.0].a_margin == 0.02 and out[100.0].a_margin == 2.0
+    for cmp in out.values():
+        p = cmp.pairwise.iloc[0]
+        assert p["A_within_margin"] and p["verdict_on"] == "B" and p["leader"] == "b"
+    assert any("percentages" in n for n in out[100.0].notes)
+    assert compare(runs, n=200, a_margin=0.5, progress=False).pairwise.iloc[0]["verdict_on"] == "A"
+    assert capsys.readouterr().err == ""  # progress=False: no bar, not even the samplers'
+    with pytest.raises(InputError, match="a_margin must be"):
+        compare(runs, n=200, a_margin=-1.0)
