@@ -85,6 +85,30 @@ def test_compute_to_reach_target_cases():
         compute_to_reach(part)
 
 
+def test_a_target_reached_inside_the_run_says_where_and_how_sure():
+    # The search starts at the observed compute, so a target the run passed mid-way came out
+    # as "median 20000, 90% [20000, 20000]" (the end of the run), and a target near the
+    # current level as "already reached" beside P(unreachable) = 0.32.
+    c = np.geomspace(100, 2e4, 30)
+    y = sigmoid(c, 0.6, 1.5, 2000.0, 0.1) + np.random.default_rng(0).normal(0, 0.01, 30)
+    fit = fit_sigmoid(c, y, warn=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mid = compute_to_reach(c, 0.55, reward=y)
+        edge = compute_to_reach(c, 0.58, reward=y)
+    assert mid.already_reached and mid.prob_reached_now > 0.9
+    assert mid.crossed_at == pytest.approx(fit.compute_to_reach(0.55), rel=0.05)
+    assert f"crossed it at compute {mid.crossed_at:.4g}" in mid.summary()
+    # near the current level: a probability, and the draws that never get there are told
+    assert 0.5 <= edge.prob_reached_now < 0.9
+    assert edge.prob_reached_now + edge.prob_unreachable <= 1.0
+    assert f"P = {edge.prob_reached_now:.0%}" in edge.summary()
+    assert f"{edge.prob_unreachable:.0%} of draws" in edge.summary()
+    row = mid.to_frame().iloc[0]
+    assert row["crossed_at"] == pytest.approx(mid.crossed_at)
+    assert mid.to_dict()["prob_reached_now"] == mid.prob_reached_now
+
+
 def test_bad_forecast_input():
     run = load_example("scalerl_like")
     with pytest.raises(InputError, match="budget"):

@@ -53,6 +53,7 @@ from rlscaling.io.inputs import (
 )
 from rlscaling.io.loaders import resolve_columns
 from rlscaling.io.runs import Run
+from rlscaling.model.curve import log_compute_to_reach, to_theta
 from rlscaling.plot import new_axes
 from rlscaling.protocol import check_kind
 
@@ -265,7 +266,12 @@ class TargetForecast:
 
     ``compute`` holds per-draw compute (``inf`` where the draw never reaches the target);
     ``prob_unreachable`` is the share of such draws (the target is above the draw's asymptote
-    or beyond ``max_compute``).
+    or beyond ``max_compute``). The search starts at the observed compute: a draw already at
+    the target there counts as reaching it at the observed compute ("by now"), so an
+    interval whose lower end is the observed compute means "reached by now in that share of
+    draws". ``prob_reached_now`` is that share, ``already_reached`` says it is at least half,
+    and ``crossed_at`` is where the fitted curve crossed the target within the observed run
+    (``None`` when it has not, or no curve was fitted).
     """
 
     name: str
@@ -278,6 +284,8 @@ class TargetForecast:
     grid: NDArray[np.float64] | None = None  # compute values the curve draws are at
     curve_draws: NDArray[np.float64] | None = None  # (S, len(grid)) expected reward
     levels: tuple[float, ...] = DEFAULT_LEVELS
+    prob_reached_now: float = 0.0
+    crossed_at: float | None = None
 
     def median(self) -> float:
         """Median compute (``inf`` when the target is more likely unreachable than not)."""
@@ -337,7 +345,9 @@ class TargetForecast:
         for lv in self.levels:
             row[f"lower_{lv:g}"], row[f"upper_{lv:g}"] = self.compute_interval(lv)
         row["prob_unreachable"] = self.prob_unreachable
+        row["prob_reached_now"] = self.prob_reached_now
         row["already_reached"] = self.already_reached
+        row["crossed_at"] = np.nan if self.crossed_at is None else self.crossed_at
         return pd.DataFrame([row])
 
     def plot(self, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
@@ -373,14 +383,29 @@ class TargetForecast:
             "median_compute": _finite_or_none(self.median()),
             "interval_90": [_finite_or_none(lo), _finite_or_none(hi)],
             "prob_unreachable": self.prob_unreachable,
+            "prob_reached_now": self.prob_reached_now,
             "already_reached": self.already_reached,
+            "crossed_at": self.crossed_at,
             "method": self.method,
             "notes": list(self.notes),
         }
 
     def summary(self) -> str:
         if self.already_reached:
-            return f"{self.name}: target {self.target:.4g} is already reached by the observed run"
+            where = (
+                f"; the fitted curve crossed it at compute {self.crossed_at:.4g}"
+                if self.crossed_at is not None
+                else ""
+            )
+            stays = (
+                f"; in {self.prob_unreachable:.0%} of draws the expected reward stays below it"
+                if self.prob_unreachable >= 0.005
+                else ""
+            )
+            return (
+                f"{self.name}: target {self.target:.4g} is already reached by the observed run "
+                f"(P = {self.prob_reached_now:.0%}{where}{stays})"
+            )
         lo, hi = self.compute_interval(0.9)
         med = self.median()
         head = f"{self.name}: compute to reach {self.target:.4g}"
@@ -815,9 +840,12 @@ def compute_to_reach(
     else:
         goal = np.full((curve.shape[0], 1), float(target))
         tgt = float(target)
-    smooth_now = float(np.median(curve[:, 0]))
-    already = smooth_now >= tgt and fraction_of_asymptote is None
     reached = curve >= goal
+    # reached at the observed compute, per draw: "already reached" is a probability too (a
+    # median rule alone said "already reached" beside P(unreachable) = 0.32)
+    p_now = float(np.mean(reached[:, 0]))
+    already = p_now >= 0.5 and fraction_of_asymptote is None
+    crossed = _crossed_at(draws.fit_params, tgt, run) if fraction_of_asymptote is None else None
     first = np.argmax(reached, axis=1)
     hit = reached.any(axis=1)
     out = np.where(hit, grid[first], np.inf)
@@ -839,4 +867,18 @@ def compute_to_reach(
         notes=tuple(notes),
         grid=grid,
         curve_draws=curve,
+        prob_reached_now=p_now,
+        crossed_at=crossed,
     )
+
+
+def _crossed_at(params: dict[str, float] | None, target: float, run: Run) -> float | None:
+    """Where the point fit crossed ``target`` within the observed run (``None`` if not)."""
+    if params is None:
+        return None
+    theta = to_theta(params["A"], params["B"], params["C_mid"], params["R0"])
+    lo, hi = sorted((params["R0"], params["A"]))
+    if not lo < target < hi:
+        return None
+    c = float(np.exp(log_compute_to_reach(np.array([target]), theta)[0]))
+    return c if run.compute.min() <= c <= run.compute.max() else None
