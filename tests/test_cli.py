@@ -407,3 +407,56 @@ def test_the_listed_trainer_commands_are_the_trainers_own():
         for name, cmd in group.commands.items()
     }
     assert own == TRAINER_COMMANDS
+
+
+def test_the_reward_column_read_is_said_and_a_held_out_one_wins(tmp_path):
+    steps = np.arange(0, 410, 10)
+    evals = steps % 50 == 0
+    acc = sigmoid(np.maximum(steps, 1.0), 0.7, 1.5, 300, 0.1)
+    p = tmp_path / "history.csv"
+    pd.DataFrame(
+        {"Step": steps, "train/reward": acc + 0.2, "eval/accuracy": np.where(evals, acc, np.nan)}
+    ).to_csv(p, index=False)
+    res = invoke("fit", p, "--nan-policy", "omit", "--json", tmp_path / "f.json")
+    assert res.exit_code == 0, res.output
+    assert "note: history: reward read from column 'eval/accuracy'" in res.stderr
+    # the training batches' reward is named, with this command line's way to take it
+    assert "not the training batches' 'train/reward' (pass --reward train/reward" in res.stderr
+    from rlscaling import fit_sigmoid
+
+    fitted = json.loads((tmp_path / "f.json").read_text())[0]["params"]["A"]
+    assert fitted == pytest.approx(fit_sigmoid(steps[evals], acc[evals], warn=False).A)
+    asked = invoke("fit", p, "--reward", "train/reward")
+    assert asked.exit_code == 0, asked.output
+    assert "reward read from column" not in asked.stderr
+    assert "training batches" not in asked.stderr
+
+
+@pytest.fixture(scope="module")
+def sweep_csv(tmp_path_factory):
+    """One CSV of six runs (a run column), their recipe and seed in columns."""
+    steps = np.arange(10, 410, 20)
+    parts = []
+    for recipe, a in (("cispo", 0.7), ("grpo", 0.6), ("dapo", 0.75)):
+        for seed in (0, 1):
+            acc = sigmoid(steps.astype(float), a + 0.01 * seed, 1.5, 120, 0.1)
+            cols = {"run": f"{recipe}-s{seed}", "recipe": recipe, "seed": seed}
+            parts.append(pd.DataFrame({**cols, "step": steps, "eval/accuracy": acc}))
+    p = tmp_path_factory.mktemp("sweep") / "multi.csv"
+    pd.concat(parts).to_csv(p, index=False)
+    return p
+
+
+def test_compare_and_backtest_group_a_table_by_its_recipe_column(sweep_csv):
+    res = invoke("compare", sweep_csv, "--group-by", "recipe", "--n", 50, "--budget", 800)
+    assert res.exit_code == 0, res.output
+    assert "note: all 6 runs: reward read from column 'eval/accuracy'" in res.stderr
+    # three recipes of two seeds each, not six runs alone
+    assert "cispo vs grpo" in res.stdout and "cispo-s0" not in res.stdout
+    # the step warning is said once, not once per run
+    assert res.stderr.count("using the step column") == 1
+    line = _one_error_line(invoke("compare", sweep_csv, "--group-by", "lr", "--n", 50))
+    assert "--group-by lr" in line and "'recipe'" in line and "dict" not in line
+    bt = invoke("backtest", sweep_csv, "--fractions", "0.5", "--n-samples", 50, "--no-progress")
+    assert bt.exit_code == 0, bt.output
+    assert "ranking at 50%" in bt.stdout

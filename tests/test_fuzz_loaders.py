@@ -129,7 +129,7 @@ def write(
         return run, n_rows
     if fmt == "wandb":
         # a W&B chart export: one column per run and metric; a blank cell is a step the run
-        # did not log (not a point), so only rows with a reward are rows of the run
+        # did not log: not a point, but a row of the file, counted as left out
         c_col, r_col = cols[-2:] if cols[-1] != "eval_size" else cols[-3:-1]
         header = ["Step", "fuzz - eval/reward", "fuzz - eval/reward__MIN"]
         lines = [",".join(header)]
@@ -138,7 +138,7 @@ def write(
             lines.append(",".join([_cell(r.get(c_col, MISSING)), cell, cell]))
         path = d / "wandb_export.csv"
         path.write_text("\n".join(lines) + "\n")
-        return path, sum(r.get(r_col, MISSING) is not MISSING for r in rows)
+        return path, n_rows
     if fmt == "trainer_state":
         # a Hugging Face Trainer's log: an entry without the reward is another kind of logging
         # call (a training step beside evaluations), not a point; a torn line does not apply

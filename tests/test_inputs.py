@@ -422,3 +422,49 @@ def test_reward_scale_does_not_change_the_fit(scale):
     assert fit.B == pytest.approx(ref.B, rel=1e-6)
     assert fit.rmse / scale == pytest.approx(ref.rmse, rel=1e-6)
     assert fit.r2 == pytest.approx(ref.r2, rel=1e-9)
+
+
+def test_a_table_of_several_runs_without_compute_reward_columns_advises_load_run():
+    """forecast/fit_sigmoid take no run=: the loader's "pick one with run=" is turned into how
+    to pick one (load_run(df, run=...) or the rows in pandas), and that advice works."""
+    from rlscaling import forecast, load_run
+
+    steps = np.arange(1, 21) * 50
+    acc = sigmoid(steps.astype(float), 0.7, 1.5, 300, 0.1)
+    table = pd.concat([pd.DataFrame({"run": f"s{k}", "step": steps, "eval/accuracy": acc + k / 100})
+                       for k in range(3)])  # fmt: skip
+    advice = (
+        r"holds 3 runs: \['s0', 's1', 's2'\]\. Pick one with run='<name>'.*\(run= is an option "
+        r"of load_run, not of this function: read one run with run = rlscaling\.load_run\(df, "
+        r"run='<name>'\), or pick its rows in pandas, df\[df\['run'\] == '<name>'\], and pass"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for call in (fit_sigmoid, forecast):
+            with pytest.raises(InputError, match=advice):
+                call(table)
+        picked = forecast(load_run(table, run="s1"), n_samples=50)
+        rows = forecast(table[table["run"] == "s1"], n_samples=50)
+    assert picked.median == pytest.approx(rows.median)
+
+
+def test_a_dataframe_with_a_training_and_an_evaluation_reward_fits_the_evaluations():
+    """A wandb history read with pandas: train/reward every step, eval/accuracy every 25."""
+    from rlscaling import forecast
+
+    steps = np.arange(0, 501)
+    evals = steps % 25 == 0
+    acc = sigmoid(np.maximum(steps, 1.0), 0.7, 1.5, 200, 0.1)
+    log = pd.DataFrame({"Step": steps, "train/reward": acc + 0.2,
+                        "eval/accuracy": np.where(evals, acc, np.nan)})  # fmt: skip
+    with pytest.warns(UserWarning, match=r"'eval/accuracy', not the training batches'"):
+        with pytest.raises(InputError, match=r"\('eval/accuracy'\).*nan_policy='omit'"):
+            fit_sigmoid(log)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_sigmoid(log, nan_policy="omit")
+        alone = fit_sigmoid(steps[evals], acc[evals])
+        fc = forecast(log, nan_policy="omit", n_samples=50)
+    assert fit.data.omitted["nan_or_inf"] == int((~evals).sum())
+    assert fit.A == pytest.approx(alone.A)
+    assert fc.observed_reward[-1] == pytest.approx(acc[500])

@@ -255,14 +255,18 @@ WANDB = """\
 def test_wandb_csv_with_two_runs(tmp_path):
     path = tmp_path / "wandb_export.csv"
     path.write_text(WANDB)
-    with pytest.warns(LoaderWarning, match="steps"):
+    with pytest.warns(LoaderWarning, match="steps") as record:
         runs = load_runs(path)
+    # both runs read the same columns: the step-as-compute warning is said once for the file
+    assert sum("using the step column" in str(w.message) for w in record) == 1
     assert [r.name for r in runs] == ["cispo-s1", "dapo-s1"]
     cispo, dapo = runs
     same_points(cispo, compute=[0, 100, 200], reward=[0.2, 0.3, 0.35], eval_size=None)
     same_points(dapo, compute=[0, 200, 300], reward=[0.21, 0.28, 0.3], eval_size=None)
     assert dapo.metadata["format"] == "wandb"
-    assert dapo.metadata["omitted"] == {}  # steps a run did not log are not its points
+    # a step a run did not log is not its point, but a row of the file: counted, not hidden
+    for run in runs:
+        assert run.metadata["omitted"] == {"not_logged": 1} and run.metadata["n_rows"] == 4
 
     with pytest.raises(InputError, match=r"holds 2 runs: \['cispo-s1', 'dapo-s1'\].*run="):
         load_run(path)
@@ -280,7 +284,7 @@ def test_wandb_logged_nan_is_a_nan_not_a_gap(tmp_path):
         load_run(path, compute="Step")
     run = load_run(path, compute="Step", nan_policy="omit")
     same_points(run, compute=[1, 3], reward=[0.1, 0.3], eval_size=None)
-    assert run.metadata["omitted"] == {"nan_or_inf": 1}
+    assert run.metadata["omitted"] == {"nan_or_inf": 1, "not_logged": 1}
 
 
 # ------------------------------------------------------------------ Hugging Face Trainer state
@@ -747,3 +751,131 @@ def test_a_held_out_metric_path_is_found_as_the_reward_and_several_are_listed():
     # a training metric alone is not taken for the held-out reward
     with pytest.raises(InputError, match="could not infer the reward column"):
         load_run(pd.DataFrame(train), compute="_step")
+
+
+# ------------------------------------------------------------------ which column is the reward
+
+
+@pytest.mark.parametrize(
+    ("train", "held"),
+    [
+        ("train/reward", "eval/accuracy"),  # "reward" comes before "accuracy" among the names
+        ("reward", "eval/reward"),  # a whole name matched before a last part
+        ("reward", "eval_reward"),
+        ("train/reward", "val/test_score/openai/gsm8k"),  # a held-out metric path (verl)
+    ],
+)
+def test_a_held_out_reward_wins_over_a_training_one_and_the_warning_names_both(train, held):
+    steps, rise = np.arange(0, 60, 10), np.linspace(0.2, 0.4, 6)
+    df = pd.DataFrame({"step": steps, train: rise + 0.3, held: rise})
+    said = (
+        rf"using the evaluation reward '{re.escape(held)}', not the training batches' "
+        rf"'{re.escape(train)}' \(pass reward='{re.escape(train)}' for that one\)"
+    )
+    with pytest.warns(LoaderWarning, match=said):
+        run = load_run(df, compute="step")
+    assert run.metadata["columns"]["reward"] == held
+    np.testing.assert_allclose(run.reward, df[held])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # named: taken without a word
+        asked = load_run(df, compute="step", reward=train)
+    np.testing.assert_allclose(asked.reward, df[train])
+
+
+def test_evaluations_logged_on_their_own_lines_are_the_curve_not_the_training_batches(tmp_path):
+    """A JSONL log with a line per training step and a line per evaluation: the evaluations
+    are the curve, and the refusal's advice (nan_policy='omit') keeps them."""
+    records = []
+    for step in range(0, 101):
+        records.append({"step": step, "train/reward": 0.5 + step / 400})
+        if step % 25 == 0:
+            records.append({"step": step, "eval/accuracy": 0.2 + step / 500})
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    refusal = (
+        r"101 of 106 rows have a missing.*\('eval/accuracy'\).*Pass nan_policy='omit'.*"
+        r"chosen over the training batches' 'train/reward'; pass reward='train/reward'"
+    )
+    with pytest.warns(LoaderWarning, match="not the training batches' 'train/reward'"):
+        with pytest.raises(InputError, match=refusal):
+            load_run(path, compute="step")
+    with pytest.warns(LoaderWarning, match="not the training batches'"):
+        run = load_run(path, compute="step", nan_policy="omit")
+    assert run.compute.tolist() == [0, 25, 50, 75, 100]
+    np.testing.assert_allclose(run.reward, [0.2 + s / 500 for s in (0, 25, 50, 75, 100)])
+    assert run.metadata["omitted"] == {"nan_or_inf": 101}
+    assert run.metadata["columns"]["reward"] == "eval/accuracy"
+
+
+def test_which_held_out_column_is_the_reward_when_there_are_several():
+    steps = np.arange(0, 60, 10)
+    rise = np.linspace(0.2, 0.4, 6)
+    # two held-out rewards by name: refused, both listed
+    df = pd.DataFrame({"step": steps, "train/reward": rise, "eval/gsm8k/accuracy": rise,
+                       "eval/math/accuracy": rise})  # fmt: skip
+    with pytest.raises(InputError, match=r"several columns could be the reward: \['eval/gsm8k/"):
+        load_run(df, compute="step")
+    # a spread of the held-out reward is not the reward; a training reward is passed over
+    df = pd.DataFrame({"step": steps, "train/reward": rise + 0.3,
+                       "val-aux/gsm8k/reward/std@4": rise / 10,
+                       "val-core/gsm8k/reward/mean@1": rise})  # fmt: skip
+    with pytest.warns(LoaderWarning, match=r"'val-core/gsm8k/reward/mean@1', not the training"):
+        run = load_run(df, compute="step")
+    np.testing.assert_allclose(run.reward, rise)
+    # several training rewards do not stand in the way of the one held-out reward
+    df = pd.DataFrame({"step": steps, "train/reward": rise + 0.3, "rollout/reward": rise + 0.2,
+                       "eval/accuracy": rise})  # fmt: skip
+    with pytest.warns(LoaderWarning, match=r"using the evaluation reward 'eval/accuracy'"):
+        assert load_run(df, compute="step").metadata["columns"]["reward"] == "eval/accuracy"
+    with pytest.raises(InputError, match=r"several columns could be the reward"):
+        load_run(df.drop(columns="eval/accuracy"), compute="step")
+
+
+# ------------------------------------------------------------------ what a run is: its columns
+
+
+def _recipe_table():
+    steps = np.arange(10, 210, 10)
+    parts = []
+    arms = [("cispo", 0.7), ("cispo", 0.72), ("grpo", 0.6), ("grpo", 0.61)]
+    for k, (recipe, a) in enumerate(arms):
+        acc = 0.1 + (a - 0.1) / (1 + (80 / steps) ** 1.5)
+        cols = {"run": f"{recipe}-s{k % 2}", "recipe": recipe, "seed": k % 2, "source": "sweep-7"}
+        parts.append(pd.DataFrame({**cols, "step": steps, "eval/accuracy": acc}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_a_column_with_one_value_per_run_reaches_each_run_s_metadata(tmp_path):
+    from rlscaling import compare
+
+    table = _recipe_table()
+    table.to_csv(tmp_path / "sweep.csv", index=False)
+    with pytest.warns(LoaderWarning) as record:
+        from_frame = load_runs(table)
+    # four runs would say the same warning four times: it is said once for the table
+    assert sum("using the step column" in str(w.message) for w in record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from_file = load_runs(tmp_path / "sweep.csv")
+    for runs in (from_frame, from_file):
+        assert [(r.metadata["recipe"], r.metadata["seed"]) for r in runs] == [
+            ("cispo", 0), ("cispo", 1), ("grpo", 0), ("grpo", 1)
+        ]  # fmt: skip
+        assert all(type(r.metadata["seed"]) is int for r in runs)
+        # the columns the points come from are not attributes; the loader's own keys win
+        assert all("step" not in r.metadata and "eval/accuracy" not in r.metadata for r in runs)
+        assert runs[0].metadata["source"] != "sweep-7"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_runs = compare(from_frame, group_by="recipe", n=50, budget=400)
+        by_table = compare(table, group_by="recipe", n=50, budget=400)
+    assert by_runs.table["recipe"].tolist() == ["cispo", "grpo"]
+    pd.testing.assert_frame_equal(by_runs.table, by_table.table)
+
+
+def test_a_recipe_column_blank_in_one_run_is_said():
+    table = _recipe_table()
+    table.loc[table.index[-1], "recipe"] = np.nan  # the last row of grpo-s1
+    with pytest.warns(LoaderWarning, match=r"column 'recipe' holds one value .* in \['grpo-s1'\]"):
+        runs = load_runs(table)
+    assert [r.metadata.get("recipe") for r in runs] == ["cispo", "cispo", "grpo", None]

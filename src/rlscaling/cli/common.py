@@ -64,7 +64,7 @@ CLI_OPTIONS = {
     "reward_range": "--reward-range",
 }
 _KEYWORD = re.compile(
-    r"\b(?P<key>[a-z_]+)=(?P<value>'<[^'>]*>'|<[^>]*>|'[A-Za-z0-9_.-]*'|\.\.\.|\([0-9., -]*\)"
+    r"\b(?P<key>[a-z_]+)=(?P<value>'<[^'>]*>'|<[^>]*>|'[A-Za-z0-9_./@-]*'|\.\.\.|\([0-9., -]*\)"
     r"|(?=[\s,;:)]|$))"
 )
 
@@ -299,6 +299,9 @@ def _load(files: list[str], one: bool = False, **options: Any) -> list[Run]:
             f"{' '.join(files)}: a compressed file could not be read to its end ({exc}); "
             "is it truncated? Decompress it to check, or pass the uncompressed file"
         ) from None
+    if options.get("reward") is None:
+        for line in _reward_notes(runs):
+            typer.echo(line, err=True)
     for run in runs:  # rows a loader option dropped are said, not only kept in metadata
         left = {k: int(n) for k, n in run.metadata.get("omitted", {}).items() if n}
         if left:
@@ -307,6 +310,27 @@ def _load(files: list[str], one: bool = False, **options: Any) -> list[Run]:
             )
             typer.echo(f"note: {run.name}: rows left out in reading: {parts}", err=True)
     return runs
+
+
+def _reward_notes(runs: Sequence[Run]) -> list[str]:
+    """Which column each run's reward was read from, when the command was not told: a log
+    holds several reward-like columns (a training batch's, an evaluation's), and the one
+    fitted should be seen. One line per column, naming the runs when they differ."""
+    by_column: dict[str, list[str]] = {}
+    for run in runs:
+        column = run.metadata.get("columns", {}).get("reward")
+        if column is not None:
+            by_column.setdefault(str(column), []).append(run.name)
+    lines = []
+    for column, names in by_column.items():
+        if len(by_column) == 1:
+            who = names[0] if len(names) == 1 else f"all {len(names)} runs"
+        else:
+            who = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        lines.append(
+            f"note: {who}: reward read from column {column!r} (--reward COLUMN for another)"
+        )
+    return lines
 
 
 def check_count(value: int, option: str, minimum: int = 1) -> None:

@@ -25,6 +25,7 @@ from rlscaling.cli.common import (
     write_csv,
     write_json,
 )
+from rlscaling.io.errors import InputError
 
 
 @clean_errors
@@ -53,6 +54,8 @@ def compare_command(
     check_count(n, "--n", 10)
     with reported_warnings():
         runs = load(files)
+        if group_by is not None:
+            _check_group_by(runs, group_by)
         cmp = compare(
             runs,
             budget=budget,
@@ -71,6 +74,27 @@ def compare_command(
         )
         write_csv(csv_path.with_name(csv_path.stem + "_pairs.csv"), pairs)
     _write_figure(figure, cmp.plot)
+
+
+def _check_group_by(runs: list[Any], key: str) -> None:
+    """Refuse ``--group-by KEY`` when a run does not carry it, saying what each run does carry
+    (the library's own message advises a dict of runs, which a command line cannot pass)."""
+    lacking = [r.name for r in runs if r.metadata.get(key) is None]
+    if lacking:
+        # the keys with one value per run (a recipe, a seed, the source file): those a run
+        # could be grouped by
+        keys = sorted(
+            {k for r in runs for k, v in r.metadata.items() if isinstance(v, str | int | float)}
+        )
+        more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+        shown = ", ".join(lacking[:3]) + more
+        who = f"run {shown} has" if len(lacking) == 1 else f"runs {shown} have"
+        raise InputError(
+            f"--group-by {key}: {who} no {key!r} (a column with one value on every "
+            f"row of a run, or a run.json entry); the runs carry {keys or 'no such keys'}. "
+            "Add the column to the files, or leave --group-by out to group by 'recipe' "
+            "where the runs have one"
+        )
 
 
 def print_comparison(cmp: Any) -> None:

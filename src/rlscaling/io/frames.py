@@ -12,7 +12,9 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,8 +79,33 @@ class LoaderWarning(UserWarning):
     """A file was read, but something in it needs the user's attention (e.g. a torn line)."""
 
 
+# The messages already issued while one table is read (None: outside any table). A table of
+# several runs that share a column layout would otherwise repeat the same warning per run.
+_ISSUED: ContextVar[set[str] | None] = ContextVar("_ISSUED", default=None)
+
+
+@contextmanager
+def once_per_table() -> Iterator[None]:
+    """Within this block, :func:`warn` issues each distinct message once. Nested blocks share
+    the outermost one's record, so a table read in parts still warns once."""
+    if _ISSUED.get() is not None:
+        yield
+        return
+    token = _ISSUED.set(set())
+    try:
+        yield
+    finally:
+        _ISSUED.reset(token)
+
+
 def warn(message: str) -> None:
-    """Issue a :class:`LoaderWarning` attributed to the first caller's line outside rlscaling."""
+    """Issue a :class:`LoaderWarning` attributed to the first caller's line outside rlscaling
+    (once per message inside :func:`once_per_table`)."""
+    issued = _ISSUED.get()
+    if issued is not None:
+        if message in issued:
+            return
+        issued.add(message)
     # the first frame outside the package: the user's line, also when a fitting function
     # reads a DataFrame through the loaders
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -172,20 +199,79 @@ def _pick(
 
 
 _REWARDISH = re.compile(r"(reward|score|acc|pass)")
+# A spread of the reward, not the reward itself (verl logs val-aux/<source>/reward/std@4 beside
+# the mean): never taken for the reward without being named.
+_SPREAD = re.compile(r"(^|[/._@])(std|stdev|var|variance|sem|stderr|min|max)([/._@0-9]|$)")
 
 
-def _held_out_metric(cols: list[str], source: Path) -> str | None:
-    """The one column named as a held-out reward in a metric path that no common name matches
-    (verl's ``val-core/<data source>/reward/mean@1``, ``val/test_score/<data source>``), used
-    with a warning; several such columns are refused with the list to choose from."""
-    hits = [c for c in cols if _EVALISH.search(norm_name(c)) and _REWARDISH.search(_path(c))]
-    if len(hits) > 1:
-        raise InputError(
-            f"{source}: several columns could be the reward: {hits}; pass reward='<column>'"
+def is_held_out(col: Any) -> bool:
+    """Whether a column's name says it was measured on held-out data (eval/, val/, test/...)."""
+    return bool(_EVALISH.search(norm_name(col)))
+
+
+@dataclass(frozen=True)
+class RewardChoice:
+    """The reward column inferred from a table's columns, and the training-batch reward
+    column passed over for it (None: there was none, or the chosen one is the training
+    reward)."""
+
+    column: str | None
+    passed_over: str | None = None
+
+
+def infer_reward(cols: list[str], source: Path) -> RewardChoice:
+    """The reward column of a table whose reward was not named.
+
+    A held-out metric is what a reward curve is fitted to, and a training batch's reward is
+    another curve (it rises with overfitting, and is measured on fresh prompts each step), so
+    a held-out column wins over a training one whatever their names: first a held-out column
+    matching a common reward name (``eval/accuracy``, ``val_acc``, ``eval_reward``), then the
+    one held-out metric path with a reward, score, accuracy or pass rate in it (verl's
+    ``val-core/<source>/reward/mean@1``); each taken over a training reward with a warning
+    that names both. Without a held-out column: a training reward by common name, else a plain
+    ``y``. Several equally good candidates are refused with the list to choose from.
+    """
+    held = [c for c in cols if is_held_out(c)]
+    by_name = _pick(held, None, REWARD_NAMES, "reward", source) if held else None
+    try:
+        train = _pick([c for c in cols if c not in held], None, REWARD_NAMES, "reward", source)
+    except InputError:
+        if by_name is None:
+            raise
+        # several training rewards (train/reward, rollout/reward): none is taken anyway
+        warn(
+            f"{source}: using the evaluation reward {by_name!r} (pass reward='<column>' for "
+            "another)"
         )
-    if hits:
-        warn(f"{source}: using {hits[0]!r} as the reward (pass reward='<column>' for another)")
-    return hits[0] if hits else None
+        return RewardChoice(by_name)
+    if by_name is not None:
+        if train is not None:
+            _warn_passed_over(by_name, train, source)
+        return RewardChoice(by_name, train)
+    if train is None:
+        plain = [c for c in cols if norm_name(c) == PLAIN_REWARD]
+        if len(plain) == 1:
+            return RewardChoice(plain[0])
+    paths = [c for c in held if _REWARDISH.search(_path(c)) and not _SPREAD.search(_path(c))]
+    if len(paths) > 1:
+        also = f" (and the training reward {train!r})" if train is not None else ""
+        raise InputError(
+            f"{source}: several columns could be the reward: {paths}{also}; pass reward='<column>'"
+        )
+    if paths:
+        if train is not None:
+            _warn_passed_over(paths[0], train, source)
+        else:
+            warn(f"{source}: using {paths[0]!r} as the reward (pass reward='<column>' for another)")
+        return RewardChoice(paths[0], train)
+    return RewardChoice(train)
+
+
+def _warn_passed_over(held: str, train: str, source: Path) -> None:
+    warn(
+        f"{source}: using the evaluation reward {held!r}, not the training batches' {train!r} "
+        f"(pass reward={train!r} for that one)"
+    )
 
 
 def _path(col: Any) -> str:
@@ -323,31 +409,44 @@ def frame_run(
     fmt: str,
     meta: dict[str, Any] | None = None,
     present: pd.DataFrame | None = None,
+    count_absent: bool = False,
     torn: int = 0,
     default_unit: str | None = None,
 ) -> Run:
-    """Pick the columns of ``df``, convert compute, apply nan/duplicate policies, sort."""
+    """Pick the columns of ``df``, convert compute, apply nan/duplicate policies, sort.
+
+    ``present`` marks the cells that were logged, for sources holding several series: a row
+    without the chosen reward is then not a point. With ``count_absent`` such rows are rows
+    of the user's file (a W&B chart export's steps at which this run logged nothing) and are
+    counted in ``omitted["not_logged"]``; without it they are entries of another kind (a
+    Trainer's training-step entries beside its evaluations), which the reader builds its
+    table from, and are not."""
     cols = [str(c) for c in df.columns]
     df = df.set_axis(cols, axis=1).reset_index(drop=True)
-    r_col = _pick(cols, opts.reward, REWARD_NAMES, "reward", source)
-    if r_col is None and opts.reward is None:
-        plain = [c for c in cols if norm_name(c) == PLAIN_REWARD]
-        r_col = plain[0] if len(plain) == 1 else _held_out_metric(cols, source)
+    if opts.reward is not None:
+        choice = RewardChoice(_pick(cols, opts.reward, (), "reward", source))
+    else:
+        choice = infer_reward(cols, source)
+    r_col = choice.column
     if r_col is None:
         raise InputError(
             f"{source}: could not infer the reward column from columns {cols}; "
             "pass reward='<column>'"
         )
-    if present is not None:  # several series in one table: rows without this reward are not points
-        keep = present.rename(columns=str)[r_col].to_numpy(dtype=bool)
-        df = df[keep].reset_index(drop=True)
-    c, axis_meta, warn_msg = _compute_axis(df, cols, opts, source, default_unit)
-    r = _numeric(df, r_col, source)
-    s, s_desc = _eval_sizes(df, cols, opts, source)
     omitted: dict[str, int] = {}
     if torn:
         omitted["torn_last_line"] = torn
     n_rows = len(df)
+    if present is not None:  # several series in one table: rows without this reward are not points
+        keep = present.rename(columns=str)[r_col].to_numpy(dtype=bool)
+        df = df[keep].reset_index(drop=True)
+        if count_absent and not keep.all():
+            omitted["not_logged"] = int((~keep).sum())
+        else:
+            n_rows = len(df)
+    c, axis_meta, warn_msg = _compute_axis(df, cols, opts, source, default_unit)
+    r = _numeric(df, r_col, source)
+    s, s_desc = _eval_sizes(df, cols, opts, source)
     if warn_msg:
         warn(warn_msg)
 
@@ -359,12 +458,18 @@ def frame_run(
             idx = np.flatnonzero(bad)
             i = int(idx[0])
             size = "" if s is None else f", eval_size={float(s[i])!r}"
+            other = (
+                ""
+                if choice.passed_over is None
+                else f" The evaluation reward was chosen over the training batches' "
+                f"{choice.passed_over!r}; pass reward={choice.passed_over!r} for that one."
+            )
             raise InputError(
-                f"{source}: {idx.size} of {n_rows} rows have a missing, NaN or inf compute, "
+                f"{source}: {idx.size} of {len(df)} rows have a missing, NaN or inf compute, "
                 f"reward ({r_col!r}) or eval size, the first: compute={float(c[i])!r}, "
                 f"reward={float(r[i])!r}{size}. Pass "
                 "nan_policy='omit' to drop them (they are counted in metadata['omitted']); "
-                "a log that records the reward only every few steps needs it."
+                f"a log that records the reward only every few steps needs it.{other}"
             )
         omitted["nan_or_inf"] = int(bad.sum())
         c, r = c[~bad], r[~bad]

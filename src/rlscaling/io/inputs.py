@@ -140,6 +140,7 @@ LEFT_OUT_WORDS = {
     "duplicate_rows": "repeating an identical row",
     "duplicate_compute": "at a compute logged again",
     "torn_last_line": "on a torn last line",
+    "not_logged": "at a step where the run logged no value (a blank cell)",
 }
 
 

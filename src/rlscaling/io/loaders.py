@@ -36,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from rlscaling.io.errors import InputError, LoadError
@@ -44,6 +45,7 @@ from rlscaling.io.frames import (
     LoadOptions,
     frame_run,
     norm_name,
+    once_per_table,
     warn,
 )
 from rlscaling.io.inputs import RUN_COLUMNS, NanPolicy, resolve_xy
@@ -93,11 +95,14 @@ def load_run(
         Column names (TensorBoard: tag names; step is ``"step"``). Inferred when omitted: compute
         from ``compute``, ``flops``, ``gpu_hours``/``gpu-hours``, ``device_seconds``...; reward
         from ``reward``, ``val_reward``, ``accuracy``, ``acc``, ``pass_rate``, ``pass@1``,
-        ``score``...; a name also matches the last part of ``eval/reward`` or ``eval.reward``,
-        and among equal matches an eval/val/test one wins; failing those, the one held-out
-        metric path with a reward, score, accuracy or pass rate in it (verl's
-        ``val-core/<source>/reward/mean@1``), with a warning. If nothing fits, the error lists
-        the columns found.
+        ``score``...; a name also matches the last part of ``eval/reward`` or ``eval.reward``.
+        A held-out column (``eval/``, ``val/``, ``test/``, ``eval_``... in its name) is taken
+        over a training batch's reward whatever their names (``eval/accuracy`` over
+        ``train/reward``), with a warning naming both; among held-out columns, one of those
+        names first, then the one metric path with a reward, score, accuracy or pass rate in
+        it (verl's ``val-core/<source>/reward/mean@1``), with a warning. The column used is
+        ``metadata["columns"]["reward"]``. If nothing fits, the error lists the columns found;
+        several equally good candidates are refused with the list.
     eval_size : str or float, optional
         Column of evaluation sizes (prompts x samples), or one size for all points. Inferred from
         ``eval_size``/``n_eval``, or ``n_prompts * n_samples`` when both columns exist.
@@ -135,8 +140,12 @@ def load_run(
     -------
     Run
         Sorted by compute. ``metadata`` holds ``source``, ``format``, ``columns``,
-        ``compute_unit``, ``conversion``, ``omitted`` (counts by reason), and for run
-        directories ``recipe``, ``seed``, ``model``, ``task`` from ``run.json``.
+        ``compute_unit``, ``conversion``, ``n_rows``, ``omitted`` (counts by reason), and for
+        run directories ``recipe``, ``seed``, ``model``, ``task`` from ``run.json``. A table's
+        column that holds one value on every row of the run (a ``recipe``, a ``seed``), other
+        than those the points were read from, is kept under its name (the keys above win
+        over a column of the same name): ``compare`` and ``backtest`` group runs by
+        ``metadata["recipe"]``.
 
     Raises
     ------
@@ -158,8 +167,12 @@ def load_run(
     the column yourself (``compute="step"``) uses it without a warning.
 
     A row whose reward is missing counts as NaN, except in sources holding several series
-    (TensorBoard tags, W&B chart columns): there a step at which the reward was not logged is
-    not a point of the curve.
+    (TensorBoard tags, W&B chart columns, a Trainer's log entries): there a step at which the
+    reward was not logged is not a point of the curve. In a W&B chart export such a row is
+    still a row of the file, counted in ``omitted["not_logged"]``.
+
+    A warning that would be the same for every run of a file or table (a step column taken
+    as compute) is issued once for it.
 
     Examples
     --------
@@ -330,7 +343,8 @@ def _read_checked(p: Path, opts: LoadOptions) -> list[Run]:
     """:func:`_read_source`, with the errors of the parsers it uses turned into a
     :class:`LoadError` that names the file and what is wrong with it."""
     try:
-        return _read_source(p, opts)
+        with once_per_table():
+            return _read_source(p, opts)
     except InputError as exc:
         if str(p) in str(exc):
             raise
@@ -420,17 +434,22 @@ def resolve_columns(
     if isinstance(data, pd.DataFrame) and (reward is None or isinstance(reward, str)):
         cols = set(map(str, data.columns))
         if (compute is None and "compute" not in cols) or (reward is None and "reward" not in cols):
+            failed: InputError | None = None
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", LoaderWarning)
                 try:
                     run = load_run(data, compute=compute, reward=reward, nan_policy=nan_policy)
                 except InputError as exc:
-                    raise InputError(_with_load_run_advice(str(exc))) from None
+                    runs_in = [str(c) for c in data.columns if norm_name(c) in RUN_COLUMNS]
+                    failed = InputError(_with_load_run_advice(str(exc), next(iter(runs_in), None)))
+            # said also before a refusal: which column was taken for the reward explains it
             for w in caught:
                 if issubclass(w.category, LoaderWarning):
                     warn(_with_load_run_advice(str(w.message)))
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if failed is not None:
+                raise failed
             name = None if run.name == "run" else run.name
             left_out = dict(run.metadata.get("omitted", {}))
             return run.compute, run.reward, run.eval_size, name, left_out
@@ -449,9 +468,11 @@ def runs_of_table(
     if group_by is None or group_by not in df.columns:
         return _unnamed_as(load_runs(df, nan_policy=nan_policy), name)
     runs = []
-    for recipe, part in df.groupby(group_by, sort=False):
-        for r in _unnamed_as(load_runs(part.drop(columns=group_by), nan_policy=nan_policy), recipe):
-            runs.append(replace(r, metadata={**r.metadata, group_by: str(recipe)}))
+    with once_per_table():  # one table read recipe by recipe: its warnings said once
+        for recipe, part in df.groupby(group_by, sort=False):
+            part_runs = load_runs(part.drop(columns=group_by), nan_policy=nan_policy)
+            for r in _unnamed_as(part_runs, recipe):
+                runs.append(replace(r, metadata={**r.metadata, group_by: str(recipe)}))
     return runs
 
 
@@ -492,15 +513,27 @@ def as_runs(runs: Any, empty: str, group_by: str | None = "recipe") -> list[Run]
 
 
 # Options a loader's message may advise that only the loaders take.
-LOAD_ONLY_OPTIONS = ("step=", "compute_per_step=", "tokens=", "flops_per_token=", "duplicates=")
+LOAD_ONLY_OPTIONS = (
+    "step=", "compute_per_step=", "tokens=", "flops_per_token=", "duplicates=", "run=",
+)  # fmt: skip
 
 
-def _with_load_run_advice(message: str) -> str:
+def _with_load_run_advice(message: str, run_column: str | None = None) -> str:
     """A loader's message, met while a fitting function reads a DataFrame, with where the
-    options it advises go (they are :func:`load_run`'s, not the fitting function's)."""
+    options it advises go (they are :func:`load_run`'s, not the fitting function's);
+    ``run_column`` is the table's column naming its runs, for the pandas way to pick one."""
     named = [o.rstrip("=") for o in LOAD_ONLY_OPTIONS if re.search(rf"(?<![\w]){o}", message)]
     if not named:
         return message
+    if "run" in named:  # a table of several runs: one of them is what a curve is fitted to
+        options = ", ".join(f"{o}=" for o in named)
+        are = "is an option" if len(named) == 1 else "are options"
+        rows = f"df[df[{run_column!r}] == '<name>']" if run_column else "its rows"
+        return (
+            f"{message} ({options} {are} of load_run, not of this function: read one run with "
+            f"run = rlscaling.load_run(df, run='<name>'), or pick its rows in pandas, {rows}, "
+            "and pass that.)"
+        )
     return (
         f"{message} ({', '.join(named)}: options of load_run; read the table with "
         "run = rlscaling.load_run(df, ...) and pass run.)"
@@ -510,7 +543,8 @@ def _with_load_run_advice(message: str) -> str:
 def _frame_runs(df: pd.DataFrame, opts: LoadOptions) -> list[Run]:
     """The runs of a table in memory, read as a CSV file's would be; a run that no column
     names is called ``"run"``."""
-    runs = _table_runs(df.copy(), FRAME_SOURCE, "frame", opts)
+    with once_per_table():
+        runs = _table_runs(df.copy(), FRAME_SOURCE, "frame", opts)
     return [_renamed(r, "run") if r.name == FRAME_SOURCE.name else r for r in runs]
 
 
@@ -527,11 +561,77 @@ def _table_runs(df: pd.DataFrame, p: Path, fmt: str, opts: LoadOptions, torn: in
     if group is None:
         if not _choose([_stem(p)], opts, p):
             return []
-        return [frame_run(df, opts, name=_stem(p), source=p, fmt=fmt, torn=torn)]
+        run = frame_run(df, opts, name=_stem(p), source=p, fmt=fmt, torn=torn)
+        return [_with_attributes(run, _run_attributes(df, run))]
     parts = {str(k): g.drop(columns=group) for k, g in df.groupby(group, sort=False, dropna=False)}
-    return [
-        frame_run(
-            parts[k], opts, name=k, source=p, fmt=fmt, torn=torn, meta={"group": f"{group}={k}"}
-        )
-        for k in _choose(list(parts), opts, p)
-    ]
+    runs, attributes = [], []
+    for k in _choose(list(parts), opts, p):
+        meta = {"group": f"{group}={k}"}
+        runs.append(frame_run(parts[k], opts, name=k, source=p, fmt=fmt, torn=torn, meta=meta))
+        attributes.append(_run_attributes(parts[k], runs[-1]))
+    _warn_uneven_labels(runs, attributes, parts, p)
+    return [_with_attributes(r, a) for r, a in zip(runs, attributes, strict=True)]
+
+
+def _run_attributes(df: pd.DataFrame, run: Run) -> dict[str, Any]:
+    """The columns of a run's rows that hold one value on every row (its recipe, seed,
+    model, learning rate), other than those its points were read from: what the run is, kept
+    in its metadata under the column's name, as a run directory's ``run.json`` is (this is
+    how ``compare`` and ``backtest`` find a table's recipes in its runs)."""
+    columns = run.metadata["columns"]
+    used = {v for v in columns.values() if v}
+    if columns.get("eval_size") == "n_prompts * n_samples":
+        used |= {"n_prompts", "n_samples"}
+    out: dict[str, Any] = {}
+    for col in df.columns:
+        if str(col) in used:
+            continue
+        value = _one_value(df[col])
+        if value is not None:
+            out[str(col)] = value
+    return out
+
+
+def _one_value(s: pd.Series) -> Any:
+    """The value every cell of ``s`` holds (as a plain Python value), or None: cells differ,
+    one is missing, or they hold lists or records."""
+    if s.empty:
+        return None
+    first = s.iloc[0]
+    if not pd.api.types.is_scalar(first) or pd.isna(first):
+        return None
+    try:  # the last cell first: a column that changes usually differs there
+        if not (s.iloc[-1] == first and bool((s == first).all())):
+            return None
+    except (TypeError, ValueError):  # cells that do not compare with the first
+        return None
+    value = first.item() if isinstance(first, np.generic) else first
+    return value if isinstance(value, str | bool | int | float) else str(value)
+
+
+def _with_attributes(run: Run, attributes: dict[str, Any]) -> Run:
+    """``run`` with ``attributes`` added to its metadata; the loader's own keys (``source``,
+    ``columns``, ...) win over a column of the same name."""
+    extra = {k: v for k, v in attributes.items() if k not in run.metadata}
+    return replace(run, metadata={**run.metadata, **extra}) if extra else run
+
+
+def _warn_uneven_labels(
+    runs: list[Run], attributes: list[dict[str, Any]], parts: dict[str, pd.DataFrame], p: Path
+) -> None:
+    """Warn about a text column (a recipe) with one value in most runs and several (or a blank)
+    in the others: it reaches only the former's metadata, and grouping by it would fail."""
+    recorded = {k for a in attributes for k in a}
+    for key in sorted(recorded):
+        if not all(isinstance(a.get(key, ""), str) for a in attributes):
+            continue  # a number constant in some runs (a loss at 0) is not a label
+        uneven = [r.name for r, a in zip(runs, attributes, strict=True) if key not in a]
+        uneven = [n for n in uneven if key in parts[n].columns]
+        # a label is one value in most runs; a text column that is constant only in a few
+        # short runs (a timestamp in a one-row run) is not one
+        if uneven and 2 * len(uneven) < len(runs):
+            warn(
+                f"{p}: column {key!r} holds one value on every row of some runs but several "
+                f"values or a blank in {uneven}; it is kept in metadata[{key!r}] of the "
+                "others only. Fix those rows to group the runs by it."
+            )

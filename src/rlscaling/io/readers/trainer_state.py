@@ -12,13 +12,12 @@ logged: it is the held-out curve.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from rlscaling.io.errors import InputError
-from rlscaling.io.frames import REWARD_NAMES, LoadOptions, _pick, frame_run, norm_name, warn
+from rlscaling.io.frames import LoadOptions, frame_run
 from rlscaling.io.readers.base import _choose
 from rlscaling.io.readers.text import _read_text
 from rlscaling.io.runs import Run
@@ -63,20 +62,6 @@ def _run_name(f: Path) -> str:
     return d.name or f.stem
 
 
-def _default_reward(cols: list[str], f: Path) -> str | None:
-    """The evaluation reward when one is logged, else the training batches' (None: not found,
-    which :func:`frame_run` reports with the columns)."""
-    evals = [c for c in cols if norm_name(c).startswith("eval_")]
-    held_out = _pick(evals, None, REWARD_NAMES, "reward", f) if evals else None
-    train = _pick([c for c in cols if c not in evals], None, REWARD_NAMES, "reward", f)
-    if held_out is not None and train is not None:
-        warn(
-            f"{f}: using the evaluation reward {held_out!r} (the training batches' {train!r} "
-            f"is logged too; pass reward={train!r} for it)"
-        )
-    return held_out or train
-
-
 def _read_trainer_state(p: Path, opts: LoadOptions) -> list[Run]:
     f = state_file(p)
     if f is None:
@@ -99,16 +84,16 @@ def _read_trainer_state(p: Path, opts: LoadOptions) -> list[Run]:
         return []
     df = pd.DataFrame(rows)
     present = pd.DataFrame({c: [c in r for r in rows] for c in df.columns})
-    reward = opts.reward or _default_reward([str(c) for c in df.columns], f)
     meta = {
         k: state[k]
         for k in ("global_step", "max_steps", "num_train_epochs", "logging_steps", "eval_steps")
         if k in state
     }
     meta["trainer_state"] = str(f)
+    # the evaluation reward is preferred over the training batches', as in any table
     run = frame_run(
         df,
-        replace(opts, reward=reward),
+        opts,
         name=name,
         source=f,
         fmt="trainer_state",

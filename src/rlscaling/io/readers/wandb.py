@@ -50,6 +50,7 @@ def _read_wandb(raw: pd.DataFrame, p: Path, opts: LoadOptions, torn: int = 0) ->
                 fmt="wandb",
                 meta=meta,
                 present=present,
+                count_absent=True,  # the chart's rows are the file's: a blank is told, counted
                 torn=torn,
             )
         )
