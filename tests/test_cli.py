@@ -58,7 +58,10 @@ def test_forecast_with_target(csvs, tmp_path):
     doc = json.loads((tmp_path / "fc.json").read_text())
     assert doc["forecast"]["forecast"][0]["budget"] == 30000
     assert doc["compute_to_reach"]["target"] == 0.6
-    assert list(pd.read_csv(tmp_path / "fc.csv")["budget"]) == [30000]
+    table = pd.read_csv(tmp_path / "fc.csv")
+    assert list(table["budget"]) == [30000]
+    # the probability of the target is in the JSON as in the CSV
+    assert doc["prob_at_least"]["by_budget"] == pytest.approx(list(table["prob_at_least_0.6"]))
     assert (tmp_path / "fc.png").stat().st_size > 1000
 
 

@@ -14,6 +14,7 @@ from rlscaling.cli.common import (
     JsonOpt,
     LevelOpt,
     LoadOptions,
+    ProgressOpt,
     SeedOpt,
     _ci,
     _write_figure,
@@ -42,6 +43,7 @@ def compare_command(
     ] = None,
     level: LevelOpt = 0.9,
     seed: SeedOpt = 0,
+    progress: ProgressOpt = None,
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
     figure: FigureOpt = None,
@@ -64,6 +66,7 @@ def compare_command(
             method=method,
             seed=seed,
             group_by=group_by,  # type: ignore[arg-type]
+            progress=progress,
         )
     print_comparison(cmp)
     write_json(json_path, cmp.to_dict())

@@ -96,6 +96,9 @@ def forecast_command(
     if tf is not None:
         console.print(tf.summary())
     out: dict[str, Any] = {"forecast": fc.to_dict()}
+    if target_reward is not None:  # the table's P column, in the JSON as in the CSV
+        col = f"prob_at_least_{target_reward:g}"
+        out["prob_at_least"] = {"reward": target_reward, "by_budget": frame[col].tolist()}
     if tf is not None:
         out["compute_to_reach"] = tf.to_dict()
     write_json(json_path, out)

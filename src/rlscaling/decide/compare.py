@@ -278,7 +278,7 @@ def compare(
     a_margin: float | None = None,
     sampler_options: Mapping[str, Any] | None = None,
     nan_policy: NanPolicy = "raise",
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> Comparison:
     """Compare recipes by their fitted curves, with uncertainty from parameter samples.
 
@@ -323,9 +323,9 @@ def compare(
         For DataFrames: ``"omit"`` reads them as ``load_runs(df, nan_policy="omit")`` does
         (rows with a missing reward left out and counted in each run's
         ``metadata["omitted"]``); ``"raise"`` refuses them.
-    progress : bool
-        Show a progress bar over the runs being sampled (``False`` silences it and the
-        samplers' own bars).
+    progress : bool or None
+        Show a progress bar over the runs being sampled; ``None`` shows one only on a
+        terminal. The samplers' own bars stay off unless ``sampler_options`` asks for them.
 
     Returns
     -------
@@ -380,7 +380,7 @@ def compare(
         total=sum(len(v) for v in groups.values()),
         desc="compare",
         unit="run",
-        disable=not progress,
+        disable=None if progress is None else not progress,
         leave=False,
     )
     with bar:
