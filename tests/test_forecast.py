@@ -2,6 +2,7 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -710,3 +711,21 @@ def test_summary_names_fractional_levels_exactly():
         warnings.simplefilter("ignore")
         fc = forecast(np.arange(1, 12) * 100.0, reward=np.linspace(0.2, 0.5, 11), levels=(0.975,))
     assert "97.5% [" in fc.summary()
+
+
+def test_a_loaded_run_tells_what_its_reading_left_out(tmp_path):
+    # A resumed log that logged three evaluations again: load_run(duplicates="last") counts
+    # them in metadata; the forecast of that run said nothing, the forecast of the table did.
+    from rlscaling import load_run
+
+    steps = np.r_[np.arange(50, 501, 50), [350, 400, 450]]
+    acc = sigmoid(steps.astype(float), 0.7, 1.5, 200.0, 0.1)
+    acc[-3:] += 0.01  # evaluated again after the resume: other values at the same steps
+    p = tmp_path / "resumed.csv"
+    pd.DataFrame({"compute": steps, "reward": acc}).to_csv(p, index=False)
+    run = load_run(p, duplicates="last")
+    assert run.metadata["omitted"]["duplicate_compute"] == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(run, budget=1000.0)
+    assert any(n.startswith("3 points at a compute logged again left out") for n in fc.notes)

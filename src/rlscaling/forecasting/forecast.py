@@ -440,8 +440,16 @@ def as_run(
         d = data.data
         return Run(d.compute, d.reward, eval_size=d.eval_size, name=d.name or "run"), {}
     if isinstance(data, Run):
-        c, r, size, name, read = data.compute, data.reward, data.eval_size, data.name, {}
+        c, r, size, name = data.compute, data.reward, data.eval_size, data.name
         meta = dict(data.metadata)
+        # what reading the run left out (load_run counts it in metadata): told with the
+        # forecast, as when the forecast reads the table itself
+        omitted = meta.get("omitted")
+        read = (
+            {k: int(v) for k, v in omitted.items() if k in LEFT_OUT_WORDS and _count(v)}
+            if isinstance(omitted, dict)
+            else {}
+        )
     else:
         c, r, size, name, read = resolve_columns(data, reward, compute, nan_policy)
         meta = {}
@@ -456,6 +464,10 @@ def as_run(
     counts = add_counts(read, {"zero_compute": n_zero} if n_zero else {}, checked.omitted)
     run = Run(checked.compute, checked.reward, checked.eval_size, name=name or "run", metadata=meta)
     return run, counts
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool) and v > 0
 
 
 def planned_end(run: Run) -> float | None:
