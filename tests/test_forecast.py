@@ -317,6 +317,9 @@ def test_collapse_after_a_peak_gets_no_chance_of_recovering_past_it():
         fc = forecast(c, reward=y, budget=1500.0)
     assert fc.interval(0.8)[1][0] < 0.2
     assert fc.prob_at_least(0.5) < 0.01
+    # the sigmoid gets no weight here: its caveats are not this forecast's
+    assert fc.weights["sigmoid"] == 0.0
+    assert not any(n.startswith("sigmoid not identified") for n in fc.notes)
     # a gradual decline keeps a two-sided interval: it can still move either way
     y2 = np.clip(0.6 - 0.3 * (c / 500) + rng.normal(0, 0.015, c.size), 0, 1)
     with warnings.catch_warnings():

@@ -442,6 +442,9 @@ def draw(
             comp = few_point_components(run, c, f"no curve could be fitted ({exc})")
     comp["w"] = budget_point_weights(comp, cfg)
     comp["average_of"] = average_of
+    if not comp["few"] and float(np.max(comp["w"])) < 0.01:
+        # the sigmoid is given no weight: its caveats do not concern this forecast
+        comp["notes"] = [n for n in comp["notes"] if not n.startswith(SIGMOID_NOTES)]
     point, curve_sd, obs_sd = auto_point_sd(comp, cfg)
     # Student-t draws: forecast errors on real curves have heavier tails than a gaussian.
     # Antithetic pairs (t, -t) make the draws' median the point forecast exactly; a wide
@@ -471,6 +474,10 @@ def draw(
         fit_params=fit_params,
         gain_share=np.round(comp["w"], 4),
     )
+
+
+# the notes about the sigmoid alone (auto_components)
+SIGMOID_NOTES = ("sigmoid not identified", "the sigmoid's extrapolated gain was capped")
 
 
 def recent_slope(run: Run) -> float:
