@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from rlscaling import fit_sigmoid, load_example, sigmoid
+from rlscaling.io.checks import InputError
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,82 @@ def test_standard_errors_follow_the_rewards_units(scale):
         expected = base.stderr[name] * (scale if name in ("A", "R0") else 1.0)
         assert np.isfinite(scaled.stderr[name])
         assert scaled.stderr[name] == pytest.approx(expected, rel=1e-3)
+
+
+def test_r0_read_off_the_first_evaluation_carries_its_noise_into_the_standard_errors():
+    """With r0="first" R0 is one noisy evaluation. The delta method used to treat it as exact:
+    the standard error of A was 0.77 of the estimate's real spread. Here the first evaluation
+    is at C_mid / 1000, where the curve is at R0, so "first" is the right model and the
+    standard error must match the spread of A over repeated runs."""
+    c = np.r_[2.0, np.geomspace(100, 2e4, 29)]
+    rng = np.random.default_rng(11)
+    a_hat, se = [], []
+    for _ in range(400):
+        y = sigmoid(c, 0.6, 1.5, 2000.0, 0.1) + rng.normal(0, 0.01, c.size)
+        f = fit_sigmoid(c, y, warn=False)
+        a_hat.append(f.A)
+        se.append(f.stderr["A"])
+    assert np.median(se) / np.std(a_hat) == pytest.approx(1.0, abs=0.12)
+
+
+def test_the_r0_of_r0_first_has_the_first_evaluations_noise_and_an_interval():
+    c = np.geomspace(100, 2e4, 30)
+    y = sigmoid(c, 0.6, 1.5, 2000.0, 0.1) + np.random.default_rng(0).normal(0, 0.01, c.size)
+    first = fit_sigmoid(c, y)
+    held = fit_sigmoid(c, y, r0=float(y[0]))
+    assert first.A == held.A and first.B == held.B  # the point fit is unchanged
+    assert first.stderr["R0"] == pytest.approx(first.noise_sd)
+    assert held.stderr["R0"] == 0 and first.stderr["A"] > 1.2 * held.stderr["A"]
+    frame = first.to_frame(0.9)
+    assert not frame.loc["R0", "fixed"] and held.to_frame().loc["R0", "fixed"]
+    lo, hi = first.interval("R0", 0.9)
+    assert lo < first.R0 < hi and hi - lo == pytest.approx(2 * 1.70 * first.noise_sd, rel=0.01)
+    r0_row = next(ln for ln in first.summary().splitlines() if ln.startswith("  R0    "))
+    assert "fixed" not in r0_row and "[" in r0_row  # the R0 row shows its interval
+    # a first evaluation four times the size of the others is half as noisy
+    sizes = np.r_[4000.0, np.full(29, 1000.0)]
+    weighted = fit_sigmoid(c, y, eval_size=sizes)
+    assert weighted.stderr["R0"] == pytest.approx(
+        weighted.noise_sd * np.sqrt(1.0 / weighted.r0_weight)
+    )
+    assert weighted.r0_weight == pytest.approx(4000 / sizes.mean())
+    # an evaluation at compute 0 is R0 but not a fitted point
+    at_zero = fit_sigmoid(np.r_[0.0, c], np.r_[0.1, y])
+    assert not at_zero.r0_in_data and at_zero.stderr["R0"] == pytest.approx(at_zero.noise_sd)
+
+
+def test_a_robust_loss_measures_noise_and_errors_without_the_outliers():
+    """Two evaluations 0.25 low on curves with noise sd 0.015: under a robust loss the noise
+    sd came out 0.069 (the outliers' root mean square) and the standard error of A 3.7 times
+    the estimate's real spread."""
+    c = np.geomspace(100, 2e4, 30)
+    for loss in ("cauchy", "soft_l1"):
+        noise, a_hat, se = [], [], []
+        for i in range(60):
+            rng = np.random.default_rng(i)
+            y = sigmoid(c, 0.6, 1.5, 2000.0, 0.1) + rng.normal(0, 0.015, c.size)
+            y[rng.choice(np.arange(5, 30), 2, replace=False)] -= 0.25
+            f = fit_sigmoid(c, y, loss=loss, r0=0.1, warn=False)
+            noise.append(f.noise_sd)
+            a_hat.append(f.A)
+            se.append(f.stderr["A"])
+        assert np.mean(noise) == pytest.approx(0.015, rel=0.15), loss
+        assert np.median(se) / np.std(a_hat) == pytest.approx(1.0, abs=0.25), loss
+
+
+def test_eval_size_takes_one_number_for_every_point():
+    c = np.geomspace(100, 2e4, 30)
+    y = sigmoid(c, 0.6, 1.5, 2000.0, 0.1) + np.random.default_rng(0).normal(0, 0.01, c.size)
+    one = fit_sigmoid(c, y, eval_size=500)
+    each = fit_sigmoid(c, y, eval_size=np.full(c.size, 500.0))
+    assert one.params == each.params
+    np.testing.assert_array_equal(one.data.eval_size, each.data.eval_size)
+    for bad in (-5, 0, float("nan"), "500", True):
+        with pytest.raises(InputError, match=r"eval_size must be .* > 0, got"):
+            fit_sigmoid(c, y, eval_size=bad)
+
+
+@pytest.mark.parametrize(("level", "label"), [(0.975, "97.5% interval"), (0.9, "90% interval")])
+def test_summaries_print_the_level_as_given(fit, level, label):
+    assert label in fit.summary(level)
+    assert label in fit.bootstrap(50, seed=0).summary(level)

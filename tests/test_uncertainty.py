@@ -248,3 +248,75 @@ def test_a_draw_with_a_midpoint_beyond_any_float_reads_inf_without_a_warning():
         warnings.simplefilter("error")
         c_mid = s.samples["C_mid"].to_numpy()
     assert np.isinf(c_mid[0]) and c_mid[1] == pytest.approx(1e4)
+
+
+def test_mcmc_on_a_run_stopped_long_before_its_midpoint_says_its_posterior_is_the_prior():
+    """The run ends at C_mid / 13, where the curve has barely risen: A is not measured. The
+    posterior under the Jeffreys prior (the former default) was (0.08, 0.10) around a true
+    A of 0.6 and marked trusted; the default one must span the plausible range and say
+    that it is the prior speaking."""
+    c = np.geomspace(100, 1500, 15)
+    y = sigmoid(c, 0.6, 1.5, 20000.0, 0.1) + np.random.default_rng(0).normal(0, 0.01, 15)
+    fit = fit_sigmoid(c, y, warn=False)
+    assert not fit.identified
+    with pytest.warns(MCMCWarning, match="mostly the prior"):
+        post = fit.mcmc(n_steps=800, extend=False, seed=0)
+    lo, hi = post.interval("A", 0.9)
+    assert lo < 0.6 < hi
+    d = post.diagnostics
+    assert d["prior_dominated"] and not d["identified"] and not d["trusted"]
+    assert d["A_span_of_bounds"] > 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        jeff = fit.mcmc(n_steps=800, extend=False, seed=0, jeffreys=True)
+    assert jeff.interval("A", 0.9)[1] < 0.3  # what the default no longer does
+
+
+def _outlier_curve(seed=3):
+    c = np.geomspace(100, 2e4, 30)
+    y = sigmoid(c, 0.6, 1.5, 2000.0, 0.1) + np.random.default_rng(seed).normal(0, 0.015, 30)
+    y[[12, 20]] -= 0.25
+    return c, y
+
+
+@pytest.mark.parametrize("method", ["residual", "block"])
+@pytest.mark.parametrize("loss", ["cauchy", "soft_l1"])
+def test_robust_bootstrap_is_centred_on_the_robust_fit(loss, method):
+    """Residuals were centred by their mean, which two outliers pull down by 0.017: every
+    replicate's inliers moved up and the 90% interval of A, [0.611, 0.647] under Cauchy,
+    excluded the fit's own 0.5996."""
+    c, y = _outlier_curve()
+    fit = fit_sigmoid(c, y, loss=loss, r0=0.1)
+    boot = fit.bootstrap(400, method=method, seed=0)
+    lo, hi = boot.interval("A", 0.9)
+    assert lo < fit.A < hi and lo < 0.6 < hi
+    a = boot.samples["A"]
+    assert abs(a.median() - fit.A) < 0.25 * a.std()
+    assert np.median(boot.noise_sd) == pytest.approx(fit.noise_sd, rel=0.3)
+    assert fit.noise_sd < 0.025  # the evaluation noise (0.015), not the outliers' 0.07
+
+
+def test_bootstrap_of_few_points_warns_and_is_as_wide_as_the_delta_method():
+    """Five points leave two degrees of freedom: the replicates treated the noise level as
+    known, and the 90% interval of A was a third of the delta method's Student-t one."""
+    from rlscaling.uncertainty.bootstrap import BootstrapWarning
+
+    c = np.geomspace(100, 20000, 5)
+    y = sigmoid(c, 0.6, 1.5, 2000.0, 0.1) + np.random.default_rng(4).normal(0, 0.02, 5)
+    fit = fit_sigmoid(c, y, r0=0.1)
+    with pytest.warns(BootstrapWarning, match="only 5 points"):
+        boot = fit.bootstrap(1000, seed=0)
+    ratio = np.ptp(boot.interval("A", 0.9)) / np.ptp(fit.interval("A", 0.9))
+    assert 0.75 < ratio < 1.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit.bootstrap(100, seed=0, warn=False)
+    with pytest.raises(InputError, match=r"method='case' needs at least 5 points.*got 4"):
+        fit_sigmoid(c[:4], y[:4], r0=0.1, warn=False).bootstrap(100, method="case")
+
+
+def test_a_fixed_r0_reads_fixed_in_the_bootstrap_summary(fit):
+    boot = fit.bootstrap(200, seed=0)
+    assert boot.to_frame().loc["R0", "sd"] == 0
+    r0_row = next(ln for ln in boot.summary().splitlines() if ln.startswith("  R0 "))
+    assert "fixed" in r0_row

@@ -45,10 +45,12 @@ _EXPORTS = {
     "load_runs": "rlscaling.io.loaders",
     "Run": "rlscaling.io.runs",
     "MCMCWarning": "rlscaling.uncertainty.mcmc",
+    "BootstrapWarning": "rlscaling.uncertainty.bootstrap",
 }
 
 __all__ = [
     "BacktestResult",
+    "BootstrapWarning",
     "Comparison",
     "Forecast",
     "ForecastWarning",
@@ -106,4 +108,5 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from rlscaling.io.loaders import load_run, load_runs
     from rlscaling.io.runs import Run
     from rlscaling.model.curve import sigmoid
+    from rlscaling.uncertainty.bootstrap import BootstrapWarning
     from rlscaling.uncertainty.mcmc import MCMCWarning

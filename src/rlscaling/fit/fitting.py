@@ -97,6 +97,15 @@ def _resolve_bounds(
     return Bounds(lower=lower, upper=upper, free=free), pass_rate
 
 
+def _raw_weights(data: CurveData) -> np.ndarray:
+    w = np.ones(data.n)
+    if data.weights is not None:
+        w = w * data.weights
+    if data.eval_size is not None:
+        w = w * data.eval_size
+    return w
+
+
 def point_weights(data: CurveData) -> np.ndarray:
     """Relative least-squares weights: user weights times evaluation size (binomial variance).
 
@@ -104,12 +113,21 @@ def point_weights(data: CurveData) -> np.ndarray:
     ``p`` the weights are proportional to ``n``. Weights are normalised to mean 1 so that
     ``noise_sd`` stays on the reward scale.
     """
-    w = np.ones(data.n)
-    if data.weights is not None:
-        w = w * data.weights
-    if data.eval_size is not None:
-        w = w * data.eval_size
+    w = _raw_weights(data)
     return w / w.mean()
+
+
+def _first_weight(full: CurveData, fitted: CurveData, at_zero: bool) -> tuple[float, bool]:
+    """Weight of the evaluation R0 is read from (``r0="first"``) on the scale of the fitted
+    points' weights, and whether it is itself the first fitted point.
+
+    An evaluation at compute 0 has no weight or evaluation size of its own here; it is taken
+    to be as noisy as an average fitted point (weight 1).
+    """
+    if at_zero:
+        return 1.0, False
+    in_data = bool(fitted.compute[0] == full.compute[0])
+    return float(_raw_weights(full)[0] / _raw_weights(fitted).mean()), in_data
 
 
 def fit_sigmoid(
@@ -149,21 +167,28 @@ def fit_sigmoid(
     r0 : float, "first" or "free", default "first"
         Starting reward. ``"first"`` holds it at the first observed reward (before any compute
         window is applied), as in the ScaleRL fits; a float holds it there; ``"free"`` fits it.
+        With ``"first"`` the point fit treats that reward as R0, but R0 is one noisy
+        evaluation: its noise (the fit's noise sd, scaled by that evaluation's weight) enters
+        the standard errors, the delta-method intervals and bands, the bootstrap and MCMC.
+        A float is taken as exact. ``"first"`` assumes the first evaluation is of the
+        (nearly) untrained model; one made after the curve has started to rise biases R0.
     min_compute, max_compute : float, optional
         Fit only points inside this compute window (ScaleRL drops the earliest, noisy part of
         a run). Points outside are counted in ``n_omitted``.
     weights : array_like, optional
         Relative weights per point (inverse variances).
     eval_size : array_like or float, optional
-        Evaluation size per point (prompts x samples per prompt); larger evaluations are less
-        noisy and get proportionally more weight.
+        Evaluation size per point (prompts x samples per prompt), or one number for every
+        point; larger evaluations are less noisy and get proportionally more weight.
     a_bounds : "auto" or (low, high)
         Bounds on A. ``"auto"`` bounds A to [0, 1] when every reward is in [0, 1] (a pass rate)
         and leaves it wide otherwise. A ``None`` side is wide.
     b_bounds : (low, high), default (0.05, 20)
         Bounds on the exponent B.
     loss : {"linear", "soft_l1", "huber", "cauchy"}
-        Least squares (``"linear"``) or a robust loss that down-weights outliers.
+        Least squares (``"linear"``) or a robust loss that down-weights outliers. Under a
+        robust loss the noise sd is the residuals' MAD scale and the standard errors are the
+        M-estimator's sandwich ones, so the outliers widen neither.
     f_scale : float, optional
         Residual size at which a robust loss starts to down-weight; by default the curve's own
         noise level estimated from first differences.
@@ -229,6 +254,15 @@ def fit_sigmoid(
         zero_omitted = {"zero_compute_used_as_r0" if used else "zero_compute": int(at_zero.size)}
     if eval_size is None:
         eval_size = size_raw
+    elif np.ndim(eval_size) == 0:
+        # One evaluation size for every point (the usual case: a fixed eval set).
+        size = check_real(
+            eval_size,
+            "eval_size",
+            positive=True,
+            what="the number of samples evaluated per point (prompts x samples per prompt)",
+        )
+        eval_size = np.full(np.size(r_raw), size)
     full = check_curve(c_raw, r_raw, eval_size=eval_size, weights=weights, nan_policy=nan_policy)
     cd = check_curve(
         full.compute,
@@ -274,6 +308,11 @@ def fit_sigmoid(
     if r0_value is not None and pass_rate and not 0 <= r0_value <= 1:
         raise InputError(f"r0={r0_value!r} is outside [0, 1] but A is bounded as a pass rate")
     w = point_weights(cd)
+    r0_weight, r0_in_data = None, False
+    if r0_mode == "first":
+        # R0 is one noisy evaluation: its noise reaches the intervals (SigmoidFit.covariance)
+        # with that evaluation's weight on the fitted points' scale.
+        r0_weight, r0_in_data = _first_weight(full, cd, zero_r0 is not None)
     noise_diff = noise_from_differences(y)
     if f_scale is None:
         f_scale = max(noise_diff, 1e-6 * max(float(np.ptp(y)), 1e-12))
@@ -296,6 +335,8 @@ def fit_sigmoid(
         noise_from_differences=noise_diff,
         pass_rate=pass_rate,
         extra_issues=extra,
+        r0_weight=r0_weight,
+        r0_in_data=r0_in_data,
     )
     if warn and not fit.identified:
         warnings.warn(

@@ -28,6 +28,8 @@ from rlscaling.plot import plot_fit
 from rlscaling.protocol import Kind, check_kind
 from rlscaling.uncertainty.bootstrap import BootstrapResult, bootstrap
 from rlscaling.uncertainty.mcmc import MCMCResult, mcmc
+from rlscaling.uncertainty.robust import robust_scale, sandwich_variance
+from rlscaling.uncertainty.samples import percent
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -44,12 +46,23 @@ class SigmoidFit:
     A, B, C_mid, R0 : float
         Fitted asymptote, exponent, midpoint compute and starting reward.
     stderr : dict
-        Standard errors from the Jacobian (``0.0`` for a fixed R0, ``inf`` where the data
-        do not determine a parameter).
+        Standard errors from the Jacobian (``inf`` where the data do not determine a
+        parameter). R0 given as a number has ``0.0``; R0 read off the first evaluation
+        (``r0="first"``) has that evaluation's noise sd, which also widens the others.
+        Under a robust loss they are the M-estimator's (sandwich) standard errors.
     covariance : numpy.ndarray
         4x4 covariance of ``(A, B, ln C_mid, R0)``.
+    noise_sd : float
+        Evaluation noise sd: the weighted residual sd (``dof`` degrees of freedom), or under
+        a robust loss the residuals' MAD scale, which outliers do not inflate.
     identified : bool
         False when the data do not pin the parameters down; ``identification_issues`` says why.
+    r0_weight : float or None
+        For ``r0="first"``: the weight of the evaluation R0 was read from, on the scale of the
+        fitted points' weights (mean 1); its noise variance is ``noise_sd**2 / r0_weight``.
+        None when R0 is fitted or given as a number.
+    r0_in_data : bool
+        True when that evaluation is also the first fitted point.
     """
 
     A: float
@@ -77,6 +90,8 @@ class SigmoidFit:
     bounds_hit: tuple[str, ...]
     pass_rate: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    r0_weight: float | None = None
+    r0_in_data: bool = False
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -94,21 +109,44 @@ class SigmoidFit:
         noise_from_differences: float,
         pass_rate: bool,
         extra_issues: tuple[str, ...] = (),
+        r0_weight: float | None = None,
+        r0_in_data: bool = False,
     ) -> SigmoidFit:
+        """Build the result from a solution ``theta``.
+
+        ``r0_weight`` is given when R0 is held at a measured reward (``r0="first"``): the
+        relative weight of that evaluation, whose noise (variance ``noise_sd**2 / r0_weight``)
+        then enters the covariance; ``r0_in_data`` says that the evaluation is also the first
+        fitted point (its noise then moves R0 and the fit together).
+        """
         x, y = data.log_compute, data.reward
         free = bounds.free
         k = int(free.sum())
         pred = curve_value(x, theta)
         resid = y - pred
         dof = data.n - k
-        wssr = float(np.sum(weights * resid**2))
-        noise_sd = float(np.sqrt(wssr / dof)) if dof > 0 else float("inf")
+        sw = np.sqrt(weights)
+        if loss == "linear":
+            wssr = float(np.sum(weights * resid**2))
+            noise_sd = float(np.sqrt(wssr / dof)) if dof > 0 else float("inf")
+            var_scale = noise_sd**2
+        else:
+            # A robust loss is chosen because some residuals are outliers: their root mean
+            # square is not the evaluation noise (it can be several times it), so the noise
+            # sd is the residuals' MAD scale, and the parameters' variance is the M-estimator's
+            # sandwich, in which the loss's bounded influence keeps outliers from inflating it.
+            noise_sd = robust_scale(resid * sw, k) if dof > 0 else float("inf")
+            var_scale = sandwich_variance(resid * sw, loss, f_scale, k)
+            if not np.isfinite(var_scale):
+                var_scale = noise_sd**2
         sst = float(np.sum((y - y.mean()) ** 2))
         r2 = 1.0 - float(np.sum(resid**2)) / sst if sst > 0 else float("nan")
 
-        jac = curve_jacobian(x, theta) * np.sqrt(weights)[:, None]
+        jac_raw = curve_jacobian(x, theta)
+        jac = jac_raw * sw[:, None]
         jf = jac[:, free]
         cov = np.zeros((4, 4))
+        h_inv = np.full((k, k), np.inf)
         with np.errstate(all="ignore"):
             h = jf.T @ jf
             # Columns for A and R0 are dimensionless while those for B and ln C_mid carry the
@@ -121,11 +159,14 @@ class SigmoidFit:
             except np.linalg.LinAlgError:
                 cond = np.inf
             if np.isfinite(cond) and cond < 1e14 and np.isfinite(noise_sd):
-                cov_free = np.linalg.inv(hs) / np.outer(d, d) * noise_sd**2
+                h_inv = np.linalg.inv(hs) / np.outer(d, d)
+                cov_free = h_inv * var_scale
             else:
                 cov_free = np.full((k, k), np.inf)
         idx = np.flatnonzero(free)
         cov[np.ix_(idx, idx)] = cov_free
+        if r0_weight is not None and not free[3] and np.all(np.isfinite(cov_free)):
+            cov = _with_measured_r0(cov, h_inv, jac, jac_raw, free, noise_sd, r0_weight, r0_in_data)
         var = np.diag(cov).copy()
         var[var < 0] = np.inf
         se_int = np.sqrt(var)
@@ -166,6 +207,8 @@ class SigmoidFit:
             identification_issues=tuple(issues),
             bounds_hit=tuple(hit),
             pass_rate=pass_rate,
+            r0_weight=r0_weight,
+            r0_in_data=r0_in_data,
         )
 
     # ------------------------------------------------------------------ basic accessors
@@ -400,7 +443,9 @@ class SigmoidFit:
         """One row per parameter: estimate, standard error and delta-method interval."""
         rows = []
         for p in PUBLIC_NAMES:
-            fixed = p == "R0" and not self.bounds.free[3]
+            # R0 given as a number is exact; R0 read off the first evaluation carries that
+            # evaluation's noise and gets an interval like a fitted parameter.
+            fixed = p == "R0" and not self.bounds.free[3] and self.stderr["R0"] == 0
             lo, hi = (self.params[p], self.params[p]) if fixed else self.param_interval(p, level)
             rows.append(
                 {
@@ -451,7 +496,7 @@ class SigmoidFit:
             + f"; compute {self.compute.min():.4g} .. {self.compute.max():.4g}",
             f"  R0 {self.r0_mode}; loss {self.loss}; {self.message}",
             "",
-            f"  {'param':<6}{'estimate':>12}{'stderr':>12}   {int(level * 100)}% interval (delta)",
+            f"  {'param':<6}{'estimate':>12}{'stderr':>12}   {percent(level)} interval (delta)",
         ]
         for p, row in self.to_frame(level).iterrows():
             lo, hi = row.iloc[2], row.iloc[3]
@@ -500,6 +545,42 @@ class SigmoidFit:
             Draw a delta-method curve band at this level (None: no band).
         """
         return plot_fit(self, ax=ax, extend=extend, level=level, label=label, color=color)
+
+
+def _with_measured_r0(
+    cov: NDArray,
+    h_inv: NDArray,
+    jac: NDArray,
+    jac_raw: NDArray,
+    free: NDArray,
+    noise_sd: float,
+    r0_weight: float,
+    r0_in_data: bool,
+) -> NDArray:
+    """The covariance when R0 is held at a measured reward, with that measurement's noise.
+
+    Linearised, the fitted parameters are ``theta = M y + g R0`` with ``M = H^-1 J' W`` and
+    ``g = -H^-1 J' W J_R0`` (how the fit moves when R0 moves; ``H = J' W J`` over the free
+    parameters). R0 is one evaluation of noise variance ``s0 = noise_sd**2 / r0_weight``, so
+    ``g g' s0`` adds to the covariance, R0 gets variance ``s0`` and covariance ``g s0`` with
+    the rest; when that evaluation is also the first fitted point, ``y[0]`` and R0 share one
+    noise draw, adding ``noise_sd**2 (H^-1 j0 g' + g j0' H^-1)`` (``j0``: the Jacobian's
+    first row) and ``noise_sd**2 H^-1 j0`` to the covariance with R0.
+    """
+    idx = np.flatnonzero(free)
+    s0 = noise_sd**2 / r0_weight
+    g = -h_inv @ (jac[:, free].T @ jac[:, 3])
+    add = s0 * np.outer(g, g)
+    cross = s0 * g
+    if r0_in_data:
+        hj = noise_sd**2 * (h_inv @ jac_raw[0, free])
+        add = add + np.outer(hj, g) + np.outer(g, hj)
+        cross = cross + hj
+    out = cov.copy()
+    out[np.ix_(idx, idx)] += add
+    out[idx, 3] = out[3, idx] = cross
+    out[3, 3] = s0
+    return out
 
 
 def fits_frame(fits: Sequence[SigmoidFit]) -> pd.DataFrame:

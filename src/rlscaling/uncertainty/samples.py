@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 BandKind = Literal["curve", "observed", "prediction"]  # "prediction": older "observed"
 
 
+def percent(level: float) -> str:
+    """A level as a percentage for labels: 0.9 -> "90%", 0.975 -> "97.5%" (not "97%")."""
+    return f"{level * 100:g}%"
+
+
 @dataclass(frozen=True, eq=False)
 class ParameterSamples:
     """Draws of ``(A, B, ln C_mid, R0)`` with a noise model for predictive bands.
@@ -171,12 +176,15 @@ class ParameterSamples:
         for p in (*PUBLIC_NAMES, "noise_sd"):
             v = self._param(p)
             lo, hi = self.param_interval(p, level)
+            # A parameter held fixed has one value in every draw; np.std of that can come out
+            # as 1e-17 from rounding in the mean, which would read as a (tiny) uncertainty.
+            sd = 0.0 if np.ptp(v) == 0 else float(np.std(v))
             rows.append(
                 {
                     "param": p,
                     "point": self.fit.params.get(p, self.fit.noise_sd),
                     "median": float(np.median(v)),
-                    "sd": float(np.std(v)),
+                    "sd": sd,
                     f"lower_{level:g}": lo,
                     f"upper_{level:g}": hi,
                 }
@@ -199,7 +207,7 @@ class ParameterSamples:
         lines = [
             f"{self.method} ({self.n_samples} draws)"
             + (f" of {self.fit.data.name}" if self.fit.data.name else ""),
-            f"  {'param':<9}{'point':>11}{'median':>11}{'sd':>10}   {int(level * 100)}% interval",
+            f"  {'param':<9}{'point':>11}{'median':>11}{'sd':>10}   {percent(level)} interval",
         ]
         for p, row in frame.iterrows():
             if row["sd"] == 0:
@@ -236,7 +244,7 @@ class ParameterSamples:
             color=col,
             alpha=0.2,
             lw=0,
-            label=f"{int(level * 100)}% {kind} band ({self.method})",
+            label=f"{percent(level)} {kind} band ({self.method})",
         )
         ax.legend(fontsize=8, loc="lower right")
         return ax
