@@ -43,7 +43,14 @@ from tqdm.auto import tqdm
 from rlscaling.fit.fitting import fit_sigmoid
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting.forecast import forecast
-from rlscaling.io.checks import InputError, as_positive_compute, check_level, check_real, check_seed
+from rlscaling.io.checks import (
+    InputError,
+    as_positive_compute,
+    check_level,
+    check_real,
+    check_seed,
+    is_pass_rate,
+)
 from rlscaling.io.inputs import NanPolicy
 from rlscaling.io.loaders import runs_of_table
 from rlscaling.io.runs import Run, recipe_of
@@ -437,7 +444,7 @@ def _a_margin(
     if a_margin is not None:
         return float(a_margin)
     y = np.concatenate([r for pts in points.values() for _, r in pts])
-    if np.all((y >= 0) & (y <= 1)):
+    if is_pass_rate(y):
         return A_MARGIN
     if np.all((y >= 0) & (y <= 100)):
         notes.append(

@@ -16,10 +16,11 @@ import numpy as np
 from rlscaling.fit.identifiability import IdentifiabilityWarning, profile_issues
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.fit.search import solve_one
-from rlscaling.io.checks import InputError, check_int, check_real
+from rlscaling.io.checks import InputError, check_int, check_real, is_pass_rate
 from rlscaling.io.inputs import CurveData, NanPolicy, add_counts, check_curve, split_zero_compute
 from rlscaling.io.loaders import resolve_columns
 from rlscaling.model.solver import LOSSES, Bounds
+from rlscaling.uncertainty.robust import robust_scale
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -36,11 +37,7 @@ def noise_from_differences(reward: np.ndarray) -> float:
     Differences of neighbouring evaluations remove the slow trend; for independent noise of sd
     ``s`` they have sd ``s * sqrt(2)``.
     """
-    d = np.diff(np.asarray(reward, dtype=float))
-    if d.size == 0:
-        return 0.0
-    mad = float(np.median(np.abs(d - np.median(d))))
-    return 1.4826 * mad / np.sqrt(2.0)
+    return float(robust_scale(np.diff(np.asarray(reward, dtype=float)))) / np.sqrt(2.0)
 
 
 def _resolve_bounds(
@@ -50,7 +47,7 @@ def _resolve_bounds(
     b_bounds: tuple[float, float],
     r0_free: bool,
 ) -> tuple[Bounds, bool]:
-    in_unit = bool(np.all((y >= 0) & (y <= 1)))
+    in_unit = is_pass_rate(y)
     if a_bounds == "auto":
         a_lo, a_hi = (0.0, 1.0) if in_unit else (None, None)
     else:

@@ -22,8 +22,9 @@ from numpy.typing import NDArray
 
 from rlscaling.fit.fitting import fit_sigmoid, noise_from_differences
 from rlscaling.forecasting.draws import CurveDraws
-from rlscaling.io.checks import InputError
+from rlscaling.io.checks import InputError, is_pass_rate
 from rlscaling.model.curve import curve_jacobian
+from rlscaling.uncertainty.robust import robust_scale
 
 if TYPE_CHECKING:
     from rlscaling.io.runs import Run
@@ -81,7 +82,7 @@ def bend_free_noise(y: NDArray) -> float:
     d2 = np.diff(np.asarray(y, dtype=float), 2)
     if d2.size == 0:
         return noise_level(y)
-    mad = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / np.sqrt(6.0)
+    mad = float(robust_scale(d2)) / np.sqrt(6.0)
     return max(mad, 0.25 * float(np.sqrt(np.mean(d2**2))) / np.sqrt(6.0))
 
 
@@ -93,7 +94,7 @@ def reward_bounds(y: NDArray[np.float64]) -> tuple[float, float]:
     above 0 (a negated loss) stays <= 0. Anything else is unbounded.
     """
     lo = 0.0 if np.all(y >= 0) else -np.inf
-    hi = 1.0 if np.all((y >= 0) & (y <= 1)) else (0.0 if np.all(y <= 0) else np.inf)
+    hi = 1.0 if is_pass_rate(y) else (0.0 if np.all(y <= 0) else np.inf)
     return lo, hi
 
 
@@ -137,7 +138,7 @@ def curve_kind(run: Run, t_rising: float = 2.0, smooth_noise: float = 0.01) -> s
     y = run.reward
     if len(run) >= 5 and bend_free_noise(y) < smooth_noise * float(np.ptp(y)):
         return "smooth"
-    rng = "pass_rate" if bool(np.all((y >= 0) & (y <= 1))) else "score"
+    rng = "pass_rate" if is_pass_rate(y) else "score"
     shape = "rising" if len(run) >= 3 and trend_t(run) > t_rising else "flat"
     return f"{rng}-{shape}"
 
@@ -587,7 +588,7 @@ def few_point_trend(run: Run, h: NDArray) -> NDArray:
     last value was better; in log-odds the trend beats it; docs/forecasting.md).
     """
     y = run.reward
-    pass_rate = bool(np.all((y >= 0) & (y <= 1)))
+    pass_rate = is_pass_rate(y)
     if pass_rate:
         p = np.clip(y, PASS_RATE_EPS, 1 - PASS_RATE_EPS)
         v = np.log(p) - np.log1p(-p)

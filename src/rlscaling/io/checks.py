@@ -17,6 +17,13 @@ from numpy.typing import ArrayLike, NDArray
 from rlscaling.io.errors import InputError
 
 
+def is_pass_rate(reward: ArrayLike) -> bool:
+    """Whether every reward lies in [0, 1]: the project's one rule for a pass rate (it bounds
+    A in ``fit_sigmoid``, keeps forecasts in [0, 1] and sets the margin of ``compare``)."""
+    y = np.asarray(reward, dtype=float)
+    return bool(np.all((y >= 0) & (y <= 1)))
+
+
 def check_int(value: Any, name: str, minimum: int) -> int:
     """``value`` as an int >= ``minimum``; bools, floats and strings are refused by name."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
