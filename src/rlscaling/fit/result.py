@@ -218,6 +218,13 @@ class SigmoidFit:
         return np.array([self.A, self.B, np.log(self.C_mid), self.R0])
 
     @property
+    def r0_noise_sd(self) -> float:
+        """Noise sd of the evaluation R0 was read from (``r0="first"``): ``stderr["R0"]``, or
+        ``noise_sd`` where that is not finite. The bootstrap and MCMC move R0 by it."""
+        se = self.stderr["R0"]
+        return float(se) if np.isfinite(se) else self.noise_sd
+
+    @property
     def params(self) -> dict[str, float]:
         return {"A": self.A, "B": self.B, "C_mid": self.C_mid, "R0": self.R0}
 

@@ -175,8 +175,6 @@ def bootstrap(
         scaled = scaled - robust_location(scaled, fit.loss, fit.f_scale)
     r0_fixed = not fit.bounds.free[3]
     r0_from_data = fit.r0_mode == "first"
-    # The noise sd of the evaluation R0 was read from (r0="first"); see SigmoidFit.stderr.
-    sd_first = fit.stderr["R0"] if np.isfinite(fit.stderr["R0"]) else fit.noise_sd
     if warn and npts < FEW_POINTS:
         warnings.warn(
             f"bootstrap of only {npts} points ({npts - k} degrees of freedom): its replicates "
@@ -227,7 +225,7 @@ def bootstrap(
                     r0 = r0 + (ys[:, 0] - yhat[0])
                 elif r0_from_data:
                     # R0 was read off the first evaluation, so it carries that point's noise.
-                    r0 = r0 + rng.normal(0.0, sd_first, reps)
+                    r0 = r0 + rng.normal(0.0, fit.r0_noise_sd, reps)
             else:
                 r0 = None
             start = np.broadcast_to(theta_hat, (reps, 4)).copy()

@@ -255,10 +255,9 @@ def mcmc(
         # make R0 (and through it A) look better measured than one evaluation can.
         x, y, w = x[1:], y[1:], w[1:]
         n_eval = None if n_eval is None else n_eval[1:]
-    # The noise sd of the evaluation R0 was read from (SigmoidFit.stderr["R0"] for
-    # r0="first"); floored so that a noiseless curve still gives the walkers room.
-    sd_first = fit.stderr["R0"] if np.isfinite(fit.stderr["R0"]) else fit.noise_sd
-    first_prior_sd = max(sd_first, 1e-6 * min(y_span, 1.0))
+    # The noise sd of the evaluation R0 was read from (r0="first"), floored so that a
+    # noiseless curve still gives the walkers room.
+    first_prior_sd = max(fit.r0_noise_sd, 1e-6 * min(y_span, 1.0))
     dens = {k: _log_density(v, k) for k, v in priors.items()}
     n_extra = len(lik.extra_names)
 
