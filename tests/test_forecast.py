@@ -328,6 +328,34 @@ def test_collapse_after_a_peak_gets_no_chance_of_recovering_past_it():
     assert lo[0] < y2[-3:].mean() < hi[0]
 
 
+def test_a_single_evaluation_at_zero_after_a_plateau_is_carried_as_a_collapse():
+    # The thinned CS336-style GRPO-No-Clip run: a plateau at ~0.23, then one evaluation at
+    # exactly 0 (the run stayed at 0). A smoothed level and the sigmoid read the 0 as noise
+    # around the plateau: the forecast was 0.09. With all answers failing GRPO's advantages
+    # are 0, so the collapse is carried forward, no sigmoid gain, its 80% interval still
+    # reaching above 0.
+    c = np.array([15.0, 35, 50, 65, 85, 100, 115, 135, 150])
+    y = np.array([0.1631, 0.2275, 0.2324, 0.2148, 0.2363, 0.2402, 0.2188, 0.2334, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(c, reward=y, budget=185.0, average_of=3)
+    assert fc.median[0] == pytest.approx(0.0, abs=1e-3)
+    assert fc.weights["sigmoid"] == 0.0
+    assert any("collapsed" in n for n in fc.notes)
+    lo, hi = fc.interval(0.8)
+    assert lo[0] == 0.0 and hi[0] > 0.0
+    # not a collapse: a run that has not left 0 yet, and a low, noisy pass rate touching 0
+    for start in (
+        np.r_[np.zeros(4), 0.002, 0.0, 0.004, 0.0, 0.0],
+        np.clip(0.05 + np.random.default_rng(3).normal(0, 0.03, c.size), 0, 1),
+    ):
+        start[-1] = 0.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            other = forecast(c, reward=start, budget=185.0, average_of=3)
+        assert not any("collapsed" in n for n in other.notes)
+
+
 def test_plateaued_run_forecasts_a_smoothed_level_not_a_gain():
     # Rise then a long noisy plateau: no evidence of further growth. The forecast must not
     # add a gain and must beat carrying the (noisy) last value forward.

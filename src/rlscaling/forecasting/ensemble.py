@@ -348,6 +348,8 @@ def budget_point_weights(comp: dict[str, Any], cfg: Any) -> NDArray:
     (:func:`budget_weights`), or for a few-point run the learned ``few_point_weight``."""
     if comp["few"]:
         return np.full(np.size(comp["h"]), float(cfg.few_point_weight))
+    if comp.get("collapsed"):
+        return np.zeros(np.size(comp["h"]))
     return budget_weights(comp, cfg)
 
 
@@ -387,6 +389,35 @@ def decline_note(run: Run) -> str | None:
             "it keeps rising, so the forecast leans on the recent level"
         )
     return None
+
+
+COLLAPSE_FLOOR = 0.01  # a pass rate at or below this (1 in 100 problems) counts as 0
+COLLAPSE_FROM = 0.1  # ... after the run had reached at least this
+
+
+def collapsed_tail(run: Run) -> int:
+    """How many of the last evaluations show a pass rate that collapsed to 0 (0: none).
+
+    A collapse: a pass rate whose last evaluations are at or below ``COLLAPSE_FLOOR`` after
+    the run had reached ``COLLAPSE_FROM``, a drop of more than 6 noise sds of the run before
+    it. It is carried forward, not smoothed away: when every sampled answer fails, every
+    group's rewards are equal, group-normalised advantages are 0 and the policy gets no
+    learning signal to recover with (each run of the development curves that fell to 0
+    stayed there). A smoothed level and a sigmoid read one such evaluation as noise around
+    the old plateau: one evaluation at 0 after a plateau at 0.23 was forecast at 0.09, and
+    the run stayed at 0.
+    """
+    y = run.reward
+    if y.size < 3 or not is_pass_rate(y):
+        return 0
+    low = y <= COLLAPSE_FLOOR
+    k = y.size if bool(np.all(low)) else int(np.argmin(low[::-1]))
+    before = y[: y.size - k]
+    if k == 0 or before.size < 2 or float(before.max()) < COLLAPSE_FROM:
+        return 0
+    level_before = float(before[-min(3, before.size) :].mean())
+    noise_before = noise_level(before) if before.size >= 3 else 0.0
+    return k if level_before - float(y[-k:].mean()) > 6 * noise_before else 0
 
 
 def _antithetic_t(rng: np.random.Generator, dof: float, n: int) -> tuple[NDArray, NDArray]:
@@ -516,6 +547,15 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
             f"the sigmoid's extrapolated gain was capped at {cfg.gain_clip:g}x the observed range"
         )
     level, alpha = smoothed_level(run.reward)
+    collapsed = collapsed_tail(run)
+    if collapsed:
+        level, alpha = float(run.reward[-collapsed:].mean()), 1.0
+        notes.append(
+            f"the pass rate collapsed to {level:.3g} in its last {collapsed} evaluation(s) "
+            f"(from {float(run.reward[: len(run) - collapsed].max()):.3g}): with every answer "
+            "failing the policy gets no learning signal, so the forecast carries the collapse "
+            "forward (no sigmoid gain)"
+        )
     # The two forecasts may differ by more than the capped gain when the sigmoid's level
     # misses the smoothed one (a step or an outlier at the end); the same cap applies.
     cap = cfg.gain_clip * parts["span"]
@@ -530,6 +570,7 @@ def auto_components(run: Run, c: NDArray, cfg: Any) -> dict[str, Any]:
         "e_pl": e_pl,
         "h_cut": h_cut,
         "declining": dn is not None,
+        "collapsed": collapsed > 0,
         "few": False,
         "notes": notes,
         "noise": max(noise_level(run.reward), 1e-12),
