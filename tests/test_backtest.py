@@ -38,7 +38,7 @@ def result():
 def test_frame_has_every_run_fraction_and_method(result):
     assert isinstance(result, BacktestResult)
     df = result.frame
-    assert len(df) == 4 * 3 * 4
+    assert len(df) == 4 * 3 * 5
     assert set(df["method"]) == {"forecast[auto]", *BASELINES}
     assert set(df["fraction"]) == {0.25, 0.5, 0.75}
     # The truth is the mean of the last three evaluations, at their geometric-mean compute.
@@ -72,7 +72,7 @@ def test_coverage_and_width_fields(result):
 
 def test_ranking_of_recipes(result):
     rk = result.ranking
-    assert len(rk) == 3 * 4
+    assert len(rk) == 3 * 5
     assert rk["kendall_tau"].between(-1, 1).all()
     assert rk["top1_correct"].isin([True, False]).all()
     assert "kendall_tau" in result.summary_table().columns
@@ -80,16 +80,48 @@ def test_ranking_of_recipes(result):
 
 def test_short_runs_are_refused_with_a_reason():
     short = Run(np.linspace(100, 1000, 8), sigmoid(np.linspace(100, 1000, 8), 0.6, 2, 300, 0.2))
-    bt = backtest([short], fractions=(0.25, 0.75), progress=False, n_samples=100)
+    bt = backtest([short], fractions=(0.15, 0.25, 0.75), progress=False, n_samples=100)
     df = bt.frame.set_index(["fraction", "method"])
+    # one evaluation in the first 15%: nothing to forecast from
+    assert df.loc[(0.15, "forecast[auto]"), "refused"]
+    assert "at least 2" in df.loc[(0.15, "forecast[auto]"), "reason"]
+    # two in the first quarter: the forecast answers (as forecast() does), curve_fit cannot
     quarter = df.loc[0.25]
-    assert quarter.loc["forecast[auto]", "refused"]
-    assert "at least 4" in quarter.loc["forecast[auto]", "reason"]
+    assert quarter.loc["forecast[auto]", "n_observed"] == 2
+    assert not quarter.loc["forecast[auto]", "refused"]
     assert quarter.loc["curve_fit", "refused"]
     assert not quarter.loc["carry_last", "refused"]
     tab = bt.summary_table().set_index(["fraction", "method"])
-    assert tab.loc[(0.25, "forecast[auto]"), "refused"] == 1
+    assert tab.loc[(0.15, "forecast[auto]"), "refused"] == 1
     assert "refused 1x (forecast[auto])" in bt.summary()
+
+
+def test_the_smoothed_level_is_a_baseline_and_intervals_are_for_the_mean_of_three():
+    # A noisy plateau: the smoothed level (a long average) beats the last value, and the
+    # summary says how the forecast fared against both.
+    rng = np.random.default_rng(0)
+    c = np.linspace(100, 4000, 40)
+    runs = [Run(c, 0.6 + rng.normal(0, 0.03, c.size), name=f"flat{k}") for k in range(12)]
+    run = runs[0]
+    bt = backtest(runs, fractions=(0.5,), progress=False, n_samples=400)
+    tab = bt.summary_table().set_index("method")
+    assert tab.loc["smoothed_level", "median_abs_error"] < tab.loc["carry_last", "median_abs_error"]
+    df = bt.frame[bt.frame["run"] == "flat0"].set_index("method")
+    obs = run.reward[c <= 0.5 * c.max()]
+    alphas = np.linspace(0.05, 1.0, 20)  # the smoothed level's grid, scored one step ahead
+    lv, sse = np.full(alphas.size, obs[0]), np.zeros(alphas.size)
+    for v in obs[1:]:
+        sse += (v - lv) ** 2
+        lv = alphas * v + (1 - alphas) * lv
+    assert df.loc["smoothed_level", "prediction"] == pytest.approx(lv[np.argmin(sse)])
+    assert "the smoothed level (" in bt.summary()
+    # the forecast's interval is for the mean of the three target evaluations: narrower than
+    # the same forecast's interval for one evaluation
+    from rlscaling import forecast
+
+    one = forecast(run.select(c <= 0.5 * c.max()), budget=df.loc["carry_last", "target_compute"])
+    lo, hi = one.interval(0.9)
+    assert df.loc["forecast[auto]", "width_0.9"] < hi[0] - lo[0]
 
 
 def test_target_last_and_json_and_plot():

@@ -124,10 +124,10 @@ def test_backtest_writes_tables(csvs, tmp_path):
         "--json", tmp_path / "b.json", "--csv", tmp_path / "b.csv", "--figure", tmp_path / "b.png",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert "carry_last" in res.stdout and "curve_fit" in res.stdout
+    assert all(m in res.stdout for m in ("carry_last", "smoothed_level", "curve_fit"))
     doc = json.loads((tmp_path / "b.json").read_text())
     assert doc["fractions"] == [0.3, 0.6]
-    assert len(pd.read_csv(tmp_path / "b.csv")) == 3 * 2 * 4
+    assert len(pd.read_csv(tmp_path / "b.csv")) == 3 * 2 * 5
     assert (tmp_path / "b.png").exists()
 
 

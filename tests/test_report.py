@@ -55,7 +55,7 @@ def test_comparison_ranks_recipes_and_backtest_has_baselines(report):
     assert p_strong > 0.9
     methods = set(report.backtest.frame["method"])
     assert {"carry_last", "forecast[auto]"} <= methods
-    assert any("carry-last" in v for v in report.verdicts())
+    assert any("carry-last" in v and "smoothed level" in v for v in report.verdicts())
 
 
 def test_write_gives_self_contained_html_and_json(report, tmp_path):

@@ -10,6 +10,10 @@ pooled over such runs would be dominated by the run with the largest numbers. Be
 forecast, in the same table, are the baselines a forecast has to beat:
 
 - ``carry_last``: the last observed reward, carried forward;
+- ``smoothed_level``: an exponentially weighted level of the observed rewards, its weight
+  chosen on the run's own past (the level step of the ``"auto"`` forecast alone): the
+  strongest simple baseline on noisy plateaus, and the one a forecast of a run that has
+  stopped rising must beat;
 - ``mean_last3``: the mean of the last three observed rewards;
 - ``curve_fit``: an unconstrained ``scipy.optimize.curve_fit`` of the same sigmoid from a single
   start, with a delta-method prediction interval from its covariance.
@@ -33,6 +37,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from rlscaling.decide.compare import records
+from rlscaling.forecasting.ensemble import smoothed_level
 from rlscaling.forecasting.forecast import METHODS, ForecastWarning, forecast
 from rlscaling.io.checks import InputError, check_level
 from rlscaling.io.loaders import as_runs
@@ -45,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BASELINES", "BacktestResult", "backtest"]
 
-BASELINES = ("carry_last", "mean_last3", "curve_fit")
+BASELINES = ("carry_last", "smoothed_level", "mean_last3", "curve_fit")
 Target = Literal["last3", "last"]
 REFUSABLE = (InputError, ValueError, RuntimeError, FloatingPointError, np.linalg.LinAlgError)
 
@@ -175,10 +180,19 @@ class BacktestResult:
             naive = sub.loc["carry_last", "median_rel_error"]
             if np.isfinite(ours) and np.isfinite(naive):
                 word = "beats" if ours < naive else "does NOT beat"
-                lines.append(
+                line = (
                     f"  at {frac:.0%}: the forecast {word} carrying the last value forward "
                     f"(median error {ours:.1%} vs {naive:.1%} of the run's range)"
                 )
+                smooth = (
+                    sub.loc["smoothed_level", "median_rel_error"]
+                    if "smoothed_level" in sub.index
+                    else np.nan
+                )
+                if np.isfinite(smooth):
+                    word = "beats" if ours < smooth else "does NOT beat"
+                    line += f" and {word} the smoothed level ({smooth:.1%})"
+                lines.append(line)
         if not self.ranking.empty:
             rk = self.ranking[self.ranking["method"] == self.forecast_method]
             for _, r in rk.iterrows():
@@ -277,8 +291,8 @@ def backtest(
         ``"mcmc"``).
     target : {"last3", "last"}
         ``"last3"``: the mean of the last three evaluations, forecast at the geometric mean of
-        their compute (less noisy than one point; the forecast's interval is for one
-        evaluation, so its coverage is slightly conservative); ``"last"``: the final evaluation.
+        their compute (less noisy than one point; the forecast's interval is for the mean of
+        three evaluations, ``average_of=3``); ``"last"``: the final evaluation.
         The target points are never part of the observed data.
     seed : int or None
         The same seed gives the same backtest.
@@ -296,7 +310,7 @@ def backtest(
     >>> from rlscaling import backtest, example_curves
     >>> bt = backtest(example_curves()[:2], fractions=(0.5,), progress=False, n_samples=200)
     >>> sorted(bt.frame["method"].unique())
-    ['carry_last', 'curve_fit', 'forecast[auto]', 'mean_last3']
+    ['carry_last', 'curve_fit', 'forecast[auto]', 'mean_last3', 'smoothed_level']
     >>> bool(bt.frame["refused"].any())
     False
     """
@@ -380,7 +394,7 @@ def _score_fraction(
     rseed = None if seed is None else seed + k
     for m in methods:
         try:
-            pred, bounds = _predict(m, obs, t_compute, levels, method, rseed, n_samples)
+            pred, bounds = _predict(m, obs, t_compute, levels, method, rseed, n_samples, n_target)
         except REFUSABLE as exc:
             out.append(_row(base, m, levels, reason=_reason(exc), n_obs=n_obs, obs=obs))
             continue
@@ -396,26 +410,32 @@ def _predict(
     method: str,
     seed: int | None,
     n_samples: int,
+    n_target: int = 1,
 ) -> tuple[float, dict[float, tuple[float, float]]]:
     n = len(obs)
     if name == "carry_last":
         if n < 1:
             raise InputError("no evaluation inside the observed fraction")
         return float(obs.reward[-1]), {}
+    if name == "smoothed_level":
+        if n < 1:
+            raise InputError("no evaluation inside the observed fraction")
+        return smoothed_level(obs.reward)[0], {}
     if name == "mean_last3":
         if n < 3:
             raise InputError(f"needs 3 observed evaluations, got {n}")
         return obs.last_mean(3), {}
     if name == "curve_fit":
         return curve_fit_baseline(obs.compute, obs.reward, t_compute, levels)
-    if n < 4:
-        raise InputError(f"a forecast needs at least 4 evaluations, got {n}")
+    if n < 2:
+        raise InputError(f"a forecast needs at least 2 evaluations, got {n}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ForecastWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         fc = forecast(
-            obs, budget=t_compute, method=method, levels=levels, n_samples=n_samples, seed=seed
-        )
+            obs, budget=t_compute, method=method, levels=levels, n_samples=n_samples,
+            seed=seed, average_of=n_target,
+        )  # fmt: skip
     bounds = {}
     for lv in levels:
         lo, hi = fc.interval(lv)

@@ -99,9 +99,13 @@ class EarlyFitReport:
                 cov = {lv: g.loc[fm, f"coverage_{lv:g}"] for lv in self.backtest.levels}
                 ratio = ours / base if base > 0 else float("nan")
                 covs = ", ".join(f"{lv:.0%} interval covered {c:.0%}" for lv, c in cov.items())
+                smooth = ""
+                if "smoothed_level" in g.index and g.loc["smoothed_level", "median_rel_error"] > 0:
+                    sm = g.loc["smoothed_level", "median_rel_error"]
+                    smooth = f", smoothed level {sm:.1%} (x{ours / sm:.2f})"
                 out.append(
                     f"From {frac:.0%} of compute: median error {ours:.1%} of the run's reward "
-                    f"range vs carry-last {base:.1%} (x{ratio:.2f}); {covs}."
+                    f"range vs carry-last {base:.1%} (x{ratio:.2f}){smooth}; {covs}."
                 )
         rk = self.backtest.ranking
         if not rk.empty:
