@@ -339,7 +339,7 @@ def test_a_single_evaluation_at_zero_after_a_plateau_is_carried_as_a_collapse():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fc = forecast(c, reward=y, budget=185.0, average_of=3)
-    assert fc.median[0] == pytest.approx(0.0, abs=1e-3)
+    assert fc.median[0] == 0.0  # half the draws or more sit on the bound: it is the median
     assert fc.weights["sigmoid"] == 0.0
     assert any("collapsed" in n for n in fc.notes)
     lo, hi = fc.interval(0.8)
