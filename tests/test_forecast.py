@@ -108,6 +108,25 @@ def test_a_target_reached_inside_the_run_says_where_and_how_sure():
     row = mid.to_frame().iloc[0]
     assert row["crossed_at"] == pytest.approx(mid.crossed_at)
     assert mid.to_dict()["prob_reached_now"] == mid.prob_reached_now
+    # the sigmoid's own draws know where their point fit crossed too (it was always None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sig = compute_to_reach(c, 0.55, reward=y, method="sigmoid", n_samples=200)
+    assert sig.crossed_at == pytest.approx(fit.compute_to_reach(0.55), rel=0.05)
+
+
+def test_plateau_method_interval_is_floored_and_labelled_uncalibrated():
+    # More than half of the differences are 0 (a run sitting at 0 with a few blips): the MAD
+    # noise is 0 and method="plateau" gave an interval of zero width.
+    c = np.arange(1.0, 21.0) * 10
+    y = np.zeros(20)
+    y[[3, 9, 15]] = [0.02, 0.03, 0.02]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(c, reward=y, budget=400.0, method="plateau")
+    lo, hi = fc.interval(0.8)
+    assert hi[0] - lo[0] > 0.001
+    assert "not calibrated" in fc.summary()
 
 
 def test_bad_forecast_input():

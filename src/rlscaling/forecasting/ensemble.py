@@ -9,7 +9,8 @@ refitted on its earlier points and scored on its later observed points (leave-fu
 cuts whose horizon is closest to the forecast's count most, :func:`_horizon_weights`), and
 the weight is shrunk toward a default learned on a corpus of real curves for the kind of curve
 the run looks like (:func:`curve_kind`, :mod:`rlscaling.forecasting.prior`). Runs of 2-4
-evaluations get a wide last-value forecast (:func:`few_point_components`).
+evaluations get the last value plus a learned share of their recent trend, with a wide
+interval (:func:`few_point_components`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def noise_level(y: NDArray) -> float:
     """Evaluation noise sd of a curve: the robust first-difference estimate, floored.
 
     The robust (MAD) estimate is 0 when more than half of the differences are 0, e.g. a run
-    that collapsed to a reward of exactly 0; a forecast from it would claim certainty. A
-    quarter of the root-mean-square difference (which counts every jump) is the floor: it
-    never exceeds the spread the run has shown and is positive whenever the run moved at all.
+    that collapsed to a reward of exactly 0; a forecast from it would claim certainty. The
+    floor is a quarter of the noise sd the root-mean-square difference implies (RMS /
+    sqrt(2), which counts every jump): it never exceeds the spread the run has shown and is
+    positive whenever the run moved at all.
     """
     y = np.asarray(y, dtype=float)
     d = np.diff(y)
@@ -159,8 +161,11 @@ def plateau_draws(
 ) -> CurveDraws:
     """The run stays at its recent level; uncertainty = level error + drift growing with horizon."""
     y = run.reward
-    level, se, _ = _level(y, cfg.plateau_k)
-    noise = max(noise_from_differences(y), 1e-12)
+    level, se, k = _level(y, cfg.plateau_k)
+    # floored like the "auto" noise: a run whose evaluations mostly stopped moving (a collapse
+    # to 0) has a MAD of 0 and would get an interval of zero width
+    noise = max(noise_level(y), 1e-12)
+    se = max(se, noise / np.sqrt(k))
     h = (np.log(c) - np.log(run.compute.max())).clip(0, None)  # horizon in e-folds of compute
     drift = cfg.plateau_drift * noise * np.sqrt(h)
     curve = level + rng.normal(size=(n, 1)) * se + rng.normal(size=(n, c.size)) * drift
@@ -209,8 +214,9 @@ def sigmoid_draws(
     obs = curve + rng.normal(size=curve.shape) * noise
     label = "mcmc" if mcmc else "sigmoid"
     return CurveDraws(
-        c, curve, obs, label, {label: 1.0}, tuple(notes), samples.samples.iloc[idx], kind=""
-    )
+        c, curve, obs, label, {label: 1.0}, tuple(notes), samples.samples.iloc[idx], kind="",
+        fit_params=dict(fit.params),  # where the point fit crossed a target (compute_to_reach)
+    )  # fmt: skip
 
 
 def residual_persistence(resid: NDArray) -> float:
@@ -333,9 +339,10 @@ def sigmoid_weight(e_sig: NDArray, e_pl: NDArray, h: float, declining: bool, cfg
     run the sigmoid's extrapolated gain is small beside the evaluation noise, so its
     leave-future-out cuts cannot tell a real gain from a lucky one, and on real RL curves an
     added short-horizon gain cost more than it won (docs/forecasting.md); the cap is learned
-    per kind of curve by :func:`rlscaling.forecasting.prior.fit_prior`, and a smooth curve,
-    whose cuts do tell, is not capped by default. ``decline_max_weight`` for a run that has
-    clearly declined from its peak.
+    per kind of curve by :func:`rlscaling.forecasting.prior.fit_prior` (a smooth curve, whose
+    cuts do tell, is left uncapped unless its own cases ask for a cap; the bundled prior's
+    smooth curves did, at 0.6). ``decline_max_weight`` for a run that has clearly declined
+    from its peak.
     """
     w = stacking_weight(e_sig, e_pl, cfg.prior_weight, cfg.prior_strength)
     if cfg.gain_horizon is not None:

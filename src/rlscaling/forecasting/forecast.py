@@ -7,14 +7,15 @@ reward r?" with an interval, or says how likely it is that r lies above the asym
 Both use one machinery, :func:`predictive_curves`: joint draws of the run's future curve, made
 by the method the user picks:
 
-- ``"sigmoid"``: bootstrap (or MCMC) draws of the sigmoid fitted to the observed part, plus
-  evaluation noise;
-- ``"plateau"``: the run has already reached its level: a robust mean of the recent evaluations,
-  with its uncertainty;
+- ``"sigmoid"`` / ``"mcmc"``: block-bootstrap / emcee posterior draws of the sigmoid fitted
+  to the observed part, plus evaluation noise (not calibrated on real curves);
+- ``"plateau"``: the run has already reached its level: the mean of its last evaluations (a
+  quarter of them, 3 to 10), with its standard error, a drift growing with the horizon and
+  evaluation noise (not calibrated either);
 - ``"auto"`` (default): a smoothed level stacked with the sigmoid as described in
   :mod:`rlscaling.forecasting.ensemble`, weighted by leave-future-out performance on the
-  observed part,
-  with settings learned per kind of curve and intervals calibrated on real curves.
+  observed part, with settings learned per kind of curve and intervals calibrated on real
+  curves.
 
 Forecasts stay in the reward's range as read from the data (:func:`reward_bounds`).
 """
@@ -76,12 +77,18 @@ class Forecast:
     median : numpy.ndarray
         Point forecast (predictive median) per budget.
     draws : numpy.ndarray
-        ``(S, len(budget))`` predictive draws of the evaluated reward.
+        ``(S, len(budget))`` predictive draws of the evaluated reward (with evaluation noise,
+        for the mean of ``average_of`` evaluations).
+    curve_draws : numpy.ndarray
+        ``(S, len(budget))`` draws of the run's expected reward (no evaluation noise).
+    method : str
+        The method that made the draws (``"auto"``, ``"sigmoid"``, ``"mcmc"``, ``"plateau"``).
     weights : dict
         Model-averaging weights used (e.g. ``{"sigmoid": 0.3, "plateau": 0.7}``); for
         ``"auto"``, those at the furthest budget (see ``gain_share``). A run of 2-4
         evaluations has no fitted curve: its weights are the learned share of its recent
-        trend added to the last value (``{"trend": 0.75, "last value": 0.25}``).
+        trend added to the last value (``{"trend": 0.75, "last value": 0.25}`` with the
+        bundled prior).
     notes : tuple of str
         Warnings and caveats (a declining run, an unidentified fit, ...).
     kind : str
@@ -91,7 +98,10 @@ class Forecast:
         ``"auto"`` only: per budget, the share of the extrapolated gain the forecast adds (the
         sigmoid's weight; for a run of 2-4 evaluations the learned share of its trend). Each
         budget has its own: near the observed end it is capped (docs/forecasting.md), so
-        asking for several budgets at once gives each the forecast it gets alone.
+        asking for several budgets at once gives each the forecast it gets alone. ``None``
+        for the other methods and for a run whose observed reward is constant.
+    observed_compute, observed_reward : numpy.ndarray
+        The observed part of the run the forecast was made from.
     """
 
     name: str
@@ -219,7 +229,7 @@ class Forecast:
 
     def summary(self) -> str:
         how = f"{self.method}, {self.kind}" if self.kind else self.method
-        if self.method in ("sigmoid", "mcmc"):
+        if self.method in ("sigmoid", "mcmc", "plateau"):
             how += ", model intervals: not calibrated on real curves"
         lines = [
             f"Forecast for {self.name} ({how}; weights "
@@ -265,13 +275,16 @@ class TargetForecast:
     """Compute needed to reach a target reward, as a distribution.
 
     ``compute`` holds per-draw compute (``inf`` where the draw never reaches the target);
-    ``prob_unreachable`` is the share of such draws (the target is above the draw's asymptote
-    or beyond ``max_compute``). The search starts at the observed compute: a draw already at
-    the target there counts as reaching it at the observed compute ("by now"), so an
-    interval whose lower end is the observed compute means "reached by now in that share of
-    draws". ``prob_reached_now`` is that share, ``already_reached`` says it is at least half,
-    and ``crossed_at`` is where the fitted curve crossed the target within the observed run
-    (``None`` when it has not, or no curve was fitted).
+    ``prob_unreachable`` is the share of such draws (the target is above the draw's asymptote,
+    or beyond ``max_compute_factor`` times the observed compute). The search starts at the
+    observed compute: a draw already at the target there counts as reaching it at the
+    observed compute ("by now"), so an interval whose lower end is the observed compute means
+    "reached by now in that share of draws". ``prob_reached_now`` is that share, and
+    ``already_reached`` says it is at least half. ``crossed_at`` (``"auto"`` only) is where
+    the point fit's curve crossed the target within the observed run (``None`` when it has
+    not, when no curve was fitted, and for the other methods). For a target given as
+    ``fraction_of_asymptote``, ``target`` is the median of the per-draw targets,
+    ``already_reached`` is ``False`` and ``crossed_at`` is ``None``.
     """
 
     name: str
@@ -674,6 +687,9 @@ def forecast(
     data : Run, SigmoidFit, DataFrame or array_like
         The observed (partial) run; arrays need ``reward=``; a DataFrame's columns are found
         as in :func:`~rlscaling.fit_sigmoid`.
+    reward, compute : optional
+        As in :func:`~rlscaling.fit_sigmoid`: the rewards (with arrays) or the reward column's
+        name, and the compute column's name.
     budget : float or array_like, optional
         Compute budget(s); default the run's planned end when its log records one in its own
         compute unit (``max_steps`` of a Hugging Face Trainer's state, compute in steps),
@@ -683,23 +699,25 @@ def forecast(
         and a sigmoid, weighted by how each predicted the run's own later points, with
         settings learned per kind of curve and intervals calibrated on real learning curves;
         with 2-4 evaluations it forecasts the last value plus a learned share of the recent
-        trend (in log-odds for a pass rate), with a wide interval and a warning.
-        ``"sigmoid"`` and ``"mcmc"`` draw from the sigmoid alone (bootstrap or posterior
-        draws plus evaluation noise): their intervals assume the sigmoid is the right shape
-        and are not calibrated on real curves; on runs that plateau or wobble they are too
-        narrow (coverage measured in ``docs/forecasting.md``).
+        trend (in log-odds for a pass rate), with a wide interval and a warning; a run whose
+        observed reward is constant is carried forward with an interval of zero width and a
+        warning. ``"sigmoid"`` and ``"mcmc"`` draw from the sigmoid alone (bootstrap or
+        posterior draws plus evaluation noise): their intervals assume the sigmoid is the
+        right shape and are not calibrated on real curves; on runs that plateau or wobble
+        they are too narrow (coverage measured in ``docs/forecasting.md``). ``"plateau"``
+        carries the recent mean forward (not calibrated either). These three need at least 4
+        evaluations and refuse a constant reward.
     levels : tuple of float
         Interval levels reported by ``summary`` and ``to_frame``.
     n_samples : int
-        Number of predictive draws.
+        Number of predictive draws (at least 10).
     seed : int or None
         The same seed gives the same forecast.
     prior : ForecastPrior or str, optional
         What the forecaster learned from earlier runs (see
-        :func:`rlscaling.forecasting.prior.fit_prior`);
-        default the bundled one, whose settings are chosen per kind of curve from the data. A
-        kind's name (e.g. ``"pass_rate-flat"``, see :data:`rlscaling.forecasting.prior.KINDS`)
-        forces the
+        :func:`rlscaling.forecasting.prior.fit_prior`); default the bundled one, whose
+        settings are chosen per kind of curve from the data. A kind's name (e.g.
+        ``"pass_rate-flat"``, see :data:`rlscaling.forecasting.prior.KINDS`) forces the
         bundled settings of that kind.
     average_of : int, default 1
         Forecast the mean of this many evaluations at the budget (e.g. 3 to predict the mean of
@@ -717,6 +735,7 @@ def forecast(
     Returns
     -------
     Forecast
+        Its caveats (``notes``) are also raised as :class:`ForecastWarning`.
 
     Examples
     --------
@@ -776,7 +795,8 @@ def forecast(
 
 
 class ForecastWarning(UserWarning):
-    """A forecast caveat: a declining run, a target near the asymptote, an unidentified fit."""
+    """A forecast caveat: a declining run, a target above the plausible asymptote, an
+    unidentified fit, too few evaluations."""
 
 
 def compute_to_reach(
@@ -803,10 +823,15 @@ def compute_to_reach(
     target : float, optional
         Target reward. Give this or ``fraction_of_asymptote``.
     fraction_of_asymptote : float, optional
-        Target as a fraction of the way from R0 to A, per draw (e.g. 0.95).
-    max_compute_factor : float
+        Target as a fraction of the way from R0 to A, in (0, 1) (e.g. 0.95): per draw for
+        ``"sigmoid"`` and ``"mcmc"``; from the point fit's R0 and A for ``"auto"``; where no
+        curve is fitted (``"plateau"``, a run of 2-4 evaluations), per draw from its value at
+        the observed compute to its value at ``max_compute_factor`` times it.
+    reward, compute, method, n_samples, seed, prior
+        As in :func:`forecast`.
+    max_compute_factor : float, default 1e3
         Draws that do not reach the target within this multiple of the observed compute count as
-        unreachable.
+        unreachable (searched on 240 log-spaced points).
     reward_range : (float, float), optional
         As in :func:`forecast` (e.g. ``(0, 100)`` for a percentage); ``target`` is in the
         reward's own units.
@@ -816,6 +841,8 @@ def compute_to_reach(
     Returns
     -------
     TargetForecast
+        A note (also a :class:`ForecastWarning`) says so when more than half of the draws
+        never reach the target.
 
     Examples
     --------

@@ -1,12 +1,15 @@
 """What earlier runs teach about new ones: the forecaster's prior, learned from a corpus.
 
-:class:`ForecastPrior` holds the settings of the ``"auto"`` forecaster that are learned from
-real learning curves rather than fixed by hand: how much to trust a sigmoid's extrapolation by
-default (``prior_weight``) and against the run's own evidence (``prior_strength``), how fast
-a plateau's level drifts with horizon, and how much to widen intervals so that they cover what
-they say, pooled and per kind of curve (:data:`KINDS`). :func:`fit_prior` learns them from a
-user's own past runs; :func:`default_forecast_config` returns the bundled one, learned from
-public development curves (see ``docs/forecasting.md``).
+:class:`ForecastPrior` holds the settings of the ``"auto"`` forecaster. Some are learned from
+real learning curves, pooled and per kind of curve (:data:`KINDS`): how much to trust a
+sigmoid's extrapolation by default (``prior_weight``) and against the run's own evidence
+(``prior_strength``), how close to the end of a run its weight is capped (``gain_horizon``),
+and how much to widen intervals so that they cover what they say (``interval_scale``); and,
+pooled only, how a run of 2-4 evaluations is forecast (``few_point_weight``,
+``few_point_scale``). The others (``plateau_drift``, ``trend_scale``, ``gain_clip``, ...) are
+set by hand. :func:`fit_prior` learns the learned ones from a user's own past runs;
+:func:`default_forecast_config` returns the bundled prior, learned from public development
+curves (see ``docs/forecasting.md``).
 """
 
 from __future__ import annotations
@@ -46,14 +49,22 @@ class ForecastPrior:
 
     ``kinds`` maps a kind of curve (:data:`KINDS`, chosen from the data by
     :func:`rlscaling.forecasting.ensemble.curve_kind`: a smooth curve, or a pass rate or an
-    unbounded score,
-    still rising or flat) to the settings learned for it (``prior_weight``, ``prior_strength``,
-    ``gain_horizon``, ``interval_scale``); a kind not listed uses the top-level values.
-    ``gain_horizon`` caps the sigmoid's weight at ``h / gain_horizon`` for a forecast ``h``
-    e-folds of compute ahead (``None``: no cap; see
-    :func:`rlscaling.forecasting.ensemble.sigmoid_weight`). A run with 2-4
-    evaluations is forecast as its last value plus ``few_point_weight`` times its recent
-    trend (0: a plateau), with an interval sized by ``few_point_scale``.
+    unbounded score, still rising or flat) to the settings learned for it (``prior_weight``,
+    ``prior_strength``, ``gain_horizon``, ``interval_scale``); a kind not listed uses the
+    top-level values. ``gain_horizon`` caps the sigmoid's weight at ``h / gain_horizon`` for
+    a forecast ``h`` e-folds of compute ahead (``None``: no cap; see
+    :func:`rlscaling.forecasting.ensemble.sigmoid_weight`). A run with 2-4 evaluations is
+    forecast as its last value plus ``few_point_weight`` times its recent trend (0: a
+    plateau), with an interval sized by ``few_point_scale``.
+
+    The other settings are set by hand, not learned by :func:`fit_prior`: ``gain_clip``
+    (the sigmoid's gain at most this times the observed range), ``plateau_drift``,
+    ``trend_scale`` and ``disagreement_scale`` (terms of the spread), ``decline_max_weight``
+    (the sigmoid's weight in a declined run), ``tail_dof`` (degrees of freedom of the
+    Student-t draws), ``smooth_noise`` and ``t_rising`` (the thresholds of
+    :func:`~rlscaling.forecasting.ensemble.curve_kind`), ``lfo_fractions`` (where the run is
+    cut to score the two models on itself). The defaults here are hand-set; the bundled
+    prior (:func:`default_forecast_config`) holds the learned values.
     """
 
     r0: str = "free"
@@ -166,8 +177,9 @@ def corpus_cases(
     For a run of ``n`` evaluations and each fraction f: observe the evaluations up to f of the
     final compute among the first ``n - 3``, and keep what the ``"auto"`` forecaster computes
     for the compute of the next-to-last evaluation, with the truth: the mean of the last 3
-    evaluations. A case needs 2 observed evaluations; with 2-4 it is a few-point (plateau)
-    case. Returns the cases and a count of refusals by reason.
+    evaluations. A run needs 5 evaluations and a case 2 observed ones, not all equal; with
+    2-4 it is a few-point case (last value plus a share of the trend). Returns the cases and
+    a count of refusals by reason.
     """
     from tqdm.auto import tqdm
 
@@ -253,20 +265,34 @@ def fit_prior(
 ) -> ForecastPrior:
     """Learn the ``"auto"`` forecaster's prior from a corpus of full runs (empirical Bayes).
 
-    Each run is backtested at ``fractions`` of its compute. The default trust in the sigmoid's
-    extrapolated gain (``prior_weight``) and how much one run's own leave-future-out evidence
-    can move it (``prior_strength``) are chosen to minimise the mean error relative to each
-    run's range, jointly with the horizon below which the sigmoid's weight is capped
-    (``gain_horizon``, from ``horizon_grid``; ``None`` is no cap); then ``interval_scale`` is
-    set so that the Student-t predictive intervals cover the truth at ``levels`` on the
-    corpus (a conformal-style calibration).
+    Each run is backtested at ``fractions`` of its final compute: observe up to there, never
+    its last 3 evaluations, and forecast their mean at the compute of the next-to-last one.
+    The default trust in the sigmoid's extrapolated gain (``prior_weight``) and how much one
+    run's own leave-future-out evidence can move it (``prior_strength``) are chosen, jointly
+    with the horizon below which the sigmoid's weight is capped (``gain_horizon``, from
+    ``horizon_grid``; ``None`` is no cap), to minimise the mean plus the median error
+    relative to each run's range. Then ``interval_scale`` is set so that the Student-t
+    predictive intervals cover the truth at ``levels`` on the corpus (a conformal-style
+    calibration). This is done pooled and again for each kind of curve with at least 40
+    cases; the cases with 2-4 observed evaluations (at least 10) set ``few_point_weight``
+    and ``few_point_scale``. Every source (``run.metadata["source"]``) weighs the same.
 
     Parameters
     ----------
     runs : sequence of Run
-        Full runs (at least 8 evaluations each), rewards oriented so that higher is better.
+        Full runs, rewards oriented so that higher is better. A run needs at least 5
+        evaluations (fewer are refused and counted in ``scores["refused"]``), and at least 8 to
+        give a case with a fitted curve (a case observes at most its first ``n - 3``); the
+        corpus must give at least 10 cases.
     fractions : sequence of float
-        Where to cut each run.
+        Fractions of each run's final compute at which it is cut.
+    weight_grid, strength_grid, horizon_grid : sequence
+        Candidate values of ``prior_weight`` (also of ``few_point_weight``),
+        ``prior_strength`` and ``gain_horizon``.
+    levels : sequence of float
+        Interval levels ``interval_scale`` is calibrated at.
+    base : ForecastPrior, optional
+        The settings not learned here (default the hand-set :class:`ForecastPrior`).
     reward_range : (float, float), optional
         The range every run's reward can take, e.g. ``(0, 100)`` for accuracies in percent:
         the runs are mapped to [0, 1] and learned as pass rates, the kind of curve
