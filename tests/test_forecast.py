@@ -236,6 +236,22 @@ def test_summary_and_dict():
     assert fc.plot().get_xscale() == "log"
 
 
+def test_plot_of_many_budgets_is_a_fan_from_the_last_evaluation():
+    part = load_example("scalerl_like").truncate(0.5)
+    budgets = np.geomspace(part.compute.max() * 1.05, part.compute.max() * 4, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(part, budget=budgets[::-1])  # any order
+    ax = fc.plot()
+    bands = [c for c in ax.collections if c.get_label().endswith("interval")]
+    assert len(bands) == len(fc.levels)
+    line = next(ln for ln in ax.get_lines() if ln.get_label() == "forecast (median)")
+    xs, ys = line.get_data()
+    assert xs[0] == part.compute[-1] and ys[0] == part.reward[-1]
+    assert np.all(np.diff(xs) > 0)
+    assert ys[1:] == pytest.approx(fc.median[np.argsort(fc.budget)])
+
+
 def test_fit_prior_learns_a_calibrated_scale():
     runs = [r.truncate(1.0) for r in example_curves()]
     prior = fit_prior(runs, fractions=(0.3, 0.5, 0.7), weight_grid=(0.5, 1.0), strength_grid=(2.0,))

@@ -255,13 +255,30 @@ class Forecast:
         return "\n".join(lines)
 
     def plot(self, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
-        """Observed points and the forecast (median with interval bars) on a log-compute axis."""
+        """Observed points and the forecast on a log-compute axis: the median with interval
+        bars at each budget, or, for 3 budgets or more (e.g. ``budget=np.geomspace(c_now,
+        c_end, 20)``), a fan of bands joined from the last observed evaluation."""
         ax = new_axes(ax)
         ax.scatter(self.observed_compute, self.observed_reward, s=12, label="observed")
+        fan = self.budget.size >= 3
+        order = np.argsort(self.budget)
         for lv, alpha in zip(sorted(self.levels, reverse=True), (0.25, 0.45, 0.65), strict=False):
             lo, hi = self.interval(lv)
-            ax.vlines(self.budget, lo, hi, lw=6, alpha=alpha, color="C1")
-        ax.scatter(self.budget, self.median, color="C1", marker="D", zorder=3, label="forecast")
+            if fan:  # a band is read as a trajectory; bars at 20 budgets are a wall
+                ax.fill_between(
+                    self.budget[order], lo[order], hi[order], alpha=alpha, color="C1",
+                    lw=0, label=f"{lv:.0%} interval",
+                )  # fmt: skip
+            else:
+                ax.vlines(self.budget, lo, hi, lw=6, alpha=alpha, color="C1")
+        if fan:
+            ax.plot(
+                np.r_[self.observed_compute[-1], self.budget[order]],
+                np.r_[self.observed_reward[-1], self.median[order]],
+                color="C1", lw=1.5, label="forecast (median)",
+            )  # fmt: skip
+        else:
+            ax.scatter(self.budget, self.median, color="C1", marker="D", zorder=3, label="forecast")
         ax.set_xscale("log")
         ax.set_xlabel("compute")
         ax.set_ylabel("reward")
