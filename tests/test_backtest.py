@@ -190,3 +190,73 @@ def test_errors_are_relative_to_each_runs_range_so_scales_can_be_pooled():
     ours = df.xs("forecast[auto]", level="method")
     assert (ours["rel_width_0.9"] == ours["width_0.9"] / ours["range"]).all()
     assert "range" in bt.summary()
+
+
+def test_the_summary_compares_forecast_and_baselines_on_the_same_runs():
+    """Carry-last answers from one evaluation where the forecast refuses; its median over all
+    runs included those hard cases, so "the forecast beats carry-last" compared the forecast's
+    easy runs with the baseline's hard ones (69% vs 26% on real GRPO runs; 50% paired)."""
+    c = np.linspace(100, 4000, 30)
+    long = Run(c, sigmoid(c, 0.6, 2.0, 800, 0.1), name="long")
+    # its first evaluation is at 40% of its compute: at a half it has one to go on
+    short = Run([400, 700, 800, 900, 1000], [0.1, 0.5, 0.6, 0.6, 0.6], name="short")
+    bt = backtest([long, short], fractions=(0.5,), progress=False, n_samples=200)
+    df = bt.frame.set_index(["run", "method"])
+    assert df.loc[("short", "forecast[auto]"), "refused"]
+    assert not df.loc[("short", "carry_last"), "refused"]
+    ours, naive, n = bt.versus(0.5, "carry_last")
+    assert n == 1
+    assert ours == pytest.approx(df.loc[("long", "forecast[auto]"), "rel_error"])
+    assert naive == pytest.approx(df.loc[("long", "carry_last"), "rel_error"])
+    # the table's carry-last median is over both runs; the sentence is over the paired one
+    tab = bt.summary_table().set_index("method")
+    assert tab.loc["carry_last", "median_rel_error"] != pytest.approx(naive)
+    assert f"vs {naive:.1%} of the run's range, on the 1 of 2 runs both answered" in bt.summary()
+    with pytest.raises(InputError, match="baseline must be one of"):
+        bt.versus(0.5, "forecast[auto]")
+    with pytest.raises(InputError, match="fraction must be one of"):
+        bt.versus(0.3)
+
+
+def test_a_zero_width_interval_at_the_truth_covers_it_and_equal_errors_tie():
+    """A flat run at 0.4: the truth is the mean of three 0.4s (0.4000000000000001) and an
+    interval [0.4, 0.4] was scored as missing it; the summary said the perfect forecast
+    "does NOT beat" carry-last (0.0% vs 0.0%)."""
+    from rlscaling.decide.backtest import _beats, _row
+
+    truth = float(np.mean([0.4, 0.4, 0.4]))
+    assert truth != 0.4
+    base = {"run": "flat", "recipe": None, "fraction": 0.5, "target_compute": 1.0}
+    base |= {"truth": truth, "range": 1.0}
+    row = _row(base, "forecast[auto]", (0.9,), pred=0.4, bounds={0.9: (0.4, 0.4)}, n_obs=5)
+    assert row["covered_0.9"] is True
+    row = _row(base, "forecast[auto]", (0.9,), pred=0.4, bounds={0.9: (0.3, 0.39)}, n_obs=5)
+    assert row["covered_0.9"] is False
+    assert _beats(0.0, 1e-16) == "ties with"
+    assert _beats(0.01, 0.02) == "beats" and _beats(0.02, 0.01) == "does NOT beat"
+
+
+def test_a_run_whose_evaluations_are_all_target_is_refused_with_one_reason():
+    """A run of 3 evaluations with the last-3 target: nothing is left to observe; each method
+    gave its own misleading reason ("needs at least 2 evaluations, got 0")."""
+    three = Run([10, 20, 40], [0.1, 0.2, 0.3], name="three")
+    bt = backtest([three], fractions=(0.5, 0.9), progress=False, n_samples=100)
+    assert bt.frame["refused"].all()
+    reasons = set(bt.frame["reason"])
+    assert len(reasons) == 1 and "among the last 3 (the target)" in reasons.pop()
+    text = bt.summary()
+    assert "refused 2x (carry_last): no evaluation to forecast from" in text
+    assert "nan" not in text
+
+
+def test_a_runs_numbers_do_not_depend_on_its_place_among_the_runs():
+    """Each run's draws were seeded by its position (seed + k): the same run, listed second
+    or third (a table of runs is read recipe by recipe), got another forecast."""
+    runs = synthetic_runs()[:3]
+    kw = {"fractions": (0.5,), "progress": False, "n_samples": 100, "seed": 3}
+    a = backtest(runs, **kw).frame.set_index(["run", "method"]).sort_index()
+    b = backtest(runs[::-1], **kw).frame.set_index(["run", "method"]).sort_index()
+    alone = backtest(runs[2:], **kw).frame.set_index(["run", "method"]).sort_index()
+    for col in ("prediction", "lower_0.9", "upper_0.9"):
+        np.testing.assert_array_equal(a[col].to_numpy(), b[col].to_numpy())
+        np.testing.assert_array_equal(a.loc["run2", col].to_numpy(), alone[col].to_numpy())

@@ -463,3 +463,29 @@ def test_compare_and_backtest_group_a_table_by_its_recipe_column(sweep_csv):
     bt = invoke("backtest", sweep_csv, "--fractions", "0.5", "--n-samples", 50, "--no-progress")
     assert bt.exit_code == 0, bt.output
     assert "ranking at 50%" in bt.stdout
+
+
+def test_report_table_counts_refusals(csvs, tmp_path):
+    """The report's table showed coverage and errors without saying how many runs each method
+    answered."""
+    res = invoke(
+        "report", *csvs, "--out", tmp_path / "r", "--fractions", "0.5", "--n-samples", 50,
+        "--no-progress",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "refused" in res.stdout and "runs" in res.stdout
+    assert "cut at 50% of its compute" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_backtest_table_and_lines_name_the_forecast_as_the_json_does(csvs, tmp_path):
+    """rich read "[auto]" in "forecast[auto]" as markup: the table and the refusal lines said
+    "forecast" while the JSON and CSV said "forecast[auto]"."""
+    res = invoke(
+        "backtest", *csvs, "--fractions", "0.5", "--n-samples", 50, "--no-progress",
+        "--json", tmp_path / "b.json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    methods = {r["method"] for r in json.loads((tmp_path / "b.json").read_text())["summary"]}
+    assert "forecast[auto]" in methods
+    assert "│ forecast[auto]" in res.stdout
+    assert "at 50%: the forecast" in res.stdout

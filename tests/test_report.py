@@ -168,3 +168,87 @@ def test_a_comparison_handed_to_the_report_is_used_not_made_again():
         early_fit_report(runs, comparison=compare(runs, level=0.8, n=200), **kw)
     with pytest.raises(InputError, match="recipes of runs"):
         early_fit_report(example_curves(), comparison=cmp, **kw)
+
+
+def test_report_progress_false_silences_the_comparisons_bar(monkeypatch):
+    """progress=False reached the backtest and the full fits but not compare, whose bar showed
+    on a terminal."""
+    import io
+    import sys
+
+    from rlscaling import example_curves
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    rep = early_fit_report(
+        example_curves()[:2], fractions=(0.5,), n_samples=50, n_boot=50, progress=False
+    )
+    assert rep.comparison is not None
+    assert "compare" not in err.getvalue()
+
+
+def test_a_run_that_cannot_be_fitted_is_left_out_of_the_comparison_not_fatal(tmp_path):
+    """A learning rate whose run collapsed to 0 (constant reward) made compare raise, and the
+    whole report with it."""
+    runs = _recipe_runs("a", [0.6, 0.62]) + _recipe_runs("b", [0.5, 0.52])
+    dead = Run(COMPUTE, np.zeros(COMPUTE.size), name="dead", metadata={"recipe": "dead"})
+    rep = early_fit_report(
+        [*runs, dead], fractions=(0.5,), n_samples=100, n_boot=50, progress=False
+    )
+    assert set(rep.comparison.recipes) == {"a", "b"}
+    assert any("left out of the comparison" in n and "dead" in n for n in rep.notes)
+    assert "error" in rep.per_run and rep.per_run.set_index("run").loc["dead", "error"]
+    html = rep.write(tmp_path / "rep")["html"].read_text()
+    assert "left out of the comparison" in html
+
+
+def test_one_recipe_report_answers_interval_and_says_when_nothing_was_forecast():
+    """With one recipe, interval() defaulted to kind='curve', which the backtest refuses; a
+    run with nothing to observe gave "median error nan% ... (xnan)"."""
+    from rlscaling import example_curves
+
+    rep = early_fit_report(
+        example_curves()[:1], fractions=(0.5,), n_samples=100, n_boot=50, progress=False
+    )
+    lo, hi = rep.interval(0.9)
+    assert len(lo) == len(rep.to_frame()) and np.nanmin(hi - lo) > 0
+    three = Run([10.0, 20.0, 40.0], [0.1, 0.2, 0.3], name="three")
+    rep = early_fit_report([three], fractions=(0.5,), n_samples=100, n_boot=50, progress=False)
+    first = rep.verdicts()[0]
+    assert "no forecast; it refused the run" in first and "nan" not in first
+
+
+def test_verdicts_compare_with_carry_last_on_the_runs_the_forecast_answered():
+    c = np.geomspace(100, 20000, 30)
+    runs = [
+        simulate_curve(0.6, 1.5, 2000, 0.1, compute=c, noise=0.005, seed=1, name="long"),
+        Run([8000, 12000, 15000, 18000, 20000], [0.1, 0.5, 0.6, 0.6, 0.6], name="short"),
+    ]
+    rep = early_fit_report(runs, fractions=(0.5,), n_samples=100, n_boot=50, progress=False)
+    _ours, naive, n = rep.backtest.versus(0.5, "carry_last")
+    assert n == 1
+    first = rep.verdicts()[0]
+    assert f"vs carry-last {naive:.1%}" in first
+    assert "on the 1 run that both answered; the forecast refused 1 of 2" in first
+
+
+def test_html_names_the_fractions_observed_and_why_methods_refused(report, tmp_path):
+    """The page said "cut at 25/50/75%" whatever fractions the report used."""
+    html = report.write(tmp_path / "rep")["html"].read_text()
+    assert "cut at 50% of its compute" in html and "25/50/75" not in html
+    assert "smoothed level" in html
+
+
+def test_figure_shows_as_seen_only_what_the_backtest_observed():
+    """At 90% of compute the figure drew the target's evaluations as seen (and fitted them)."""
+    runs = _recipe_runs("a", [0.6])
+    rep = early_fit_report(runs, fractions=(0.9,), n_samples=100, n_boot=50, progress=False)
+    fig = rep.recipe_figure("a")
+    seen = fig.axes[0].collections[0].get_offsets()
+    row = rep.backtest.frame.query("method == 'forecast[auto]'").iloc[0]
+    assert len(seen) == row["n_observed"] == COMPUTE.size - 3
+    assert seen[:, 0].max() == pytest.approx(row["observed_compute"])

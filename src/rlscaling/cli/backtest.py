@@ -75,7 +75,7 @@ def backtest_command(
     )
     tail = bt.summary().split("\n\n", 1)
     if len(tail) == 2 and tail[1].strip():
-        console.print(tail[1], highlight=False)
+        console.print(tail[1], highlight=False, markup=False)
     write_json(json_path, bt.to_dict())
     write_csv(csv_path, bt.frame)
     _write_figure(figure, bt.plot)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rlscaling.io.errors import InputError
@@ -457,8 +458,10 @@ def _cell(v: Any, fmt: str) -> str:
         try:
             f = float(v)
         except (TypeError, ValueError):
-            return str(v)
+            return escape(str(v))
         if not (f == f and abs(f) != float("inf")):
             return "-"
         return f"{int(f):{fmt}}" if fmt.endswith("d") else f"{f:{fmt}}"
-    return str(v)
+    # A name is text, not markup: rich read "forecast[auto]" as a style tag and showed
+    # "forecast", while the JSON and CSV said "forecast[auto]".
+    return escape(str(v))

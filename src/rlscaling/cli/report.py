@@ -69,9 +69,9 @@ def report_command(
             rep.accuracy_table(),
             f"Forecast of the final reward: {len(loaded)} runs (error and width as a share "
             "of each run's reward range)",
-            **error_columns((lv,), lv, counts=False),
+            **error_columns((lv,), lv, counts=True),
         )
     )
     for v in rep.verdicts():
-        console.print(f"- {v}", highlight=False)
+        console.print(f"- {v}", highlight=False, markup=False)
     console.print(f"wrote {paths['html']} and {paths['json']}")

@@ -26,6 +26,7 @@ also asks whether the final ranking of recipes was predicted at each fraction.
 from __future__ import annotations
 
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -153,8 +154,9 @@ class BacktestResult:
 
     def summary(self) -> str:
         """Readable table of :meth:`summary_table` and how the forecast fared against the
-        carry-last baseline at each fraction. Errors and widths are relative to each run's
-        range of reward (so runs on different scales can be pooled)."""
+        carry-last and smoothed-level baselines at each fraction, on the runs where both
+        answered (:meth:`versus`). Errors and widths are relative to each run's range of
+        reward (so runs on different scales can be pooled)."""
         tab = self.summary_table()
         n_runs = self.frame["run"].nunique()
         lv = max(self.levels)
@@ -173,26 +175,19 @@ class BacktestResult:
             )
         lines.append("")
         for frac in self.fractions:
-            sub = tab[tab["fraction"] == frac].set_index("method")
-            if self.forecast_method not in sub.index or "carry_last" not in sub.index:
+            ours, naive, n = self.versus(frac, "carry_last")
+            if n == 0:
                 continue
-            ours = sub.loc[self.forecast_method, "median_rel_error"]
-            naive = sub.loc["carry_last", "median_rel_error"]
-            if np.isfinite(ours) and np.isfinite(naive):
-                word = "beats" if ours < naive else "does NOT beat"
-                line = (
-                    f"  at {frac:.0%}: the forecast {word} carrying the last value forward "
-                    f"(median error {ours:.1%} vs {naive:.1%} of the run's range)"
-                )
-                smooth = (
-                    sub.loc["smoothed_level", "median_rel_error"]
-                    if "smoothed_level" in sub.index
-                    else np.nan
-                )
-                if np.isfinite(smooth):
-                    word = "beats" if ours < smooth else "does NOT beat"
-                    line += f" and {word} the smoothed level ({smooth:.1%})"
-                lines.append(line)
+            line = (
+                f"  at {frac:.0%}: the forecast {_beats(ours, naive)} carrying the last value "
+                f"forward (median error {ours:.1%} vs {naive:.1%} of the run's range"
+                f"{self._on_runs(frac, n)})"
+            )
+            ours_s, smooth, n_s = self.versus(frac, "smoothed_level")
+            if n_s:
+                line += f" and {_beats(ours_s, smooth)} the smoothed level ({ours_s:.1%} vs "
+                line += f"{smooth:.1%}{self._on_runs(frac, n_s)})"
+            lines.append(line)
         if not self.ranking.empty:
             rk = self.ranking[self.ranking["method"] == self.forecast_method]
             for _, r in rk.iterrows():
@@ -205,6 +200,45 @@ class BacktestResult:
         for (meth, reason), count in refused.groupby(["method", "reason"]).size().items():
             lines.append(f"  refused {count}x ({meth}): {reason}")
         return "\n".join(lines)
+
+    def versus(self, fraction: float, baseline: str = "carry_last") -> tuple[float, float, int]:
+        """Median relative error of the forecast and of ``baseline`` at ``fraction``, on the
+        runs where both answered, and how many runs that is.
+
+        The medians of :meth:`summary_table` are each over the runs its method answered: a
+        baseline that answers from one evaluation (carry-last) is scored on runs the forecast
+        refused, which are the hardest ones, so comparing those medians would flatter the
+        forecast. ``(nan, nan, 0)`` when no run has both.
+
+        Examples
+        --------
+        >>> from rlscaling import backtest, example_curves
+        >>> bt = backtest(example_curves()[:2], fractions=(0.5,), progress=False, n_samples=200)
+        >>> ours, naive, n = bt.versus(0.5, "carry_last")
+        >>> n
+        2
+        """
+        if baseline not in BASELINES:
+            raise InputError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+        frac = [f for f in self.fractions if abs(f - float(fraction)) < 1e-12]
+        if not frac:
+            raise InputError(
+                f"fraction must be one of the fractions scored {self.fractions}, got {fraction!r}"
+            )
+        df = self.frame[(self.frame["fraction"] == frac[0]) & ~self.frame["refused"]]
+        err = df.pivot_table(index="run", columns="method", values="rel_error", aggfunc="first")
+        if self.forecast_method not in err or baseline not in err:
+            return np.nan, np.nan, 0
+        both = err[[self.forecast_method, baseline]].dropna()
+        if both.empty:
+            return np.nan, np.nan, 0
+        ours, theirs = both[self.forecast_method], both[baseline]
+        return float(ours.median()), float(theirs.median()), len(both)
+
+    def _on_runs(self, fraction: float, n: int) -> str:
+        """``", on the n runs both answered"`` when some run lacks one of the two answers."""
+        total = int(self.frame.loc[self.frame["fraction"] == fraction, "run"].nunique())
+        return "" if n == total else f", on the {n} of {total} runs both answered"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python (JSON-serialisable) settings, summary table, ranking and rows."""
@@ -335,13 +369,13 @@ def backtest(
     total = len(runs) * len(fracs)
     disable = None if progress is None else not progress
     with tqdm(total=total, desc="backtest", unit="fit", disable=disable) as bar:
-        for k, run in enumerate(runs):
+        for run in runs:
             full, _ = run.without_zero_compute()
             truth, t_compute, n_target = _truth(full, target)
             for f in fracs:
                 rows.extend(
                     _score_fraction(
-                        run, full, f, truth, t_compute, n_target, lvls, method, seed, k, n_samples
+                        run, full, f, truth, t_compute, n_target, lvls, method, seed, n_samples
                     )
                 )
                 bar.update(1)
@@ -360,6 +394,23 @@ def _truth(full: Run, target: Target) -> tuple[float, float, int]:
     return full.last_mean(k), float(np.exp(np.mean(np.log(full.compute[-k:])))), k
 
 
+def run_seed(seed: int | None, name: str) -> int | None:
+    """The seed of one run's draws: from ``seed`` and the run's name, not its place in the
+    list, so a run scores the same whichever runs come with it and in whatever order (a table
+    of runs is read recipe by recipe, which reordered them and changed their numbers)."""
+    if seed is None:
+        return None
+    return (int(seed) + zlib.crc32(name.encode("utf-8"))) % 2**32
+
+
+def observed_part(full: Run, fraction: float, n_target: int) -> Run:
+    """The evaluations a backtest observes: compute up to ``fraction`` of the final compute,
+    never one of the last ``n_target`` (the target is never part of the observed data)."""
+    first_target = float(full.compute[-n_target])
+    cut = fraction * float(full.compute.max())
+    return full.select((full.compute <= cut * (1 + 1e-12)) & (full.compute < first_target))
+
+
 def _score_fraction(
     run: Run,
     full: Run,
@@ -370,7 +421,6 @@ def _score_fraction(
     levels: tuple[float, ...],
     method: str,
     seed: int | None,
-    k: int,
     n_samples: int,
 ) -> list[dict[str, Any]]:
     base = {
@@ -386,12 +436,19 @@ def _score_fraction(
     if not np.isfinite(truth):
         why = f"the run has {len(full)} evaluations, fewer than the {n_target} the target needs"
         return [_row(base, m, levels, reason=why, n_obs=0) for m in methods]
-    first_target = float(full.compute[-n_target])
-    cut = fraction * float(full.compute.max())
-    obs = full.select((full.compute <= cut * (1 + 1e-12)) & (full.compute < first_target))
+    obs = observed_part(full, fraction, n_target)
     n_obs = len(obs)
+    if n_obs == 0:
+        # Say why once for every method: a run whose first evaluation is past the cut, or
+        # whose evaluations up to the cut are all target evaluations (a run of 3 with "last3").
+        target = f"last {n_target}" if n_target > 1 else "last"
+        why = (
+            "no evaluation to forecast from: none at or below the fraction of the final "
+            f"compute that is not among the {target} (the target)"
+        )
+        return [_row(base, m, levels, reason=why, n_obs=0) for m in methods]
     out = []
-    rseed = None if seed is None else seed + k
+    rseed = run_seed(seed, run.name)
     for m in methods:
         try:
             pred, bounds = _predict(m, obs, t_compute, levels, method, rseed, n_samples, n_target)
@@ -521,7 +578,10 @@ def _row(
         lo, hi = (bounds or {}).get(lv, (np.nan, np.nan))
         row[f"lower_{lv:g}"], row[f"upper_{lv:g}"] = lo, hi
         has = np.isfinite(lo) and np.isfinite(hi)
-        row[f"covered_{lv:g}"] = bool(lo <= base["truth"] <= hi) if has else None
+        # A tolerance of 1e-9 of the range: the truth is a mean of evaluations, and a
+        # zero-width interval at a flat run's value (0.4) missed its mean (0.4000000000000001).
+        tol = 1e-9 * base["range"]
+        row[f"covered_{lv:g}"] = bool(lo - tol <= base["truth"] <= hi + tol) if has else None
         row[f"width_{lv:g}"] = hi - lo if has else np.nan
         row[f"rel_width_{lv:g}"] = (hi - lo) / base["range"] if has else np.nan
     row["refused"] = bool(reason)
@@ -568,6 +628,14 @@ def _stat(fn: Any, v: NDArray) -> float:
     v = np.asarray(v, dtype=float)
     v = v[np.isfinite(v)]
     return float(fn(v)) if v.size else np.nan
+
+
+def _beats(ours: float, theirs: float) -> str:
+    """ "beats", "ties with" or "does NOT beat": errors within 1e-9 of the range are a tie
+    (a perfect forecast of a flat or collapsed run ties with carry-last, it does not lose)."""
+    if abs(ours - theirs) <= 1e-9:
+        return "ties with"
+    return "beats" if ours < theirs else "does NOT beat"
 
 
 def _f(v: Any, width: int = 9, fmt: str = ".4f") -> str:

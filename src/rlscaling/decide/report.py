@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from rlscaling.decide.backtest import BacktestResult, backtest
+from rlscaling.decide.backtest import BacktestResult, backtest, observed_part, run_seed
 from rlscaling.decide.compare import Comparison, compare, records
 from rlscaling.decide.report_html import write_report
 from rlscaling.decide.seeds import SeedSpread, seed_spread
@@ -92,21 +92,40 @@ class EarlyFitReport:
         out = []
         tab = self.accuracy_table()
         fm = self.backtest.forecast_method
-        for frac in self.backtest.fractions:
+        bt = self.backtest
+        for frac in bt.fractions:
             g = tab[tab["fraction"] == frac].set_index("method")
-            if fm in g.index and "carry_last" in g.index:
-                ours, base = g.loc[fm, "median_rel_error"], g.loc["carry_last", "median_rel_error"]
-                cov = {lv: g.loc[fm, f"coverage_{lv:g}"] for lv in self.backtest.levels}
-                ratio = ours / base if base > 0 else float("nan")
-                covs = ", ".join(f"{lv:.0%} interval covered {c:.0%}" for lv, c in cov.items())
-                smooth = ""
-                if "smoothed_level" in g.index and g.loc["smoothed_level", "median_rel_error"] > 0:
-                    sm = g.loc["smoothed_level", "median_rel_error"]
-                    smooth = f", smoothed level {sm:.1%} (x{ours / sm:.2f})"
+            if fm not in g.index:
+                continue
+            n_runs, n_refused = int(g.loc[fm, "runs"]), int(g.loc[fm, "refused"])
+            if n_refused == n_runs:
+                # Nothing to compare: say so rather than print "nan%" errors and coverage.
+                runs = "the run" if n_runs == 1 else f"all {n_runs} runs"
                 out.append(
-                    f"From {frac:.0%} of compute: median error {ours:.1%} of the run's reward "
-                    f"range vs carry-last {base:.1%} (x{ratio:.2f}){smooth}; {covs}."
+                    f"From {frac:.0%} of compute: no forecast; it refused {runs} (the reasons "
+                    "are in the backtest's summary)."
                 )
+                continue
+            # The baselines on the same runs as the forecast (BacktestResult.versus): their
+            # medians in the table include runs the forecast refused.
+            ours, base, n = bt.versus(frac, "carry_last")
+            parts = [f"From {frac:.0%} of compute: median error {ours:.1%} of the run's reward "
+                     f"range vs carry-last {base:.1%}{_ratio(ours, base)}"]  # fmt: skip
+            ours_s, sm, n_s = bt.versus(frac, "smoothed_level")
+            if n_s:
+                parts.append(f", smoothed level {sm:.1%}{_ratio(ours_s, sm)}")
+            if n_refused:
+                parts.append(
+                    f" (on the {n} run{'' if n == 1 else 's'} that both answered; the "
+                    f"forecast refused {n_refused} "
+                    f"of {n_runs})"
+                )
+            cov = {lv: g.loc[fm, f"coverage_{lv:g}"] for lv in bt.levels}
+            covs = ", ".join(
+                f"{lv:.0%} interval covered {c:.0%}" if np.isfinite(c) else f"no {lv:.0%} interval"
+                for lv, c in cov.items()
+            )
+            out.append("".join(parts) + f"; {covs}.")
         rk = self.backtest.ranking
         if not rk.empty:
             for frac in self.backtest.fractions:
@@ -194,18 +213,21 @@ class EarlyFitReport:
             return self.backtest.to_frame()
         return self.comparison.to_frame(self.level if level is None else level)
 
-    def interval(self, level: float = 0.9, *, kind: Kind = "curve") -> tuple[Any, Any]:
-        """``(lower, upper)`` of every row of :meth:`to_frame` (see there)."""
+    def interval(self, level: float = 0.9, *, kind: Kind | None = None) -> tuple[Any, Any]:
+        """``(lower, upper)`` of every row of :meth:`to_frame` (see there). ``kind`` defaults
+        to ``"curve"`` for the recipes' parameters and, with one recipe, to ``"observed"``
+        for the backtest's forecasts (the only kind they have)."""
         if self.comparison is None:
-            return self.backtest.interval(level, kind=kind)
-        return self.comparison.interval(level, kind=kind)
+            return self.backtest.interval(level, kind="observed" if kind is None else kind)
+        return self.comparison.interval(level, kind="curve" if kind is None else kind)
 
-    def prob_at_least(self, reward: float, at: Any = None, *, kind: Kind = "curve") -> Any:
+    def prob_at_least(self, reward: float, at: Any = None, *, kind: Kind | None = None) -> Any:
         """Per recipe (seeds pooled): P(reward at ``at`` >= ``reward``); ``at`` defaults to the
-        runs' largest compute (:meth:`Comparison.prob_at_least`)."""
+        runs' largest compute (:meth:`Comparison.prob_at_least`; ``kind`` defaults to
+        ``"curve"``). With one recipe there is no comparison to ask: TypeError."""
         if self.comparison is None:
-            return self.backtest.prob_at_least(reward, at, kind=kind)
-        return self.comparison.prob_at_least(reward, at, kind=kind)
+            return self.backtest.prob_at_least(reward, at, kind=kind or "observed")
+        return self.comparison.prob_at_least(reward, at, kind=kind or "curve")
 
     def plot(self, ax: Any = None) -> Any:
         """The recipes compared (seeds pooled) on one Axes; returns it. The per-recipe panels
@@ -237,8 +259,14 @@ class EarlyFitReport:
             for k, run in enumerate(runs):
                 color = f"C{k % 10}"
                 full, _ = run.without_zero_compute()
+                if len(full) == 0:
+                    continue
                 cut = frac * float(full.compute.max())
-                seen = full.compute <= cut * (1 + 1e-12)
+                # The points the backtest's forecast saw: never the target's last evaluations.
+                n_target = 3 if self.backtest.target == "last3" else 1
+                seen = np.zeros(len(full), dtype=bool)
+                if len(full) >= n_target:
+                    seen = np.isin(full.compute, observed_part(full, frac, n_target).compute)
                 ax.scatter(full.compute[seen], full.reward[seen], s=9, color=color, zorder=3)
                 ax.scatter(
                     full.compute[~seen], full.reward[~seen], s=9, facecolors="none",
@@ -247,12 +275,13 @@ class EarlyFitReport:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     try:
-                        fit = fit_sigmoid(full.select(seen))
+                        fit = fit_sigmoid(full.select(seen)) if seen.any() else None
                     except (InputError, ValueError, RuntimeError):
                         fit = None
                 if fit is not None:
-                    c1 = np.geomspace(full.compute[seen].min(), cut, 60)
-                    c2 = np.geomspace(cut, full.compute.max(), 60)
+                    c_seen = float(full.compute[seen].max())
+                    c1 = np.geomspace(full.compute[seen].min(), c_seen, 60)
+                    c2 = np.geomspace(c_seen, full.compute.max(), 60)
                     ax.plot(c1, fit.predict(c1), color=color, lw=1.4)
                     ax.plot(c2, fit.predict(c2), color=color, lw=1.2, ls="--")
                 row = frame[(frame["run"] == run.name) & (frame["fraction"] == frac)]
@@ -285,6 +314,13 @@ class EarlyFitReport:
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``index.html`` (self-contained), ``report.json`` and ``figures/*.png``."""
         return write_report(self, Path(out_dir))
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    """`` (x0.56)``: the forecast's error over the baseline's; nothing when the baseline's is 0
+    (a flat or collapsed run carried forward exactly, to 1e-9 of the range) and the ratio
+    means nothing."""
+    return f" (x{ours / theirs:.2f})" if theirs > 1e-9 else ""
 
 
 def _label(run: Run) -> str:
@@ -362,12 +398,28 @@ def early_fit_report(
     )  # fmt: skip
     per_run = _per_run(runs, level, n_boot, seed, progress)
     if comparison is None and len(recipes) >= 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            comparison = compare(
-                runs, level=level, n=max(n_boot, 200), seed=seed, group_by=None,
-                budget=float(max(r.compute.max() for r in runs)),
-            )  # fmt: skip
+        # A run that cannot be fitted (a flat run, one collapsed to 0) made compare raise and
+        # the whole report fail; leave it out of the comparison and say so.
+        failed = set(per_run.loc[per_run["A"].isna(), "run"]) if len(per_run) else set()
+        fitted = [r for r in runs if r.name not in failed]
+        if failed:
+            notes.append(
+                f"left out of the comparison of recipes ({len(failed)} run"
+                f"{'s' if len(failed) > 1 else ''} whose sigmoid could not be fitted; see "
+                f"per_run['error']): {', '.join(sorted(failed))}"
+            )
+        if len({r.recipe_key() for r in fitted}) >= 2:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    comparison = compare(
+                        fitted, level=level, n=max(n_boot, 200), seed=seed, group_by=None,
+                        budget=float(max(r.compute.max() for r in runs)), progress=progress,
+                    )  # fmt: skip
+            except InputError as exc:
+                notes.append(f"no comparison of recipes: {_first_line(exc)}")
+        else:
+            notes.append("no comparison of recipes: fewer than two recipes have a fitted run")
     seeds = None
     try:
         seeds = seed_spread(runs)
@@ -382,7 +434,7 @@ def _per_run(
 ) -> pd.DataFrame:
     rows = []
     disable = None if progress is None else not progress
-    for k, run in enumerate(tqdm(runs, desc="full fits", disable=disable)):
+    for run in tqdm(runs, desc="full fits", disable=disable):
         row: dict[str, Any] = {
             "run": run.name,
             "recipe": run.recipe_key(),
@@ -396,18 +448,20 @@ def _per_run(
                 warnings.simplefilter("ignore")
                 fit = fit_sigmoid(run)
                 # Block bootstrap: consecutive evaluations of a run are correlated.
-                bs = fit.bootstrap(
-                    n=n_boot, method="block", seed=None if seed is None else seed + k
-                )
+                bs = fit.bootstrap(n=n_boot, method="block", seed=run_seed(seed, run.name))
             for p in ("A", "B"):
                 lo, hi = bs.interval(p, level)
                 row.update({p: fit.params[p], f"{p}_lower": lo, f"{p}_upper": hi})
             row["C_mid"], row["R0"] = fit.params["C_mid"], fit.params["R0"]
             row["identified"] = fit.identified  # the fit's own flag, not its warning text
         except (InputError, ValueError, RuntimeError) as exc:
-            row.update(A=np.nan, B=np.nan, identified=False, error=str(exc).splitlines()[0])
+            row.update(A=np.nan, B=np.nan, identified=False, error=_first_line(exc))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _seed_table(per_run: pd.DataFrame, seeds: SeedSpread | None) -> pd.DataFrame:

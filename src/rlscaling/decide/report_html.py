@@ -73,6 +73,28 @@ def _accuracy(rep: EarlyFitReport) -> pd.DataFrame:
     return tab[keep].rename(columns=names)
 
 
+def _fractions(rep: EarlyFitReport) -> str:
+    """``"25/50/75%"``: the fractions the backtest observed (not always the defaults)."""
+    return "/".join(f"{100 * f:g}" for f in rep.backtest.fractions) + "%"
+
+
+def _target(rep: EarlyFitReport) -> str:
+    return rep.backtest._target_text()
+
+
+def _refusals(rep: EarlyFitReport) -> list[str]:
+    """A list of why methods refused (method, count, reason); nothing when none did."""
+    df = rep.backtest.frame
+    refused = df[df["refused"]]
+    if refused.empty:
+        return []
+    items = [
+        f"<li>{html.escape(str(meth))}, {count}x: {html.escape(str(reason))}</li>"
+        for (meth, reason), count in refused.groupby(["method", "reason"]).size().items()
+    ]
+    return ["<p>Refused (run x fraction cases):</p><ul class='note'>", *items, "</ul>"]
+
+
 def _recipes(rep: EarlyFitReport) -> pd.DataFrame | None:
     if rep.comparison is None:
         return None
@@ -120,18 +142,21 @@ def render(rep: EarlyFitReport, figures: dict[str, bytes]) -> str:
         f"<style>{CSS}</style></head><body>",
         "<h1>Early-fit report</h1>",
         f"<p>{len(rep.runs)} runs, {len(rep.recipes)} recipes: "
-        f"{html.escape(', '.join(rep.recipes))}. Each run is cut at 25/50/75% of its compute; "
-        "the cut part is fitted and its final reward (mean of the last three evaluations) "
-        "forecast, then checked against what the run showed.</p>",
+        f"{html.escape(', '.join(rep.recipes))}. Each run is cut at {_fractions(rep)} of its "
+        f"compute; the cut part is fitted and its final reward ({_target(rep)}) forecast, then "
+        "checked against what the run showed.</p>",
         "<h2>What the evidence says</h2><ul class='verdicts'>",
         *[f"<li>{html.escape(v)}</li>" for v in rep.verdicts()],
         "</ul>",
         "<h2>Forecast of the final reward from part of the run</h2>",
         "<p>Error of the final-reward forecast and coverage of its intervals, beside "
-        "the baselines it has to beat (carry the last value, mean of the last three, a plain "
-        "curve_fit of the sigmoid). Errors (|forecast - truth|) and interval widths are divided "
-        "by each run's range of reward (max - min), so runs on different scales pool.</p>",
+        "the baselines it has to beat (carry the last value, a smoothed level of the observed "
+        "rewards, mean of the last three, a plain curve_fit of the sigmoid). Errors "
+        "(|forecast - truth|) and interval widths are divided by each run's range of reward "
+        "(max - min), so runs on different scales pool. Each method's numbers are over the runs "
+        "it answered (<b>refused</b> counts the others; the reasons are below the table).</p>",
         _table(_accuracy(rep), highlight=rep.backtest.forecast_method),
+        *_refusals(rep),
     ]
     rk = rep.backtest.ranking
     if not rk.empty:
