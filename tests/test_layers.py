@@ -253,3 +253,14 @@ def test_public_names_load_on_first_use():
     loaded = _loaded_after("import rlscaling\nrlscaling.fit_sigmoid")
     assert "rlscaling.fit.fitting" in loaded
     assert "torch" not in loaded
+
+
+def test_every_public_name_resolves_and_is_listed():
+    import rlscaling
+
+    assert set(rlscaling.__all__) - {"__version__"} == set(rlscaling._EXPORTS)
+    for name in rlscaling.__all__:
+        assert getattr(rlscaling, name) is not None, name
+    # the decision layer's entry points a notebook reaches for first
+    for name in ("early_fit_report", "seed_spread", "backtest", "compare"):
+        assert name in rlscaling.__all__

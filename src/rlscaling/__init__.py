@@ -27,6 +27,10 @@ _EXPORTS = {
     "backtest": "rlscaling.decide.backtest",
     "Comparison": "rlscaling.decide.compare",
     "compare": "rlscaling.decide.compare",
+    "EarlyFitReport": "rlscaling.decide.report",
+    "early_fit_report": "rlscaling.decide.report",
+    "SeedSpread": "rlscaling.decide.seeds",
+    "seed_spread": "rlscaling.decide.seeds",
     "sigmoid": "rlscaling.model.curve",
     "example_curves": "rlscaling.io.datasets",
     "load_example": "rlscaling.io.datasets",
@@ -52,6 +56,7 @@ __all__ = [
     "BacktestResult",
     "BootstrapWarning",
     "Comparison",
+    "EarlyFitReport",
     "Forecast",
     "ForecastWarning",
     "IdentifiabilityWarning",
@@ -60,18 +65,21 @@ __all__ = [
     "LoaderWarning",
     "MCMCWarning",
     "Run",
+    "SeedSpread",
     "SigmoidFit",
     "TargetForecast",
     "__version__",
     "backtest",
     "compare",
     "compute_to_reach",
+    "early_fit_report",
     "example_curves",
     "fit_sigmoid",
     "forecast",
     "load_example",
     "load_run",
     "load_runs",
+    "seed_spread",
     "sigmoid",
 ]
 
@@ -92,6 +100,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from rlscaling.decide.backtest import BacktestResult, backtest
     from rlscaling.decide.compare import Comparison, compare
+    from rlscaling.decide.report import EarlyFitReport, early_fit_report
+    from rlscaling.decide.seeds import SeedSpread, seed_spread
     from rlscaling.fit.fitting import fit_sigmoid
     from rlscaling.fit.identifiability import IdentifiabilityWarning
     from rlscaling.fit.result import SigmoidFit
