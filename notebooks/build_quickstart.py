@@ -147,6 +147,17 @@ third = real.truncate(1 / 3)
 fc_real = forecast(third, budget=float(real.compute.max()), average_of=3, seed=0)
 print(fc_real.summary())
 print(f"actual mean of the last 3 evaluations: {real.reward[-3:].mean():.4f}")"""),
+    ("md", """Asked at several budgets at once, the forecast draws the run's likely path as a fan:
+each budget gets the forecast it gets alone. The grey points are the rest of the run, which the
+forecast did not see."""),
+    ("code", """import numpy as np
+
+path = np.geomspace(1.1 * third.compute.max(), real.compute.max(), 12)
+ax = forecast(third, budget=path, average_of=3, seed=0).plot()
+later = real.compute > third.compute.max()
+ax.scatter(real.compute[later], real.reward[later], s=8, color="0.6", label="held out")
+ax.legend(fontsize=8)
+ax.figure"""),
     ("md", """Which recipe should get the big budget? `compare` pools the seeds of each recipe, so the
 spread between seeds is inside its intervals. A forecast is about one run; the next run of a
 recipe has its own seed, and `seed_spread(...).inflate(forecast)` widens a forecast by the
