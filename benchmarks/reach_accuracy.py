@@ -133,6 +133,10 @@ def main() -> None:
     took = time.perf_counter() - t0
     print(f"{len(runs)} RL evaluation curves, {len(res)} questions in {took:.0f} s")
     print(table(res).to_string(index=False))
+    bundled = res["source"].isin(["calibration", "sorting"])
+    for label, part in (("public runs", res[~bundled]), ("bundled trainer runs", res[bundled])):
+        print(f"\n{label}:")
+        print(table(part).to_string(index=False))
     print("\nby step (target above the observed level, share of the run's range):")
     ok = res[res["refused"] == ""]
     by = ok.groupby(["method", "at", "step"]).agg(
