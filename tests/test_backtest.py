@@ -55,6 +55,10 @@ def test_forecast_beats_carry_last_at_a_quarter(result):
     naive = tab.loc[(0.25, "carry_last"), "median_abs_error"]
     assert ours < naive
     assert "beats carrying the last value forward" in result.summary()
+    # the plain curve_fit is compared on the runs it answered, as the others are
+    ours_c, naive_c, n_c = result.versus(0.25, "curve_fit")
+    assert n_c > 0
+    assert f"a plain curve_fit of the sigmoid ({ours_c:.1%} vs {naive_c:.1%}" in result.summary()
 
 
 def test_coverage_and_width_fields(result):
