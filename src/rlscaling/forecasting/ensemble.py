@@ -145,15 +145,13 @@ def curve_kind(run: Run, t_rising: float = 2.0, smooth_noise: float = 0.01) -> s
     return f"{rng}-{shape}"
 
 
-def _level(y: NDArray, k: int | None = None) -> tuple[float, float, int]:
-    """Recent level (mean of the last ``k`` points) with its standard error and ``k``."""
+def _level(y: NDArray, k: int | None = None) -> tuple[float, int]:
+    """Recent level (mean of the last ``k`` points) and ``k``."""
     n = y.size
     if k is None:
         k = int(np.clip(round(n / 4), 3, 10))
     k = min(k, n)
-    tail = y[-k:]
-    sd = noise_from_differences(y)
-    return float(tail.mean()), sd / np.sqrt(k), k
+    return float(y[-k:].mean()), k
 
 
 def plateau_draws(
@@ -161,11 +159,11 @@ def plateau_draws(
 ) -> CurveDraws:
     """The run stays at its recent level; uncertainty = level error + drift growing with horizon."""
     y = run.reward
-    level, se, k = _level(y, cfg.plateau_k)
+    level, k = _level(y, cfg.plateau_k)
     # floored like the "auto" noise: a run whose evaluations mostly stopped moving (a collapse
     # to 0) has a MAD of 0 and would get an interval of zero width
     noise = max(noise_level(y), 1e-12)
-    se = max(se, noise / np.sqrt(k))
+    se = noise / np.sqrt(k)
     h = (np.log(c) - np.log(run.compute.max())).clip(0, None)  # horizon in e-folds of compute
     drift = cfg.plateau_drift * noise * np.sqrt(h)
     curve = level + rng.normal(size=(n, 1)) * se + rng.normal(size=(n, c.size)) * drift

@@ -297,9 +297,9 @@ class TargetForecast:
     observed compute: a draw already at the target there counts as reaching it at the
     observed compute ("by now"), so an interval whose lower end is the observed compute means
     "reached by now in that share of draws". ``prob_reached_now`` is that share, and
-    ``already_reached`` says it is at least half. ``crossed_at`` (``"auto"`` only) is where
-    the point fit's curve crossed the target within the observed run (``None`` when it has
-    not, when no curve was fitted, and for the other methods). For a target given as
+    ``already_reached`` says it is at least half. ``crossed_at`` is where the point fit's
+    curve crossed the target within the observed run (``None`` when it has not, or when no
+    curve was fitted: ``"plateau"``, a run of 2-4 evaluations). For a target given as
     ``fraction_of_asymptote``, ``target`` is the median of the per-draw targets,
     ``already_reached`` is ``False`` and ``crossed_at`` is ``None``.
     """
