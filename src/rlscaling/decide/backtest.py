@@ -395,8 +395,13 @@ def backtest(
 # ---------------------------------------------------------------------------- per run
 
 
+def target_size(target: str) -> int:
+    """How many final evaluations a backtest's ``target`` averages (``"last3"``: 3)."""
+    return 3 if target == "last3" else 1
+
+
 def _truth(full: Run, target: Target) -> tuple[float, float, int]:
-    k = 3 if target == "last3" else 1
+    k = target_size(target)
     if len(full) < k:
         return np.nan, np.nan, k
     return full.last_mean(k), float(np.exp(np.mean(np.log(full.compute[-k:])))), k
@@ -477,14 +482,10 @@ def _predict(
     n_samples: int,
     n_target: int = 1,
 ) -> tuple[float, dict[float, tuple[float, float]]]:
-    n = len(obs)
+    n = len(obs)  # at least 1: _score_fraction answers for every method when nothing is observed
     if name == "carry_last":
-        if n < 1:
-            raise InputError("no evaluation inside the observed fraction")
         return float(obs.reward[-1]), {}
     if name == "smoothed_level":
-        if n < 1:
-            raise InputError("no evaluation inside the observed fraction")
         return smoothed_level(obs.reward)[0], {}
     if name == "mean_last3":
         if n < 3:

@@ -31,7 +31,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from rlscaling.decide.backtest import BacktestResult, backtest, observed_part, run_seed
+from rlscaling.decide.backtest import (
+    BacktestResult,
+    backtest,
+    observed_part,
+    run_seed,
+    target_size,
+)
 from rlscaling.decide.compare import Comparison, compare, records
 from rlscaling.decide.report_html import write_report
 from rlscaling.decide.seeds import SeedSpread, seed_spread
@@ -263,7 +269,7 @@ class EarlyFitReport:
                     continue
                 cut = frac * float(full.compute.max())
                 # The points the backtest's forecast saw: never the target's last evaluations.
-                n_target = 3 if self.backtest.target == "last3" else 1
+                n_target = target_size(self.backtest.target)
                 seen = np.zeros(len(full), dtype=bool)
                 if len(full) >= n_target:
                     seen = np.isin(full.compute, observed_part(full, frac, n_target).compute)
