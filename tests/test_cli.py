@@ -87,10 +87,18 @@ def test_forecast_of_a_percentage_takes_its_range_and_hints_it(tmp_path):
     frame = run.to_frame()
     frame["reward"] = 100 * frame["reward"]
     frame.to_csv(p, index=False)
-    plain = invoke("forecast", p, "--n-samples", 200)
+    plain = invoke("forecast", p, "--n-samples", 200, "--json", tmp_path / "auto.json")
     assert plain.exit_code == 0, plain.output
-    # the library's hint is written as this command's option
-    assert "--reward-range 0,100" in plain.stderr
+    # read as a percentage by default; the note is written as this command's options
+    assert "read as a percentage" in plain.stderr and "--reward-range none" in plain.stderr
+    auto = json.loads((tmp_path / "auto.json").read_text())
+    score = invoke(
+        "forecast", p, "--n-samples", 200, "--reward-range", "none",
+        "--json", tmp_path / "score.json",
+    )  # fmt: skip
+    assert score.exit_code == 0, score.output
+    assert "--reward-range" not in score.stderr
+    assert json.loads((tmp_path / "score.json").read_text())["forecast"]["kind"].startswith("score")
     ranged = invoke(
         "forecast", p, "--n-samples", 200, "--reward-range", "0,100",
         "--json", tmp_path / "fc.json",
@@ -100,6 +108,7 @@ def test_forecast_of_a_percentage_takes_its_range_and_hints_it(tmp_path):
     doc = json.loads((tmp_path / "fc.json").read_text())
     assert doc["forecast"]["kind"].startswith("pass_rate")
     assert 0 < doc["forecast"]["forecast"][0]["upper_0.9"] <= 100
+    assert doc["forecast"]["forecast"] == auto["forecast"]["forecast"]
     bad = invoke("forecast", p, "--reward-range", "0;100")
     assert bad.exit_code == 2 and "LOW,HIGH" in bad.output
 

@@ -155,16 +155,53 @@ def test_a_percentage_with_its_range_is_forecast_as_the_pass_rate_it_is(method):
         warnings.simplefilter("ignore")
         frac = forecast(run.compute, reward=run.reward, **kw)
         pct = forecast(run.compute, reward=100 * run.reward, reward_range=(0, 100), **kw)
-        as_score = forecast(run.compute, reward=100 * run.reward, **kw)
-    np.testing.assert_allclose(pct.median, 100 * frac.median, rtol=1e-6)
-    np.testing.assert_allclose(pct.draws, 100 * frac.draws, rtol=1e-6, atol=1e-6)
-    for lv in (0.8, 0.9):
-        np.testing.assert_allclose(pct.interval(lv), 100 * np.asarray(frac.interval(lv)), rtol=1e-6)
-    assert pct.kind == frac.kind
-    assert pct.draws.max() <= 100
-    # without the range it is a score, and the forecast says how to tell it otherwise
-    assert any("reward_range=(0, 100)" in n for n in as_score.notes)
-    assert not any("reward_range" in n for n in pct.notes + frac.notes)
+        auto = forecast(run.compute, reward=100 * run.reward, **kw)
+        as_score = forecast(run.compute, reward=100 * run.reward, reward_range=None, **kw)
+    for fc in (pct, auto):
+        np.testing.assert_allclose(fc.median, 100 * frac.median, rtol=1e-6)
+        np.testing.assert_allclose(fc.draws, 100 * frac.draws, rtol=1e-6, atol=1e-6)
+        for lv in (0.8, 0.9):
+            np.testing.assert_allclose(
+                fc.interval(lv), 100 * np.asarray(frac.interval(lv)), rtol=1e-6
+            )
+        assert fc.kind == frac.kind
+        assert fc.draws.max() <= 100
+    # by default the data decided, and the forecast says so and how to undo it
+    assert any("read as a percentage" in n and "reward_range=None" in n for n in auto.notes)
+    # reward_range=None: an open-ended score, as asked, without a hint
+    if method == "auto":  # the settings learned on scores, not on pass rates
+        assert as_score.kind.startswith("score")
+        assert not np.allclose(as_score.median, auto.median, rtol=1e-6)
+    assert not any("reward_range" in n for n in pct.notes + frac.notes + as_score.notes)
+
+
+@pytest.mark.parametrize(
+    ("scale", "read_as_percent"),
+    [
+        (1.0, False),  # a pass rate
+        (10.0, False),  # a 0-10 grade (its largest value, 5.8, is not above 10)
+        (100.0, True),  # a percentage
+    ],
+)
+def test_auto_reward_range_reads_a_percentage_but_not_a_grade(scale, read_as_percent):
+    run = load_example("scalerl_like").truncate(0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = forecast(run.compute, reward=scale * run.reward, budget=3e4, n_samples=200)
+    assert any("read as a percentage" in n for n in fc.notes) == read_as_percent
+    assert fc.kind.startswith("pass_rate") == (scale != 10.0)
+    if scale == 10.0:  # a score in [0, 100] that never passed 10: a note on how to say so
+        assert any("reward_range=(0, 100)" in n for n in fc.notes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(y=st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=30))
+def test_looks_like_percent_is_the_documented_rule(y):
+    from rlscaling.io.checks import looks_like_percent
+
+    a = np.asarray(y)
+    expected = bool(a.min() >= 0 and a.max() <= 100 and a.max() > 10)
+    assert looks_like_percent(a) == expected
 
 
 def test_compute_to_reach_reads_the_target_in_the_rewards_own_units():
@@ -215,7 +252,7 @@ def test_reward_range_is_an_affine_map(lo, width):
     ("reward_range", "match"),
     [
         ((0,), "two numbers"),
-        ("0-100", "two numbers"),
+        ("0-100", "'auto', None or two numbers"),
         ((100, 0), "lowest < highest"),
         ((0, np.inf), "finite"),
         ((0, 50), r"does not hold 2 observed reward\(s\), e.g. reward\[4\] = 60"),
@@ -687,6 +724,12 @@ def test_fit_prior_on_percentages_with_reward_range_learns_what_it_learns_on_fra
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert got[key] == (pytest.approx(value, rel=1e-6) if isinstance(value, float) else value)
+    # by default ("auto") each run in [0, 100] that passed 10 is read as a percentage too
+    auto = _flat(fit_prior(percent, label="corpus", **grids).to_dict())
+    assert auto.pop("/scores/read_as_percent") == len(runs)
+    assert want.pop("/scores/read_as_percent") == 0
+    for key, value in want.items():
+        assert auto[key] == (pytest.approx(value, rel=1e-6) if isinstance(value, float) else value)
     # without the range the same curves are scores, a different kind with its own settings
     cases, _ = corpus_cases(percent, grids["fractions"])
     assert {c.comp["kind"].split("-")[0] for c in cases} == {"score"}

@@ -65,8 +65,8 @@ CLI_OPTIONS = {
     "reward_range": "--reward-range",
 }
 _KEYWORD = re.compile(
-    r"\b(?P<key>[a-z_]+)=(?P<value>'<[^'>]*>'|<[^>]*>|'[A-Za-z0-9_./@-]*'|\.\.\.|\([0-9., -]*\)"
-    r"|(?=[\s,;:)]|$))"
+    r"\b(?P<key>[a-z_]+)=(?P<value>'<[^'>]*>'|<[^>]*>|'[A-Za-z0-9_./@-]*'|\.\.\."
+    r"|\([0-9a-z., -]*\)|None|(?=[\s,;:)]|$))"
 )
 
 
@@ -75,9 +75,10 @@ def cli_message(message: str, options: set[str] | None = None) -> str:
 
     ``reward='<column>'`` becomes ``--reward COLUMN``, ``run='<name>'`` ``--run NAME``,
     ``nan_policy='omit'`` ``--nan-policy omit``, ``reward_range=(0, 100)``
-    ``--reward-range 0,100``; keywords without an option here (or, when
-    ``options`` is given, without one on the command that failed: its parameter names) are
-    left as they are, and ``path=`` (the file argument) is dropped.
+    ``--reward-range 0,100``, ``reward_range=None`` ``--reward-range none``; keywords
+    without an option here (or, when ``options`` is given, without one on the command that
+    failed: its parameter names) are left as they are, and ``path=`` (the file argument) is
+    dropped.
 
     Examples
     --------
@@ -102,7 +103,9 @@ def cli_message(message: str, options: set[str] | None = None) -> str:
         if value.startswith("'"):
             return f"{option} {value.strip(chr(39))}"
         if value.startswith("("):  # a tuple: reward_range=(0, 100) is --reward-range 0,100
-            return f"{option} {value.strip('()').replace(' ', '')}"
+            return f"{option} {value.strip('()').replace(' ', '').upper()}"
+        if value == "None":  # reward_range=None is --reward-range none
+            return f"{option} none"
         return option
 
     return _KEYWORD.sub(render, message)

@@ -53,9 +53,10 @@ def forecast_command(
         typer.Option(
             "--reward-range",
             help="LOW,HIGH: the range a bounded reward can take, e.g. 0,100 for a percentage "
-            "(forecast as a pass rate on that range).",
+            "(forecast as a pass rate on that range); 'auto' (default): rewards in [0, 1] are a "
+            "pass rate, rewards in [0, 100] that pass 10 a percentage; 'none': no range.",
         ),
-    ] = None,
+    ] = "auto",
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
@@ -111,16 +112,19 @@ def forecast_command(
         _write_figure(figure, lambda: plot_forecast(path))
 
 
-def _reward_range(text: str | None) -> tuple[float, float] | None:
-    """``--reward-range LOW,HIGH`` as two floats (checked further by ``forecast``)."""
-    if text is None:
+def _reward_range(text: str | None) -> tuple[float, float] | str | None:
+    """``--reward-range LOW,HIGH`` as two floats (checked further by ``forecast``), or
+    ``auto`` / ``none`` as the library's ``"auto"`` / ``None``."""
+    if text is None or text.strip().lower() == "auto":
+        return "auto"
+    if text.strip().lower() == "none":
         return None
     parts = text.split(",")
     try:
         lo, hi = (float(p) for p in parts)
     except ValueError:
         raise typer.BadParameter(
-            f"expected LOW,HIGH (two numbers, e.g. 0,100), got {text!r}",
+            f"expected LOW,HIGH (two numbers, e.g. 0,100), auto or none, got {text!r}",
             param_hint="--reward-range",
         ) from None
     return lo, hi

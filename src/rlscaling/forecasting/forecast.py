@@ -44,6 +44,7 @@ from rlscaling.io.checks import (
     check_real,
     check_reward_range,
     check_seed,
+    looks_like_percent,
 )
 from rlscaling.io.inputs import (
     LEFT_OUT_WORDS,
@@ -551,7 +552,7 @@ def predictive_curves(
     prior: Any = None,
     average_of: int = 1,
     left_out_at_zero: int = 0,
-    reward_range: tuple[float, float] | None = None,
+    reward_range: tuple[float, float] | str | None = "auto",
 ) -> CurveDraws:
     """Joint draws of the run's future reward at ``compute`` by ``method`` (see module doc).
 
@@ -561,6 +562,20 @@ def predictive_curves(
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    reward_range, range_note = _resolve_reward_range(reward_range, run.reward)
+    if range_note is not None:
+        draws = predictive_curves(
+            run,
+            compute,
+            method=method,
+            n_samples=n_samples,
+            seed=seed,
+            prior=prior,
+            average_of=average_of,
+            left_out_at_zero=left_out_at_zero,
+            reward_range=reward_range,
+        )
+        return replace(draws, notes=(*draws.notes, range_note))
     if reward_range is not None:
         lo, hi = check_reward_range(reward_range, run.reward)
         unit = replace(run, reward=(run.reward - lo) / (hi - lo))
@@ -620,9 +635,6 @@ def predictive_curves(
         kind=kind,
         average_of=average_of,
     )
-    hint = _percent_hint(y)
-    if hint:
-        draws = replace(draws, notes=(*draws.notes, hint))
     lo, hi = reward_bounds(y)
     if lo > -np.inf or hi < np.inf:
         # Clipping draws to the reward's range moves every quantile towards the feasible
@@ -671,15 +683,38 @@ def _from_unit_range(draws: CurveDraws, lo: float, hi: float) -> CurveDraws:
     )
 
 
-def _percent_hint(y: NDArray[np.float64]) -> str | None:
-    """A note when the reward looks like a percentage forecast as an open-ended score."""
+def _resolve_reward_range(
+    reward_range: Any, y: NDArray[np.float64]
+) -> tuple[tuple[float, float] | None, str | None]:
+    """``reward_range`` with ``"auto"`` resolved, and a note when the data decided it.
+
+    ``"auto"`` reads a reward whose values all lie in [0, 100], the largest above 10, as a
+    percentage (:func:`~rlscaling.io.checks.looks_like_percent`): forecast as a pass rate on
+    (0, 100). On the RL curves of the development set given in percent, forecasting them as
+    open-ended scores cost up to twice the error (docs/forecasting.md). A reward in [0, 100]
+    that never passed 10 stays a score, with a note on how to give its range.
+    """
+    if not isinstance(reward_range, str):
+        return reward_range, None
+    if reward_range != "auto":
+        raise InputError(
+            f"reward_range must be 'auto', None or two numbers (lowest, highest), e.g. "
+            f"(0, 100) for a percentage, got {reward_range!r}"
+        )
+    if looks_like_percent(y):
+        return (0.0, 100.0), (
+            f"every reward lies in [0, 100] and the largest is {float(y.max()):g}: read as a "
+            "percentage, forecast as a pass rate on (0, 100) and kept inside it; pass "
+            "reward_range=None to forecast it as an open-ended score, or "
+            "reward_range=(low, high) for other bounds"
+        )
     if np.all(y >= 0) and np.all(y <= 100) and float(y.max()) > 1:
-        return (
+        return None, (
             "every reward lies in [0, 100] and some exceed 1: if it is a percentage, pass "
             "reward_range=(0, 100) to forecast it as a pass rate (kept below 100, with the "
             "settings learned on pass rates); as given it is forecast as a score"
         )
-    return None
+    return None, None
 
 
 def forecast(
@@ -694,7 +729,7 @@ def forecast(
     seed: int | None = 0,
     prior: Any = None,
     average_of: int = 1,
-    reward_range: tuple[float, float] | None = None,
+    reward_range: tuple[float, float] | str | None = "auto",
     nan_policy: NanPolicy = "raise",
 ) -> Forecast:
     """Forecast the reward a run will show at compute ``budget``.
@@ -739,11 +774,13 @@ def forecast(
     average_of : int, default 1
         Forecast the mean of this many evaluations at the budget (e.g. 3 to predict the mean of
         a run's last three evaluations); evaluation noise in the interval shrinks accordingly.
-    reward_range : (float, float), optional
+    reward_range : (float, float), "auto" or None, default "auto"
         The range the reward can take, when it is bounded but not [0, 1], e.g. ``(0, 100)``
         for an accuracy in percent: the run is forecast as a pass rate on that range (mapped
-        to [0, 1] and back), kept inside it. By default a reward that stays in [0, 1] is a
-        pass rate and any other is a score (a note says so when it looks like a percentage).
+        to [0, 1] and back), kept inside it. ``"auto"``: a reward that stays in [0, 1] is a
+        pass rate; one whose values all lie in [0, 100], the largest above 10, is read as a
+        percentage (range (0, 100), with a note); any other is an open-ended score. ``None``:
+        a reward in [0, 1] is a pass rate, any other a score.
     nan_policy : {"raise", "omit"}
         ``"omit"`` leaves out evaluations with a NaN/inf or missing value (an eval log read
         with pandas, whose reward column is empty on the steps between evaluations) and says
@@ -828,7 +865,7 @@ def compute_to_reach(
     n_samples: int = 2000,
     seed: int | None = 0,
     prior: Any = None,
-    reward_range: tuple[float, float] | None = None,
+    reward_range: tuple[float, float] | str | None = "auto",
     nan_policy: NanPolicy = "raise",
 ) -> TargetForecast:
     """Compute at which the run's expected reward reaches ``target``, with its distribution.
@@ -849,9 +886,9 @@ def compute_to_reach(
     max_compute_factor : float, default 1e3
         Draws that do not reach the target within this multiple of the observed compute count as
         unreachable (searched on 240 log-spaced points).
-    reward_range : (float, float), optional
-        As in :func:`forecast` (e.g. ``(0, 100)`` for a percentage); ``target`` is in the
-        reward's own units.
+    reward_range : (float, float), "auto" or None, default "auto"
+        As in :func:`forecast` (``"auto"`` reads a reward in [0, 100] that passed 10 as a
+        percentage); ``target`` is in the reward's own units.
     nan_policy : {"raise", "omit"}
         As in :func:`forecast`.
 

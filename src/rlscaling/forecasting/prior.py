@@ -30,7 +30,7 @@ from rlscaling.forecasting.ensemble import (
     curve_kind,
     few_point_components,
 )
-from rlscaling.io.checks import InputError, check_reward_range
+from rlscaling.io.checks import InputError, check_reward_range, looks_like_percent
 
 if TYPE_CHECKING:
     from rlscaling.io.runs import Run
@@ -261,7 +261,7 @@ def fit_prior(
     base: ForecastPrior | None = None,
     progress: bool | None = None,
     label: str | None = None,
-    reward_range: tuple[float, float] | None = None,
+    reward_range: tuple[float, float] | str | None = "auto",
 ) -> ForecastPrior:
     """Learn the ``"auto"`` forecaster's prior from a corpus of full runs (empirical Bayes).
 
@@ -293,11 +293,14 @@ def fit_prior(
         Interval levels ``interval_scale`` is calibrated at.
     base : ForecastPrior, optional
         The settings not learned here (default the hand-set :class:`ForecastPrior`).
-    reward_range : (float, float), optional
+    reward_range : (float, float), "auto" or None, default "auto"
         The range every run's reward can take, e.g. ``(0, 100)`` for accuracies in percent:
         the runs are mapped to [0, 1] and learned as pass rates, the kind of curve
-        ``forecast(..., reward_range=...)`` then sees. Without it a reward outside [0, 1] is
-        learned as an unbounded score (the settings are kept per kind of curve).
+        ``forecast(..., reward_range=...)`` then sees. ``"auto"`` does what ``forecast``
+        does by default, run by run: a run whose rewards all lie in [0, 100], the largest
+        above 10, is read as a percentage (counted in ``scores["read_as_percent"]``).
+        ``None``: a reward outside [0, 1] is learned as an unbounded score (the settings are
+        kept per kind of curve).
 
     Returns
     -------
@@ -316,10 +319,21 @@ def fit_prior(
     base = base or ForecastPrior()
     for gh in horizon_grid:  # checked before the backtest, which takes a while
         replace(base, gain_horizon=gh)
-    if reward_range is not None:
+    n_percent = 0
+    if reward_range == "auto":
+        n_percent = sum(looks_like_percent(r.reward) for r in runs)
+        runs = [
+            replace(r, reward=r.reward / 100.0) if looks_like_percent(r.reward) else r for r in runs
+        ]
+    elif isinstance(reward_range, str):
+        raise InputError(
+            f"reward_range must be 'auto', None or two numbers (lowest, highest), got "
+            f"{reward_range!r}"
+        )
+    elif reward_range is not None:
         runs = _to_unit_range(runs, reward_range)
     cases, refused = corpus_cases(runs, fractions, base, progress=progress)
-    return prior_from_cases(
+    prior = prior_from_cases(
         cases,
         refused,
         base,
@@ -329,6 +343,7 @@ def fit_prior(
         levels=levels,
         label=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
     )
+    return replace(prior, scores={**prior.scores, "read_as_percent": n_percent})
 
 
 def _to_unit_range(runs: Sequence[Run], reward_range: Any) -> list[Run]:

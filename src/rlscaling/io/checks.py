@@ -24,6 +24,20 @@ def is_pass_rate(reward: ArrayLike) -> bool:
     return bool(np.all((y >= 0) & (y <= 1)))
 
 
+PERCENT_MIN_PEAK = 10.0  # a reward read as a percentage must exceed this somewhere
+
+
+def looks_like_percent(reward: ArrayLike) -> bool:
+    """Whether a reward reads as a percentage: every value in [0, 100], the largest above 10.
+
+    The rule ``reward_range="auto"`` uses. Above 10, not above 1: a score on a 0-10 scale (a
+    judge's grade) or a raw loss of 3-6 is not a percentage, and a percentage that never
+    passed 10 sits so close to its floor that reading it as a pass rate changes little.
+    """
+    y = np.asarray(reward, dtype=float)
+    return bool(np.all((y >= 0) & (y <= 100)) and y.size and float(y.max()) > PERCENT_MIN_PEAK)
+
+
 def check_int(value: Any, name: str, minimum: int) -> int:
     """``value`` as an int >= ``minimum``; bools, floats and strings are refused by name."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
