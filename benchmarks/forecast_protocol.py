@@ -13,8 +13,10 @@ checks the input path too (step 0, refusals). The bundled prior learned its few 
 687 development curves that include these, so the numbers are in-sample for the prior; the
 leave-one-source-out rows of ``forecast_accuracy.py`` are the honest ones.
 
-``--percent`` gives the rewards in percent (x 100): as a score, and with
-``reward_range=(0, 100)``, which should give back the fraction's numbers.
+``--percent`` gives the rewards in percent (x 100): by default (``reward_range="auto"``, which
+reads them as a percentage), as a score (``reward_range=None``), and with
+``reward_range=(0, 100)``; the first and last should give back the fraction's numbers, except
+for the curves that never pass 10% (the default reads those as scores).
 
     python benchmarks/forecast_protocol.py [--eval-only] [--percent]
 """
@@ -55,7 +57,9 @@ def cases(df: pd.DataFrame, eval_only: bool) -> list[tuple[str, str, np.ndarray,
     return out
 
 
-def score(curves: list, scale: float, reward_range: tuple[float, float] | None) -> pd.DataFrame:
+def score(
+    curves: list, scale: float, reward_range: tuple[float, float] | str | None
+) -> pd.DataFrame:
     rows = []
     for name, density, x, y in curves:
         y = scale * y
@@ -104,10 +108,12 @@ def main() -> None:
     ap.add_argument("--percent", action="store_true", help="rewards x 100, with and without range")
     args = ap.parse_args()
     curves = cases(pd.read_csv(DEFAULT_RL), args.eval_only)
-    runs = [("pass rate as logged", 1.0, None)]
+    runs: list[tuple[str, float, tuple[float, float] | str | None]]
+    runs = [("pass rate as logged", 1.0, "auto")]
     if args.percent:
         runs += [
-            ("x 100, as a score", 100.0, None),
+            ("x 100, by default (reward_range='auto')", 100.0, "auto"),
+            ("x 100, as a score (reward_range=None)", 100.0, None),
             ("x 100, reward_range=(0, 100)", 100.0, (0, 100)),
         ]
     for label, scale, rr in runs:
