@@ -54,3 +54,22 @@ def test_run_writer_appends_whole_lines_and_truncates(tmp_path):
     assert [r["step"] for r in read_jsonl(w.eval_path)] == [0, 1, 2]
     w.append_eval({"step": 3, "reward": float("nan")})
     assert json.loads(w.eval_path.read_text().splitlines()[-1])["reward"] is None
+
+
+def test_update_memory_is_cuda_only_and_in_gib(monkeypatch):
+    from rlscaling.trainer import compute
+
+    assert compute.update_memory("cpu") == {}
+    compute.reset_peak_memory("cpu")  # nothing to reset, and no CUDA call
+    calls = []
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda d: calls.append(d))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d: 3 * 2**30)
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda d: 4 * 2**30)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d: 2**29)
+    compute.reset_peak_memory("cuda:0")
+    assert calls == [torch.device("cuda:0")]
+    assert compute.update_memory("cuda") == {
+        "cuda_peak_allocated_gib": 3.0,
+        "cuda_peak_reserved_gib": 4.0,
+        "cuda_allocated_gib": 0.5,
+    }

@@ -20,6 +20,9 @@ counted: the compute axis is training compute, as in ScaleRL's GPU-hours of the 
 Device-seconds are the wall-clock seconds of the rollout and update stages of each step
 (CUDA-synchronised on GPU), i.e. what the device was busy with for training.
 
+On a CUDA device the update's memory is measured too (:func:`update_memory`): the peak of
+each step's update alone, which is what the learner needs beside whatever else shares the GPU.
+
 Examples
 --------
 >>> step_flops(1000, prompt_tokens=10, gen_tokens=20, train_tokens=30)
@@ -68,6 +71,34 @@ class DeviceTimer:
     def __exit__(self, *exc: Any) -> None:
         self._sync()
         self.seconds += time.perf_counter() - self._t0
+
+
+GIB = float(2**30)
+
+
+def reset_peak_memory(device: Any) -> None:
+    """Start a new peak-memory window on a CUDA ``device`` (nothing elsewhere)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def update_memory(device: Any) -> dict[str, float]:
+    """CUDA memory since :func:`reset_peak_memory`, in GiB (empty on other devices).
+
+    ``cuda_peak_allocated_gib``: the most that tensors held; ``cuda_peak_reserved_gib``: the
+    most the caching allocator held (blocks cached by earlier work included: what the process
+    needs of the GPU, less the CUDA context); ``cuda_allocated_gib``: what tensors hold now
+    (after an update: weights, gradients, optimiser state).
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return {}
+    return {
+        "cuda_peak_allocated_gib": torch.cuda.max_memory_allocated(device) / GIB,
+        "cuda_peak_reserved_gib": torch.cuda.max_memory_reserved(device) / GIB,
+        "cuda_allocated_gib": torch.cuda.memory_allocated(device) / GIB,
+    }
 
 
 @dataclass

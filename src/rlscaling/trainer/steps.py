@@ -24,7 +24,13 @@ import torch
 from rlscaling.io import rundir
 from rlscaling.trainer import checkpoint as ckpt
 from rlscaling.trainer.advantages import get_advantage, zero_variance_keep
-from rlscaling.trainer.compute import ComputeLedger, DeviceTimer, step_flops
+from rlscaling.trainer.compute import (
+    ComputeLedger,
+    DeviceTimer,
+    reset_peak_memory,
+    step_flops,
+    update_memory,
+)
 from rlscaling.trainer.config import TrainConfig
 from rlscaling.trainer.distributed import LearnerGroup, ShardedPolicy
 from rlscaling.trainer.evaluate import evaluate
@@ -179,7 +185,8 @@ def learn(
     ``timer``). With ``rollout.length_control = "length_penalty"`` the overlong penalty
     (:func:`~rlscaling.trainer.rewards.length_penalty`) is added to the rewards the filter and
     the advantages see; pass counts (NPR) and the logged ``reward`` stay the verifier's.
-    Returns the kept samples and the update's metrics (empty if nothing was kept).
+    Returns the kept samples and the update's metrics (empty if nothing was kept), on CUDA
+    with the update's memory (:func:`~rlscaling.trainer.compute.update_memory`).
 
     With several learner ranks, rank 0 hands its arguments to the others first, every rank
     runs this same code on the whole batch (so filtering and advantages are global) and each
@@ -223,6 +230,8 @@ def learn(
         [smp.logprobs for smp in kept],
     ).to(run.device)
     update = DeviceTimer(run.device)
+    # the update's own peak: generation, evaluation and earlier steps are left out of it
+    reset_peak_memory(run.device)
     with update:
         metrics = policy_update(
             run.model,
@@ -238,7 +247,7 @@ def learn(
             run.learner.gather_into(run.model)  # FSDP: rank 0's whole copy for generation
     # device-seconds of every device: the update ran on each rank
     timer.seconds += update.seconds if run.group is None else run.group.sum(update.seconds)
-    return kept, {**shaping, **metrics}
+    return kept, {**shaping, **metrics, **update_memory(run.device)}
 
 
 def step_record(
