@@ -838,3 +838,52 @@ def test_a_loaded_run_tells_what_its_reading_left_out(tmp_path):
         warnings.simplefilter("ignore")
         fc = forecast(run, budget=1000.0)
     assert any(n.startswith("3 points at a compute logged again left out") for n in fc.notes)
+
+
+def test_trend_gain_is_the_recent_pace_carried_on_for_scores_and_none_for_pass_rates():
+    from rlscaling.forecasting.ensemble import auto_point_sd, trend_gain
+
+    base = ForecastPrior(gain_clip=0.5)
+    comp = {
+        "slope": 0.2,  # reward per e-fold of compute over the last third
+        "h": np.array([0.5, 3.0]),
+        "span": 1.0,  # observed range: the trend is capped at gain_clip x it
+        "bounds": (-np.inf, np.inf),
+    }
+    np.testing.assert_allclose(trend_gain(comp, base), [0.1, 0.5])
+    assert not trend_gain({**comp, "bounds": (0.0, 1.0)}, base).any()
+    # the point forecast adds trend_weight times it, on top of the stacked level and sigmoid
+    full = {
+        **comp,
+        "w": np.array([0.5, 0.5]),
+        "gain": np.array([0.2, 0.4]),
+        "base": 1.0,
+        "noise": 0.01,
+        "alpha": 1.0,
+        "n": 20,
+        "gain_sd": np.zeros(2),
+        "few": False,
+    }
+    p0, _, _ = auto_point_sd(full, base)
+    p1, _, _ = auto_point_sd(full, replace(base, trend_weight=0.5))
+    np.testing.assert_allclose(p0, [1.1, 1.2])
+    np.testing.assert_allclose(p1 - p0, [0.05, 0.25])
+
+
+def test_fit_prior_learns_the_trend_share_of_scores_that_keep_rising():
+    # Open-ended scores that rise faster and faster in ln(compute): a sigmoid fitted to part
+    # of them bends over, the recent pace carried on does not; on such runs a share is learned.
+    rng = np.random.default_rng(3)
+    x = np.geomspace(1e3, 1e5, 24)
+    lx = np.log(x / x[0])
+    runs = [
+        Run(x, 2.0 + 0.08 * lx**2 + rng.normal(0, 0.02, x.size), name=f"s{i}",
+            metadata={"source": f"src{i % 3}"})
+        for i in range(9)
+    ]  # fmt: skip
+    grids = {"fractions": (0.5, 0.75), "weight_grid": (1.0,), "strength_grid": (2.0,)}
+    assert fit_prior(runs, **grids).trend_weight > 0
+    # pass rates take none: the same runs mapped into [0, 1] learn no share anywhere
+    squeezed = fit_prior([replace(r, reward=r.reward / 10.0) for r in runs], **grids)
+    assert squeezed.trend_weight == 0
+    assert all(not k.get("trend_weight") for k in squeezed.kinds.values())

@@ -14,6 +14,7 @@ curves (see ``docs/forecasting.md``).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -39,8 +40,10 @@ if TYPE_CHECKING:
 KINDS = ("pass_rate-rising", "pass_rate-flat", "score-rising", "score-flat", "smooth")
 # candidate gain horizons (e-folds of compute; None: no cap) that fit_prior chooses from
 HORIZON_GRID: tuple[float | None, ...] = (None, 0.15, 0.3, 0.6)
+# candidate shares of the recent trend added to the forecast (trend_weight)
+TREND_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
 # settings that may differ by kind of curve (see rlscaling.forecasting.ensemble.curve_kind)
-PER_KIND = ("prior_weight", "prior_strength", "gain_horizon", "interval_scale")
+PER_KIND = ("prior_weight", "prior_strength", "gain_horizon", "trend_weight", "interval_scale")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class ForecastPrior:
     smooth_noise: float = 0.01
     few_point_scale: float = 1.0
     few_point_weight: float = 0.0
+    trend_weight: float = 0.0
     kinds: dict[str, dict[str, float | None]] = field(default_factory=dict)
     learned_from: str = "hand-set defaults"
     scores: dict[str, Any] = field(default_factory=dict)
@@ -257,6 +261,7 @@ def fit_prior(
     weight_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
     horizon_grid: Sequence[float | None] = HORIZON_GRID,
+    trend_grid: Sequence[float] = TREND_GRID,
     levels: Sequence[float] = (0.8, 0.9),
     base: ForecastPrior | None = None,
     progress: bool | None = None,
@@ -340,6 +345,7 @@ def fit_prior(
         weight_grid=weight_grid,
         strength_grid=strength_grid,
         horizon_grid=horizon_grid,
+        trend_grid=trend_grid,
         levels=levels,
         label=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
     )
@@ -366,6 +372,7 @@ def prior_from_cases(
     weight_grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     strength_grid: Sequence[float] = (1.0, 2.0, 5.0),
     horizon_grid: Sequence[float | None] = HORIZON_GRID,
+    trend_grid: Sequence[float] = TREND_GRID,
     levels: Sequence[float] = (0.8, 0.9),
     label: str = "corpus",
     min_kind_cases: int = 40,
@@ -394,23 +401,20 @@ def prior_from_cases(
     def learn(group: list[_Case], cfg: ForecastPrior) -> dict[str, float]:
         wts = _source_weights(group)
         best = None
-        for pw in weight_grid:
-            for st in strength_grid:
-                for gh in horizon_grid:
-                    trial = replace(cfg, prior_weight=pw, prior_strength=st, gain_horizon=gh)
-                    err, _ = _errors_and_z(group, trial)
-                    score = float(np.sum(wts * err)) + _wquantile(err, wts, 0.5)
-                    if best is None or score < best[0] - 1e-12:
-                        best = (score, pw, st, gh)
+        for pw, st, gh, tw in itertools.product(
+            weight_grid, strength_grid, horizon_grid, trend_grid
+        ):
+            trial = replace(
+                cfg, prior_weight=pw, prior_strength=st, gain_horizon=gh, trend_weight=tw
+            )
+            err, _ = _errors_and_z(group, trial)
+            score = float(np.sum(wts * err)) + _wquantile(err, wts, 0.5)
+            if best is None or score < best[0] - 1e-12:
+                best = (score, pw, st, gh, tw)
         assert best is not None
-        cfg = replace(cfg, prior_weight=best[1], prior_strength=best[2], gain_horizon=best[3])
-        _, z = _errors_and_z(group, cfg)
-        return {
-            "prior_weight": best[1],
-            "prior_strength": best[2],
-            "gain_horizon": best[3],
-            "interval_scale": _calibrated_scale(z, levels, cfg.tail_dof, wts),
-        }
+        learned = dict(zip(PER_KIND[:4], best[1:], strict=True))
+        _, z = _errors_and_z(group, replace(cfg, **learned))
+        return {**learned, "interval_scale": _calibrated_scale(z, levels, cfg.tail_dof, wts)}
 
     cfg = replace(base, kinds={})
     if len(fitted) >= 10:
