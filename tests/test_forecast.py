@@ -18,7 +18,12 @@ from rlscaling import (
     load_example,
     sigmoid,
 )
-from rlscaling.forecasting.prior import ForecastPrior, corpus_cases, fit_prior
+from rlscaling.forecasting.prior import (
+    ForecastPrior,
+    corpus_cases,
+    default_forecast_config,
+    fit_prior,
+)
 from rlscaling.io.checks import InputError
 from rlscaling.model.simulate import simulate_curve
 
@@ -887,3 +892,20 @@ def test_fit_prior_learns_the_trend_share_of_scores_that_keep_rising():
     squeezed = fit_prior([replace(r, reward=r.reward / 10.0) for r in runs], **grids)
     assert squeezed.trend_weight == 0
     assert all(not k.get("trend_weight") for k in squeezed.kinds.values())
+
+
+def test_a_score_reports_the_share_of_its_recent_pace_and_a_pass_rate_none():
+    run = load_example("scalerl_like").truncate(0.6)
+    prior = replace(default_forecast_config(), trend_weight=0.5, kinds={})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rate = forecast(run, budget=3e4, prior=prior, n_samples=200)
+        score = forecast(run.compute, reward=3 * run.reward, budget=3e4, prior=prior,
+                         n_samples=200)  # fmt: skip
+        none = forecast(run.compute, reward=3 * run.reward, budget=3e4,
+                        prior=replace(prior, trend_weight=0.0), n_samples=200)  # fmt: skip
+    assert "recent pace" not in rate.weights
+    assert score.weights["recent pace"] == 0.5
+    assert "recent pace" not in none.weights
+    # the rising run's pace lifts the score's forecast above the one without it
+    assert score.median[0] > none.median[0]

@@ -504,7 +504,9 @@ def draw(
         # a run too short to fit has no sigmoid: its share is of its own recent trend
         {"trend": round(w, 4), "last value": round(1 - w, 4)}
         if comp["few"]
-        else {"sigmoid": round(w, 4), "plateau": round(1 - w, 4)},
+        else {"sigmoid": round(w, 4), "plateau": round(1 - w, 4)}
+        # the share of the recent pace added on top (losses and scores)
+        | ({"recent pace": pace} if (pace := trend_share(comp, cfg)) else {}),
         tuple(comp["notes"]),
         None,
         kind=kind,
@@ -648,6 +650,18 @@ def few_point_trend(run: Run, h: NDArray) -> NDArray:
     return 1.0 / (1.0 + np.exp(-(v[-1] + step))) - 1.0 / (1.0 + np.exp(-v[-1]))
 
 
+def trend_share(comp: dict[str, Any], cfg: Any) -> float:
+    """The share of the recent pace a fitted forecast adds (:func:`trend_gain`): the learned
+    ``trend_weight``, or 0 for a pass rate and for a run of 2-4 evaluations (whose own
+    trend is its gain already)."""
+    return float(cfg.trend_weight) if _paced(comp) else 0.0
+
+
+def _paced(comp: dict[str, Any]) -> bool:
+    """Whether a forecast's components take the recent pace: fitted, and not a pass rate."""
+    return not comp.get("few") and tuple(comp.get("bounds", (-np.inf, np.inf))) != (0.0, 1.0)
+
+
 def trend_gain(comp: dict[str, Any], cfg: Any) -> NDArray:
     """The recent trend carried to each budget: the slope of reward against ln(compute) over
     the last third of the run (:func:`recent_slope`) times the horizon, capped like the
@@ -661,7 +675,7 @@ def trend_gain(comp: dict[str, Any], cfg: Any) -> NDArray:
     overshoots (CS336-style GRPO runs at half of a run, 0.28x -> 0.34x), so pass rates get
     none (docs/forecasting.md, "What was tried").
     """
-    if tuple(comp.get("bounds", (-np.inf, np.inf))) == (0.0, 1.0):
+    if not _paced(comp):
         return np.zeros(np.size(comp["h"]))
     cap = cfg.gain_clip * comp["span"]
     return np.clip(comp["slope"] * np.asarray(comp["h"], dtype=float), -cap, cap)
@@ -680,8 +694,7 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     w, gain, noise = comp["w"], comp["gain"], comp["noise"]
     point = comp["base"] + w * gain
     eval_sd = noise / np.sqrt(comp.get("average_of", 1))
-    if not comp.get("few"):
-        point = point + cfg.trend_weight * trend_gain(comp, cfg)
+    point = point + trend_share(comp, cfg) * trend_gain(comp, cfg)
     if comp.get("few"):
         curve_sd = cfg.few_point_scale * comp["span"] * np.sqrt(1.0 + comp["h"])
         return point, curve_sd, np.sqrt(curve_sd**2 + eval_sd**2)

@@ -89,7 +89,9 @@ class Forecast:
         ``"auto"``, those at the furthest budget (see ``gain_share``). A run of 2-4
         evaluations has no fitted curve: its weights are the learned share of its recent
         trend added to the last value (``{"trend": 0.75, "last value": 0.25}`` with the
-        bundled prior).
+        bundled prior). A loss or an open-ended score also lists ``"recent pace"``: the
+        learned share of its recent pace added on top (``trend_weight``; pass rates get
+        none).
     notes : tuple of str
         Warnings and caveats (a declining run, an unidentified fit, ...).
     kind : str
