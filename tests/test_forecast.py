@@ -904,8 +904,12 @@ def test_a_score_reports_the_share_of_its_recent_pace_and_a_pass_rate_none():
                          n_samples=200)  # fmt: skip
         none = forecast(run.compute, reward=3 * run.reward, budget=3e4,
                         prior=replace(prior, trend_weight=0.0), n_samples=200)  # fmt: skip
+        flat = forecast(Run(C, 3.0 + np.random.default_rng(4).normal(0, 0.05, C.size)),
+                        budget=3e4, prior=prior, n_samples=200)  # fmt: skip
     assert "recent pace" not in rate.weights
-    assert score.weights["recent pace"] == 0.5
+    assert score.kind == "score-rising" and score.weights["recent pace"] == 0.5
+    # a flat kind's slope is within two standard errors of 0: no pace to carry on
+    assert flat.kind == "score-flat" and "recent pace" not in flat.weights
     assert "recent pace" not in none.weights
     # the rising run's pace lifts the score's forecast above the one without it
     assert score.median[0] > none.median[0]

@@ -479,6 +479,7 @@ def draw(
             comp = few_point_components(run, c, f"no curve could be fitted ({exc})")
     comp["w"] = budget_point_weights(comp, cfg)
     comp["average_of"] = average_of
+    comp["kind"] = kind
     if not comp["few"] and float(np.max(comp["w"])) < 0.01:
         # the sigmoid is given no weight: its caveats do not concern this forecast
         comp["notes"] = [n for n in comp["notes"] if not n.startswith(SIGMOID_NOTES)]
@@ -652,28 +653,34 @@ def few_point_trend(run: Run, h: NDArray) -> NDArray:
 
 def trend_share(comp: dict[str, Any], cfg: Any) -> float:
     """The share of the recent pace a fitted forecast adds (:func:`trend_gain`): the learned
-    ``trend_weight``, or 0 for a pass rate and for a run of 2-4 evaluations (whose own
-    trend is its gain already)."""
+    ``trend_weight``, or 0 for a pass rate, a curve of a flat kind and a run of 2-4
+    evaluations (whose own trend is its gain already)."""
     return float(cfg.trend_weight) if _paced(comp) else 0.0
 
 
 def _paced(comp: dict[str, Any]) -> bool:
-    """Whether a forecast's components take the recent pace: fitted, and not a pass rate."""
-    return not comp.get("few") and tuple(comp.get("bounds", (-np.inf, np.inf))) != (0.0, 1.0)
+    """Whether a forecast's components take the recent pace: fitted, not a pass rate, and not
+    of a ``-flat`` kind (:func:`curve_kind`: its slope over the last half is within two
+    standard errors of 0, so there is no pace to carry on)."""
+    return (
+        not comp.get("few")
+        and tuple(comp.get("bounds", (-np.inf, np.inf))) != (0.0, 1.0)
+        and not str(comp.get("kind", "")).endswith("-flat")
+    )
 
 
 def trend_gain(comp: dict[str, Any], cfg: Any) -> NDArray:
     """The recent trend carried to each budget: the slope of reward against ln(compute) over
     the last third of the run (:func:`recent_slope`) times the horizon, capped like the
-    sigmoid's gain at ``gain_clip`` times the observed range. 0 for a pass rate.
+    sigmoid's gain at ``gain_clip`` times the observed range. 0 where :func:`trend_share` is.
 
     The forecast adds the learned share ``trend_weight`` of it to the stacked level and
     sigmoid. On a loss or an open-ended score the sigmoid fitted to part of a run bends over
     too early, and the last third's pace carried on makes up for it: on the development
-    losses at half of a run, 0.38x -> 0.26x carry-last's median error. A pass rate of an RL
+    losses at half of a run, 0.38x -> 0.20x carry-last's median error. A pass rate of an RL
     run mostly stops rising soon after it is observed, and there the pace carried on
     overshoots (CS336-style GRPO runs at half of a run, 0.28x -> 0.34x), so pass rates get
-    none (docs/forecasting.md, "What was tried").
+    none; nor does a curve of a flat kind, whose pace is noise (docs/forecasting.md).
     """
     if not _paced(comp):
         return np.zeros(np.size(comp["h"]))
