@@ -8,7 +8,8 @@ that baseline: an exponentially weighted level whose weight is chosen on the run
 refitted on its earlier points and scored on its later observed points (leave-future-out; the
 cuts whose horizon is closest to the forecast's count most, :func:`_horizon_weights`), and
 the weight is shrunk toward a default learned on a corpus of real curves for the kind of curve
-the run looks like (:func:`curve_kind`, :mod:`rlscaling.forecasting.prior`). Runs of 2-4
+the run looks like (:func:`curve_kind`, :mod:`rlscaling.forecasting.prior`). A rising loss or
+score also gets a learned share of its recent pace (:func:`trend_gain`). Runs of 2-4
 evaluations get the last value plus a learned share of their recent trend, with a wide
 interval (:func:`few_point_components`).
 """
@@ -506,7 +507,7 @@ def draw(
         {"trend": round(w, 4), "last value": round(1 - w, 4)}
         if comp["few"]
         else {"sigmoid": round(w, 4), "plateau": round(1 - w, 4)}
-        # the share of the recent pace added on top (losses and scores)
+        # the share of the recent pace added on top (rising losses and scores)
         | ({"recent pace": pace} if (pace := trend_share(comp, cfg)) else {}),
         tuple(comp["notes"]),
         None,
@@ -699,9 +700,9 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     (:func:`few_point_components`) has the run's range, growing with the horizon, instead.
     """
     w, gain, noise = comp["w"], comp["gain"], comp["noise"]
-    point = comp["base"] + w * gain
+    # the stacked level and sigmoid, plus (a rising loss or score) a share of the recent pace
+    point = comp["base"] + w * gain + trend_share(comp, cfg) * trend_gain(comp, cfg)
     eval_sd = noise / np.sqrt(comp.get("average_of", 1))
-    point = point + trend_share(comp, cfg) * trend_gain(comp, cfg)
     if comp.get("few"):
         curve_sd = cfg.few_point_scale * comp["span"] * np.sqrt(1.0 + comp["h"])
         return point, curve_sd, np.sqrt(curve_sd**2 + eval_sd**2)
