@@ -132,9 +132,9 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
             for k, o in p.kinds.items()
         }
         print(
-            f"prior without {src}: (weight, strength, gain horizon, scale) pooled "
-            f"({p.prior_weight}, {p.prior_strength}, {p.gain_horizon}, "
-            f"{p.interval_scale:.2f}), by kind "
+            f"prior without {src}: (weight, strength, gain horizon, trend share, scale) "
+            f"pooled ({p.prior_weight}, {p.prior_strength}, {p.gain_horizon}, "
+            f"{p.trend_weight}, {p.interval_scale:.2f}), by kind "
             f"{learned}, few-point (weight, scale) ({p.few_point_weight}, {p.few_point_scale:.2f})"
         )
 
