@@ -280,7 +280,9 @@ def fit_prior(
     predictive intervals cover the truth at ``levels`` on the corpus (a conformal-style
     calibration). This is done pooled and again for each kind of curve with at least 40
     cases; the cases with 2-4 observed evaluations (at least 10) set ``few_point_weight``
-    and ``few_point_scale``. Every source (``run.metadata["source"]``) weighs the same.
+    and ``few_point_scale``. Every source (``run.metadata["source"]``) weighs the same, also
+    within a kind: a source with a single case of a kind weighs as much there as one with a
+    hundred, and can decide that kind's settings (give sources of comparable size, or none).
 
     Parameters
     ----------
