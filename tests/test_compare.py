@@ -357,6 +357,13 @@ def test_asymptote_margin_is_in_the_rewards_unit(capsys):
         p = cmp.pairwise.iloc[0]
         assert p["A_within_margin"] and p["verdict_on"] == "B" and p["leader"] == "b"
     assert any("percentages" in n for n in out[100.0].notes)
+    # a 0-10 grade is not a percentage (forecast's reading too): 2% of its observed range
+    grade = compare(
+        {"a": Run(c, 10 * ya, name="a"), "b": Run(c, 10 * yb, name="b")}, n=100, progress=False
+    )
+    span = float(np.ptp(np.concatenate([10 * ya, 10 * yb])))
+    assert grade.a_margin == pytest.approx(0.02 * span)
+    assert not any("percentages" in n for n in grade.notes)
     assert compare(runs, n=200, a_margin=0.5, progress=False).pairwise.iloc[0]["verdict_on"] == "A"
     assert capsys.readouterr().err == ""  # progress=False: no bar, not even the samplers'
     with pytest.raises(InputError, match="a_margin must be"):

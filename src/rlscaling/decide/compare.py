@@ -50,6 +50,7 @@ from rlscaling.io.checks import (
     check_real,
     check_seed,
     is_pass_rate,
+    looks_like_percent,
 )
 from rlscaling.io.inputs import NanPolicy
 from rlscaling.io.loaders import runs_of_table
@@ -322,8 +323,8 @@ def compare(
         Asymptotes whose medians differ by at most this are taken as equal, and the pair is
         judged on B (Khatri et al. 2025, Sec 4: repeated runs' A agree within 0.02). In the
         reward's unit; default 0.02 when every reward lies in [0, 1], 2 when they lie in
-        [0, 100] (a percentage, said in a note), else 2% of the observed range of the rewards
-        (said in a note).
+        [0, 100] and some exceed 10 (a percentage, read as ``forecast`` reads one; said in a
+        note), else 2% of the observed range of the rewards (said in a note).
     sampler_options : dict, optional
         Passed to ``fit.bootstrap`` or ``fit.mcmc`` (e.g. ``{"block_length": 4}``).
     nan_policy : {"raise", "omit"}
@@ -446,9 +447,9 @@ def _a_margin(
     y = np.concatenate([r for pts in points.values() for _, r in pts])
     if is_pass_rate(y):
         return A_MARGIN
-    if np.all((y >= 0) & (y <= 100)):
+    if looks_like_percent(y):  # the rule forecast's reward_range="auto" reads them by
         notes.append(
-            f"rewards read as percentages (all in [0, 100]): asymptotes within "
+            f"rewards read as percentages (all in [0, 100], some above 10): asymptotes within "
             f"{100 * A_MARGIN:g} are taken as equal (a_margin= sets it)"
         )
         return 100 * A_MARGIN
