@@ -193,3 +193,20 @@ def test_run_with_zero_compute_start_uses_it_as_r0():
     assert fit.n_used == 30 and fit.data.omitted == {"zero_compute_used_as_r0": 1}
     free = fit_sigmoid(Run(c, y), r0="free")
     assert free.data.omitted == {"zero_compute": 1}
+
+
+def test_a_percentage_is_bounded_at_100_as_a_pass_rate_is_at_1():
+    # Observed up to its midpoint, a curve heading for 0.95 is fitted with A on its bound;
+    # in percent the same data used to get an unbounded A (above 100 is no accuracy).
+    c = np.geomspace(100, 2000, 12)
+    y = sigmoid(c, 0.95, 2.0, 2000.0, 0.3) + np.random.default_rng(0).normal(0, 0.01, c.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frac = fit_sigmoid(c, reward=y)
+        pct = fit_sigmoid(c, reward=100 * y)
+        wide = fit_sigmoid(c, reward=100 * y, a_bounds=(None, None))
+    assert frac.params["A"] <= 1.0 and pct.params["A"] <= 100.0
+    assert pct.params["A"] == pytest.approx(100 * frac.params["A"], rel=1e-5)
+    assert pct.params["R0"] == pytest.approx(100 * frac.params["R0"], rel=1e-5, abs=1e-6)
+    # asked for wide bounds, it is not held at 100
+    assert wide.params["A"] > 100.0

@@ -16,7 +16,13 @@ import numpy as np
 from rlscaling.fit.identifiability import IdentifiabilityWarning, profile_issues
 from rlscaling.fit.result import SigmoidFit
 from rlscaling.fit.search import solve_one
-from rlscaling.io.checks import InputError, check_int, check_real, is_pass_rate
+from rlscaling.io.checks import (
+    InputError,
+    check_int,
+    check_real,
+    is_pass_rate,
+    looks_like_percent,
+)
 from rlscaling.io.inputs import CurveData, NanPolicy, add_counts, check_curve, split_zero_compute
 from rlscaling.io.loaders import resolve_columns
 from rlscaling.model.solver import LOSSES, Bounds
@@ -48,8 +54,11 @@ def _resolve_bounds(
     r0_free: bool,
 ) -> tuple[Bounds, bool]:
     in_unit = is_pass_rate(y)
+    percent = False
     if a_bounds == "auto":
-        a_lo, a_hi = (0.0, 1.0) if in_unit else (None, None)
+        # a percentage (the rule forecast's reward_range="auto" reads one by) cannot pass 100
+        percent = not in_unit and looks_like_percent(y)
+        a_lo, a_hi = (0.0, 1.0) if in_unit else (0.0, 100.0) if percent else (None, None)
     else:
         try:
             a_lo, a_hi = a_bounds
@@ -87,7 +96,9 @@ def _resolve_bounds(
     # C_mid is allowed a few observed spans (and at least a decade) on either side of the data;
     # far outside, it is not identified by the data at all and the flag will say so.
     pad = 3.0 * span_x + np.log(10.0)
-    r0_lo, r0_hi = (0.0, 1.0) if (pass_rate and r0_free) else (-np.inf, np.inf)
+    r0_lo, r0_hi = (-np.inf, np.inf)
+    if r0_free and (pass_rate or percent):
+        r0_lo, r0_hi = (0.0, 1.0) if pass_rate else (0.0, 100.0)
     lower = np.array([a_lo, b_lo, x.min() - pad, r0_lo])
     upper = np.array([a_hi, b_hi, x.max() + pad, r0_hi])
     free = np.array([True, True, True, r0_free])
@@ -178,8 +189,10 @@ def fit_sigmoid(
         Evaluation size per point (prompts x samples per prompt), or one number for every
         point; larger evaluations are less noisy and get proportionally more weight.
     a_bounds : "auto" or (low, high)
-        Bounds on A. ``"auto"`` bounds A to [0, 1] when every reward is in [0, 1] (a pass rate)
-        and leaves it wide otherwise. A ``None`` side is wide.
+        Bounds on A. ``"auto"`` bounds A to [0, 1] when every reward is in [0, 1] (a pass
+        rate), and A and a free R0 to [0, 100] when every reward lies in [0, 100] and some
+        exceed 10 (a percentage, as :func:`~rlscaling.forecast` reads one); it leaves A wide
+        otherwise. A ``None`` side is wide.
     b_bounds : (low, high), default (0.05, 20)
         Bounds on the exponent B.
     loss : {"linear", "soft_l1", "huber", "cauchy"}
