@@ -210,3 +210,7 @@ def test_a_percentage_is_bounded_at_100_as_a_pass_rate_is_at_1():
     assert pct.params["R0"] == pytest.approx(100 * frac.params["R0"], rel=1e-5, abs=1e-6)
     # asked for wide bounds, it is not held at 100
     assert wide.params["A"] > 100.0
+    # its bands stay in [0, 100] as a pass rate's stay in [0, 1]
+    assert pct.reward_range == (0.0, 100.0) and wide.reward_range == (-np.inf, np.inf)
+    far = pct.band([1e6], level=0.99, kind="observed")
+    assert 0.0 <= float(far["lower"].iloc[0]) <= float(far["upper"].iloc[0]) <= 100.0

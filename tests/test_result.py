@@ -81,7 +81,8 @@ def test_intervals_and_bands_of_a_pass_rate_stay_in_zero_one():
 
 def test_unbounded_rewards_are_not_clipped():
     c = np.geomspace(100, 3000, 25)
-    y = 100 * sigmoid(c, 0.97, 1.5, 1500, 0.2) + np.sin(np.arange(25))
+    # a score above 100 (in [0, 100] it would be read as a percentage, bounded there)
+    y = 50 + 100 * sigmoid(c, 0.97, 1.5, 1500, 0.2) + np.sin(np.arange(25))
     f = fit_sigmoid(c, y, warn=False)
     assert not f.pass_rate and f.reward_range == (-np.inf, np.inf)
     lo, hi = f.interval("A", 0.9)

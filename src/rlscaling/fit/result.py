@@ -15,7 +15,12 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import stdtr, stdtrit
 
 from rlscaling.fit.identifiability import local_issues
-from rlscaling.io.checks import InputError, as_positive_compute, check_level
+from rlscaling.io.checks import (
+    InputError,
+    as_positive_compute,
+    check_level,
+    looks_like_percent,
+)
 from rlscaling.io.inputs import CurveData
 from rlscaling.model.curve import (
     INTERNAL_NAMES,
@@ -371,8 +376,14 @@ class SigmoidFit:
 
     @property
     def reward_range(self) -> tuple[float, float]:
-        """Values a reward can take: [0, 1] for a pass rate, else ``(-inf, inf)``."""
-        return (0.0, 1.0) if self.pass_rate else (-np.inf, np.inf)
+        """Values a reward can take: [0, 1] for a pass rate, [0, 100] for a percentage fitted
+        with A bounded to it (``a_bounds="auto"`` reads one so), else ``(-inf, inf)``."""
+        if self.pass_rate:
+            return (0.0, 1.0)
+        a_lo, a_hi = float(self.bounds.lower[0]), float(self.bounds.upper[0])
+        if (a_lo, a_hi) == (0.0, 100.0) and looks_like_percent(self.data.reward):
+            return (0.0, 100.0)
+        return (-np.inf, np.inf)
 
     def band(
         self,
