@@ -4,7 +4,8 @@
 real learning curves, pooled and per kind of curve (:data:`KINDS`): how much to trust a
 sigmoid's extrapolation by default (``prior_weight``) and against the run's own evidence
 (``prior_strength``), how close to the end of a run its weight is capped (``gain_horizon``),
-and how much to widen intervals so that they cover what they say (``interval_scale``); and,
+how much of a rising loss's or score's recent pace to carry on (``trend_weight``), and how
+much to widen intervals so that they cover what they say (``interval_scale``); and,
 pooled only, how a run of 2-4 evaluations is forecast (``few_point_weight``,
 ``few_point_scale``). The others (``plateau_drift``, ``trend_scale``, ``gain_clip``, ...) are
 set by hand. :func:`fit_prior` learns the learned ones from a user's own past runs;
@@ -53,8 +54,10 @@ class ForecastPrior:
     ``kinds`` maps a kind of curve (:data:`KINDS`, chosen from the data by
     :func:`rlscaling.forecasting.ensemble.curve_kind`: a smooth curve, or a pass rate or an
     unbounded score, still rising or flat) to the settings learned for it (``prior_weight``,
-    ``prior_strength``, ``gain_horizon``, ``interval_scale``); a kind not listed uses the
-    top-level values. ``gain_horizon`` caps the sigmoid's weight at ``h / gain_horizon`` for
+    ``prior_strength``, ``gain_horizon``, ``trend_weight``, ``interval_scale``); a kind not
+    listed uses the top-level values. ``trend_weight`` is the share of the recent pace a
+    fitted forecast adds (:func:`rlscaling.forecasting.ensemble.trend_gain`; never for a pass
+    rate or a flat kind). ``gain_horizon`` caps the sigmoid's weight at ``h / gain_horizon`` for
     a forecast ``h`` e-folds of compute ahead (``None``: no cap; see
     :func:`rlscaling.forecasting.ensemble.sigmoid_weight`). A run with 2-4 evaluations is
     forecast as its last value plus ``few_point_weight`` times its recent trend (0: a
@@ -383,8 +386,8 @@ def prior_from_cases(
 
     Pooled over all cases, then per kind of curve where the corpus holds at least
     ``min_kind_cases`` of that kind (a kind with fewer keeps the pooled settings, except that
-    a smooth curve's sigmoid weight is then not capped): the prior weight and strength and
-    the gain horizon minimise mean plus median relative error; the interval scale makes
+    a smooth curve's sigmoid weight is then not capped): the prior weight and strength, the
+    gain horizon and the trend share minimise mean plus median relative error; the interval scale makes
     the 80% and 90% intervals cover on those cases. Few-point cases (2-4 evaluations) set
     ``few_point_scale`` and ``few_point_weight`` (the share of the recent trend they add)
     alone. Every source (``run.metadata["source"]``; runs without one form one source) weighs
