@@ -387,11 +387,11 @@ def prior_from_cases(
     Pooled over all cases, then per kind of curve where the corpus holds at least
     ``min_kind_cases`` of that kind (a kind with fewer keeps the pooled settings, except that
     a smooth curve's sigmoid weight is then not capped): the prior weight and strength, the
-    gain horizon and the trend share minimise mean plus median relative error; the interval scale makes
-    the 80% and 90% intervals cover on those cases. Few-point cases (2-4 evaluations) set
-    ``few_point_scale`` and ``few_point_weight`` (the share of the recent trend they add)
-    alone. Every source (``run.metadata["source"]``; runs without one form one source) weighs
-    the same in these means, medians and quantiles.
+    gain horizon and the trend share minimise mean plus median relative error; the interval
+    scale makes the 80% and 90% intervals cover on those cases. Few-point cases (2-4
+    evaluations) set ``few_point_scale`` and ``few_point_weight`` (the share of the recent
+    trend they add) alone. Every source (``run.metadata["source"]``; runs without one form
+    one source) weighs the same in these means, medians and quantiles.
     """
     from scipy import stats
 
