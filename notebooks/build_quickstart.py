@@ -64,9 +64,10 @@ my_run.metadata["columns"], my_run.metadata["compute_unit"]"""),
     ("md", """A log already in pandas goes the same way: `fit_sigmoid(df)` and `forecast(df)` find
 its columns as `load_run` finds a file's. A training log that records the evaluation only every
 few steps has empty cells between: `nan_policy="omit"` leaves those rows out and says how many.
-An accuracy logged in percent is a pass rate on another scale: say so with
-`reward_range=(0, 100)`, and it is forecast as one (kept below 100, with the settings learned
-on pass rates)."""),
+An accuracy logged in percent is a pass rate on another scale: a reward whose values all lie
+in [0, 100], some above 10, is read as one and forecast as a pass rate (kept below 100, with
+the settings learned on pass rates), and a note says so; `reward_range=None` forecasts it as
+an open-ended score, `reward_range=(low, high)` gives other bounds."""),
     ("code", """import pandas as pd
 
 df = pd.read_csv(folder / "my_run.csv")
@@ -78,7 +79,7 @@ train_log = pd.concat([df, between]).sort_values("gpu_hours")
 first_half = train_log[train_log["gpu_hours"] <= df["gpu_hours"].median()]
 print(forecast(first_half, nan_policy="omit", seed=0).notes)
 in_percent = df.assign(val_reward=100 * df["val_reward"]).iloc[: len(df) // 2]
-print(forecast(in_percent, reward_range=(0, 100), seed=0).summary())"""),
+print(forecast(in_percent, seed=0).summary())  # its last note says how it was read"""),
     ("md", """## Fit the curve
 
 `fit_sigmoid` returns a `SigmoidFit` with the parameters, their standard errors and a flag that
