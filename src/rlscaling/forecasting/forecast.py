@@ -565,9 +565,14 @@ def predictive_curves(
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     reward_range, range_note = _resolve_reward_range(reward_range, run.reward)
-    if range_note is not None:
+    if reward_range is not None or range_note is not None:
+        # forecast on [0, 1] when a range is given or read (a plain run otherwise), then map
+        # back and add what the reading says
+        lo, hi = (
+            (0.0, 1.0) if reward_range is None else check_reward_range(reward_range, run.reward)
+        )
         draws = predictive_curves(
-            run,
+            replace(run, reward=(run.reward - lo) / (hi - lo)),
             compute,
             method=method,
             n_samples=n_samples,
@@ -575,23 +580,11 @@ def predictive_curves(
             prior=prior,
             average_of=average_of,
             left_out_at_zero=left_out_at_zero,
-            reward_range=reward_range,
+            reward_range=None,
         )
-        return replace(draws, notes=(*draws.notes, range_note))
-    if reward_range is not None:
-        lo, hi = check_reward_range(reward_range, run.reward)
-        unit = replace(run, reward=(run.reward - lo) / (hi - lo))
-        draws = predictive_curves(
-            unit,
-            compute,
-            method=method,
-            n_samples=n_samples,
-            seed=seed,
-            prior=prior,
-            average_of=average_of,
-            left_out_at_zero=left_out_at_zero,
-        )
-        return _from_unit_range(draws, lo, hi)
+        if reward_range is not None:
+            draws = _from_unit_range(draws, lo, hi)
+        return draws if range_note is None else replace(draws, notes=(*draws.notes, range_note))
     c = as_positive_compute(compute, "budget")
     need = 2 if method == "auto" else 4
     if len(run) < need:

@@ -331,9 +331,11 @@ def fit_prior(
         replace(base, gain_horizon=gh)
     n_percent = 0
     if reward_range == "auto":
-        n_percent = sum(looks_like_percent(r.reward) for r in runs)
+        percent = [looks_like_percent(r.reward) for r in runs]
+        n_percent = sum(percent)
         runs = [
-            replace(r, reward=r.reward / 100.0) if looks_like_percent(r.reward) else r for r in runs
+            replace(r, reward=r.reward / 100.0) if p else r
+            for r, p in zip(runs, percent, strict=True)
         ]
     elif isinstance(reward_range, str):
         raise InputError(
