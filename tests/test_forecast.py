@@ -548,6 +548,34 @@ def test_smoothed_level_smooths_noise_and_follows_a_step():
     assert smoothed_level(np.array([0.2, 0.4])) == (0.4, 1.0)
 
 
+def test_local_level_keeps_up_with_a_rising_run_and_smooths_a_flat_one():
+    from rlscaling.forecasting.ensemble import local_level, smoothed_level
+
+    # a noisy pass rate still rising along a line: the exponentially weighted level must pick
+    # weight 1 (the last value, with its noise) or lag; the local-linear level does neither
+    errs_local, errs_last = [], []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        trend = np.linspace(0.2, 0.6, 30)
+        y = trend + rng.normal(0, 0.03, trend.size)
+        level, _ = local_level(y)
+        errs_local.append(abs(level - trend[-1]))
+        errs_last.append(abs(y[-1] - trend[-1]))
+    assert np.mean(errs_local) < 0.8 * np.mean(errs_last)
+    # on a flat noisy run it is (about) the exponentially weighted level: slope weight 0 is in
+    # its grid
+    rng = np.random.default_rng(0)
+    flat = 0.5 + rng.normal(0, 0.05, 40)
+    level, alpha = local_level(flat)
+    assert abs(level - 0.5) < abs(flat[-1] - 0.5) and alpha < 0.5
+    # hand-computed: on an exact line every weight pair with a slope weight > 0 learns the
+    # slope; the best pair's level at the end is the last value
+    line = np.arange(10.0)
+    assert local_level(line)[0] == pytest.approx(9.0, abs=1e-6)
+    assert smoothed_level(line)[0] == 9.0  # weight 1: the last value
+    assert local_level(np.array([0.2, 0.4])) == (0.4, 1.0)
+
+
 def test_curve_kind_reads_the_range_and_the_shape():
     from rlscaling.forecasting.ensemble import curve_kind
 
