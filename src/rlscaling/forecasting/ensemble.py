@@ -96,7 +96,7 @@ def local_level(y: NDArray) -> tuple[float, float]:
     so on a rising noisy pass rate its one-step errors choose weight 1, the last value with
     all its noise. A level that follows the slope can average the noise away and still keep
     up (on the RL reward curves of the development set at 75% of a run: median error
-    0.93x -> 0.86x carry-last's, docs/forecasting.md). Written here because it is a
+    0.93x -> 0.89x carry-last's, docs/forecasting.md). Written here because it is a
     20 x 5 grid of two-line recursions, vectorised over the grid, scored the same way as
     :func:`smoothed_level`; a library's Holt fits its pair by numerical optimisation per call,
     slow for the many short series a forecast smooths (one per leave-future-out cut).
