@@ -38,7 +38,7 @@ def result():
 def test_frame_has_every_run_fraction_and_method(result):
     assert isinstance(result, BacktestResult)
     df = result.frame
-    assert len(df) == 4 * 3 * 5
+    assert len(df) == 4 * 3 * (1 + len(BASELINES))
     assert set(df["method"]) == {"forecast[auto]", *BASELINES}
     assert set(df["fraction"]) == {0.25, 0.5, 0.75}
     # The truth is the mean of the last three evaluations, at their geometric-mean compute.
@@ -76,7 +76,7 @@ def test_coverage_and_width_fields(result):
 
 def test_ranking_of_recipes(result):
     rk = result.ranking
-    assert len(rk) == 3 * 5
+    assert len(rk) == 3 * (1 + len(BASELINES))
     assert rk["kendall_tau"].between(-1, 1).all()
     assert rk["top1_correct"].isin([True, False]).all()
     assert "kendall_tau" in result.summary_table().columns
@@ -264,3 +264,32 @@ def test_a_runs_numbers_do_not_depend_on_its_place_among_the_runs():
     for col in ("prediction", "lower_0.9", "upper_0.9"):
         np.testing.assert_array_equal(a[col].to_numpy(), b[col].to_numpy())
         np.testing.assert_array_equal(a.loc["run2", col].to_numpy(), alone[col].to_numpy())
+
+
+def test_the_local_level_is_a_baseline_that_keeps_up_with_a_rising_run():
+    # Noisy pass rates still rising along a line at the cut: the exponentially weighted level
+    # lags (or is the last value), the local-linear level averages the noise and keeps up.
+    from rlscaling.forecasting.ensemble import local_level
+
+    rng = np.random.default_rng(3)
+    c = np.linspace(100, 4000, 40)
+    runs = [
+        Run(c, 0.2 + 0.1 * c / 1000 + rng.normal(0, 0.02, c.size), name=f"r{k}") for k in range(12)
+    ]
+    bt = backtest(runs, fractions=(0.5,), target="last", progress=False, n_samples=200)
+    df = bt.frame
+    at = df[df["run"] == "r0"].set_index("method")
+    obs = runs[0].reward[c <= 0.5 * c.max()]
+    assert at.loc["local_level", "prediction"] == pytest.approx(local_level(obs)[0])
+    # scored against the level the run has at its cut (not its end: a level is not a forecast
+    # of further growth), the local level is closer than the last value and the smoothed one
+    err = {m: [] for m in ("local_level", "smoothed_level", "carry_last")}
+    for run in runs:
+        obs_run = run.reward[c <= 0.5 * c.max()]
+        true_now = 0.2 + 0.1 * c[c <= 0.5 * c.max()][-1] / 1000
+        rows = df[df["run"] == run.name].set_index("method")
+        assert rows.loc["carry_last", "prediction"] == obs_run[-1]
+        for m in err:
+            err[m].append(abs(rows.loc[m, "prediction"] - true_now))
+    assert np.mean(err["local_level"]) < 0.85 * np.mean(err["carry_last"])
+    assert np.mean(err["local_level"]) < np.mean(err["smoothed_level"])

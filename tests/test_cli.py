@@ -136,7 +136,7 @@ def test_backtest_writes_tables(csvs, tmp_path):
     assert all(m in res.stdout for m in ("carry_last", "smoothed_level", "curve_fit"))
     doc = json.loads((tmp_path / "b.json").read_text())
     assert doc["fractions"] == [0.3, 0.6]
-    assert len(pd.read_csv(tmp_path / "b.csv")) == 3 * 2 * 5
+    assert len(pd.read_csv(tmp_path / "b.csv")) == 3 * 2 * 6  # auto and 5 baselines
     assert (tmp_path / "b.png").exists()
 
 

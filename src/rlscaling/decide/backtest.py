@@ -11,9 +11,11 @@ forecast, in the same table, are the baselines a forecast has to beat:
 
 - ``carry_last``: the last observed reward, carried forward;
 - ``smoothed_level``: an exponentially weighted level of the observed rewards, its weight
-  chosen on the run's own past (the level step of the ``"auto"`` forecast alone): the
-  strongest simple baseline on noisy plateaus, and the one a forecast of a run that has
-  stopped rising must beat;
+  chosen on the run's own past: the strongest simple baseline on noisy plateaus, and the
+  one a forecast of a run that has stopped rising must beat;
+- ``local_level``: a local-linear (Holt) level, its two weights chosen on the run's own past
+  (the level step of the ``"auto"`` forecast alone): it keeps up with a noisy run that is
+  still rising, where the exponentially weighted level lags or falls back to the last value;
 - ``mean_last3``: the mean of the last three observed rewards;
 - ``curve_fit``: an unconstrained ``scipy.optimize.curve_fit`` of the same sigmoid from a single
   start, with a delta-method prediction interval from its covariance.
@@ -38,7 +40,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from rlscaling.decide.compare import records
-from rlscaling.forecasting.ensemble import smoothed_level
+from rlscaling.forecasting.ensemble import local_level, smoothed_level
 from rlscaling.forecasting.forecast import METHODS, ForecastWarning, forecast
 from rlscaling.io.checks import InputError, check_level
 from rlscaling.io.loaders import as_runs
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BASELINES", "BacktestResult", "backtest"]
 
-BASELINES = ("carry_last", "smoothed_level", "mean_last3", "curve_fit")
+BASELINES = ("carry_last", "smoothed_level", "local_level", "mean_last3", "curve_fit")
 Target = Literal["last3", "last"]
 REFUSABLE = (InputError, ValueError, RuntimeError, FloatingPointError, np.linalg.LinAlgError)
 
@@ -487,6 +489,8 @@ def _predict(
         return float(obs.reward[-1]), {}
     if name == "smoothed_level":
         return smoothed_level(obs.reward)[0], {}
+    if name == "local_level":
+        return local_level(obs.reward)[0], {}
     if name == "mean_last3":
         if n < 3:
             raise InputError(f"needs 3 observed evaluations, got {n}")
