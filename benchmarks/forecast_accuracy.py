@@ -20,12 +20,14 @@ Methods, scored on the same cases:
 - smooth: an exponentially weighted level of the observed values, its weight chosen on the
   run's own past (the one minimising the one-step-ahead squared error; weight 1 is the last
   value, so it is a "smoothed carry-last" that adapts to the noise of the run);
+- local: a local-linear (Holt) level, its level and slope weights chosen the same way
+  (``rlscaling.forecasting.ensemble.local_level``, the forecaster's level step alone);
 - last3: the mean of the last 3 observed values.
 
 Printed per family (rl_reward, rl_train_batch, pretrain_eval, loss, rl_returns; see
 ``benchmarks/devcurves.py``), per density (dense, thin)
-and overall at each fraction: median and mean error, their ratios to ``last`` and to
-``smooth`` (below 1 is better), and the coverage of the truth by the 80% and 90% intervals.
+and overall at each fraction: median and mean error, their ratios to ``last``, ``smooth``
+and ``local`` (below 1 is better), and the coverage of the truth by the 80% and 90% intervals.
 
     python benchmarks/forecast_accuracy.py [--quick] [--fractions 0.25,0.5,0.75]
 
@@ -52,6 +54,7 @@ from devcurves import DEFAULT, DEFAULT_RL, all_dev_curves, family_of, thinned
 
 import rlscaling
 from rlscaling import forecast
+from rlscaling.forecasting.ensemble import local_level
 from rlscaling.forecasting.prior import ForecastPrior, corpus_cases, prior_from_cases
 from rlscaling.io.errors import InputError
 
@@ -162,6 +165,7 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
             y = part.reward
             row["last"] = abs(y[-1] - truth) / scale
             row["smooth"] = abs(ewma_level(y) - truth) / scale
+            row["local"] = abs(local_level(y)[0] - truth) / scale
             row["last3"] = abs(y[-3:].mean() - truth) / scale
             try:
                 with warnings.catch_warnings(record=True) as caught:
@@ -250,6 +254,8 @@ def summarise(g: pd.DataFrame) -> dict:
     if ans.empty:
         return out
     e, last, smooth = ans["rlscaling"], ans["last"], ans["smooth"]
+    # results saved before the local-linear baseline existed have no "local" column
+    local = ans["local"] if "local" in ans else pd.Series(np.nan, index=ans.index)
     out.update(
         median=e.median(),
         med_vs_last=e.median() / max(last.median(), 1e-12),
@@ -257,6 +263,8 @@ def summarise(g: pd.DataFrame) -> dict:
         mean=e.mean(),
         mean_vs_last=e.mean() / max(last.mean(), 1e-12),
         mean_vs_smooth=e.mean() / max(smooth.mean(), 1e-12),
+        med_vs_local=e.median() / max(local.median(), 1e-12),
+        mean_vs_local=e.mean() / max(local.mean(), 1e-12),
         smooth_vs_last=smooth.median() / max(last.median(), 1e-12),
         cov80=ans["cover0.8"].mean(),
         cov90=ans["cover0.9"].mean(),
@@ -295,15 +303,16 @@ def report(df: pd.DataFrame) -> pd.DataFrame:
 def markdown(table: pd.DataFrame) -> str:
     """The table as markdown rows (the layout of docs/forecasting.md)."""
     head = (
-        "| family | density | at | cases | refused | median | x last | x smooth | mean | x last "
-        "| x smooth | cov80 | cov90 |"
+        "| family | density | at | cases | refused | median | x last | x smooth | x local | mean "
+        "| x last | x smooth | x local | cov80 | cov90 |"
     )
-    lines = [head, "|" + " --- |" * 13]
+    lines = [head, "|" + " --- |" * 15]
     for r in table.itertuples():
         lines.append(
             f"| {r.family} | {r.density} | {r.at:g} | {r.cases} | {r.refused} | {r.median:.3f} "
-            f"| {r.med_vs_last:.2f} | {r.med_vs_smooth:.2f} | {r.mean:.3f} | {r.mean_vs_last:.2f} "
-            f"| {r.mean_vs_smooth:.2f} | {r.cov80:.2f} | {r.cov90:.2f} |"
+            f"| {r.med_vs_last:.2f} | {r.med_vs_smooth:.2f} | {r.med_vs_local:.2f} | {r.mean:.3f} "
+            f"| {r.mean_vs_last:.2f} | {r.mean_vs_smooth:.2f} | {r.mean_vs_local:.2f} "
+            f"| {r.cov80:.2f} | {r.cov90:.2f} |"
         )
     return "\n".join(lines)
 
