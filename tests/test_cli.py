@@ -133,7 +133,9 @@ def test_backtest_writes_tables(csvs, tmp_path):
         "--json", tmp_path / "b.json", "--csv", tmp_path / "b.csv", "--figure", tmp_path / "b.png",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert all(m in res.stdout for m in ("carry_last", "smoothed_level", "curve_fit"))
+    assert all(
+        m in res.stdout for m in ("carry_last", "smoothed_level", "local_level", "curve_fit")
+    )
     doc = json.loads((tmp_path / "b.json").read_text())
     assert doc["fractions"] == [0.3, 0.6]
     assert len(pd.read_csv(tmp_path / "b.csv")) == 3 * 2 * 6  # auto and 5 baselines
