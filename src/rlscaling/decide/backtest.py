@@ -354,7 +354,7 @@ def backtest(
     >>> from rlscaling import backtest, example_curves
     >>> bt = backtest(example_curves()[:2], fractions=(0.5,), progress=False, n_samples=200)
     >>> sorted(bt.frame["method"].unique())
-    ['carry_last', 'curve_fit', 'forecast[auto]', 'mean_last3', 'smoothed_level']
+    ['carry_last', 'curve_fit', 'forecast[auto]', 'local_level', 'mean_last3', 'smoothed_level']
     >>> bool(bt.frame["refused"].any())
     False
     """
