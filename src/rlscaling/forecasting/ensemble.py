@@ -64,17 +64,7 @@ def smoothed_level(y: NDArray) -> tuple[float, float]:
     a small weight (a long average), a smooth or moving curve a weight near 1. With fewer than
     3 points it is the last value.
     """
-    y = np.asarray(y, dtype=float)
-    if y.size < 3:
-        return float(y[-1]), 1.0
-    a = EWMA_WEIGHTS
-    s = np.full(a.size, y[0])
-    sse = np.zeros(a.size)
-    for v in y[1:]:
-        sse += (v - s) ** 2
-        s = a * v + (1 - a) * s
-    i = int(np.argmin(sse))  # on ties the first: the heavier smoothing
-    return float(s[i]), float(a[i])
+    return _best_smoothing(y, np.zeros(1))
 
 
 # smoothing of the slope in local_level (0: the slope stays at its start, 0, so the level is
@@ -101,11 +91,18 @@ def local_level(y: NDArray) -> tuple[float, float]:
     :func:`smoothed_level`; a library's Holt fits its pair by numerical optimisation per call,
     slow for the many short series a forecast smooths (one per leave-future-out cut).
     """
+    return _best_smoothing(y, SLOPE_WEIGHTS)
+
+
+def _best_smoothing(y: NDArray, slope_weights: NDArray) -> tuple[float, float]:
+    """Level at the last evaluation and level weight of the best pair of weights
+    (:data:`EWMA_WEIGHTS` x ``slope_weights``) by one-step-ahead squared error; the last
+    value and 1 with fewer than 3 points. Slope weights ``[0]`` are exponential smoothing."""
     y = np.asarray(y, dtype=float)
     if y.size < 3:
         return float(y[-1]), 1.0
-    a = np.repeat(EWMA_WEIGHTS, SLOPE_WEIGHTS.size)
-    b = np.tile(SLOPE_WEIGHTS, EWMA_WEIGHTS.size)
+    a = np.repeat(EWMA_WEIGHTS, slope_weights.size)
+    b = np.tile(slope_weights, EWMA_WEIGHTS.size)
     level = np.full(a.size, y[0])
     slope = np.zeros(a.size)
     sse = np.zeros(a.size)
