@@ -147,6 +147,26 @@ def test_the_r0_of_r0_first_has_the_first_evaluations_noise_and_an_interval():
     assert not at_zero.r0_in_data and at_zero.stderr["R0"] == pytest.approx(at_zero.noise_sd)
 
 
+def test_a_robust_fit_with_a_measured_r0_has_a_positive_semidefinite_covariance():
+    """A smooth falling curve under Huber loss: the sandwich factor is 1/100 of noise_sd**2,
+    and the shared draw of R0 and the first point, added at noise_sd**2, made the variance of
+    ln C_mid negative (its standard error came out inf, with no warning)."""
+    c = np.geomspace(1, 10, 15)
+    y = np.array([0.57146312, 0.56136546, 0.55121672, 0.54102515, 0.53079915, 0.52054722,
+                  0.51027795, 0.5, 0.48972205, 0.47945278, 0.46920085, 0.45897485,
+                  0.44878328, 0.43863454, 0.42853688])  # fmt: skip
+    cases = [(c, y, "huber")]
+    rng = np.random.default_rng(3)
+    for i in range(20):
+        ci = np.geomspace(100, 2e4, 12)
+        yi = sigmoid(ci, 0.6, 1.5, 2000.0, 0.1) + rng.normal(0, 0.01, ci.size)
+        cases.append((ci, yi, ("huber", "soft_l1", "cauchy")[i % 3]))
+    for ci, yi, loss in cases:
+        f = fit_sigmoid(ci, yi, r0="first", loss=loss, warn=False)
+        assert np.linalg.eigvalsh(f.covariance).min() >= -1e-12 * np.abs(f.covariance).max()
+        assert all(np.isfinite(se) for se in f.stderr.values()), (loss, f.stderr)
+
+
 def test_a_robust_loss_measures_noise_and_errors_without_the_outliers():
     """Two evaluations 0.25 low on curves with noise sd 0.015: under a robust loss the noise
     sd came out 0.069 (the outliers' root mean square) and the standard error of A 3.7 times

@@ -71,6 +71,11 @@ def local_issues(
             f"B is poorly determined (standard error {stderr['B']:.3g} against B = "
             f"{theta[1]:.3g}): the bend of the curve is not seen in the data"
         )
+    for nm, key in (("C_mid", "log_C_mid"), ("R0", "R0")):
+        i = PUBLIC_NAMES.index(nm)
+        if free[i] and not np.isfinite(stderr[key]):
+            # no threshold of their own, but an infinite standard error must not pass silently
+            issues.append(f"{nm} has no finite standard error (the covariance is singular there)")
     return issues, hit, gain_observed
 
 

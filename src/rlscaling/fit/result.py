@@ -171,7 +171,9 @@ class SigmoidFit:
         idx = np.flatnonzero(free)
         cov[np.ix_(idx, idx)] = cov_free
         if r0_weight is not None and not free[3] and np.all(np.isfinite(cov_free)):
-            cov = _with_measured_r0(cov, h_inv, jac, jac_raw, free, noise_sd, r0_weight, r0_in_data)
+            cov = _with_measured_r0(
+                cov, h_inv, jac, jac_raw, free, noise_sd, var_scale, r0_weight, r0_in_data
+            )
         var = np.diag(cov).copy()
         var[var < 0] = np.inf
         se_int = np.sqrt(var)
@@ -572,6 +574,7 @@ def _with_measured_r0(
     jac_raw: NDArray,
     free: NDArray,
     noise_sd: float,
+    var_scale: float,
     r0_weight: float,
     r0_in_data: bool,
 ) -> NDArray:
@@ -584,6 +587,12 @@ def _with_measured_r0(
     the rest; when that evaluation is also the first fitted point, ``y[0]`` and R0 share one
     noise draw, adding ``noise_sd**2 (H^-1 j0 g' + g j0' H^-1)`` (``j0``: the Jacobian's
     first row) and ``noise_sd**2 H^-1 j0`` to the covariance with R0.
+
+    A robust fit's data part has the sandwich factor ``var_scale`` in place of
+    ``noise_sd**2``; the shared draw then enters through ``sqrt(var_scale) * noise_sd``, so the
+    matrix stays the covariance of one linear map of the noise (positive semi-definite). With
+    ``noise_sd**2`` there, a Huber fit whose sandwich factor is well below ``noise_sd**2``
+    got a negative variance for ln C_mid.
     """
     idx = np.flatnonzero(free)
     s0 = noise_sd**2 / r0_weight
@@ -591,7 +600,7 @@ def _with_measured_r0(
     add = s0 * np.outer(g, g)
     cross = s0 * g
     if r0_in_data:
-        hj = noise_sd**2 * (h_inv @ jac_raw[0, free])
+        hj = np.sqrt(var_scale) * noise_sd * (h_inv @ jac_raw[0, free])
         add = add + np.outer(hj, g) + np.outer(g, hj)
         cross = cross + hj
     out = cov.copy()
