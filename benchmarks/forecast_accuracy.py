@@ -19,7 +19,8 @@ Methods, scored on the same cases:
 - last: carry the last observed value forward;
 - smooth: an exponentially weighted level of the observed values, its weight chosen on the
   run's own past (the one minimising the one-step-ahead squared error; weight 1 is the last
-  value, so it is a "smoothed carry-last" that adapts to the noise of the run);
+  value, so it is a "smoothed carry-last" that adapts to the noise of the run;
+  ``rlscaling.forecasting.ensemble.smoothed_level``);
 - local: a local-linear (Holt) level, its level and slope weights chosen the same way
   (``rlscaling.forecasting.ensemble.local_level``, the forecaster's level step alone);
 - last3: the mean of the last 3 observed values.
@@ -54,28 +55,12 @@ from devcurves import DEFAULT, DEFAULT_RL, all_dev_curves, family_of, thinned
 
 import rlscaling
 from rlscaling import forecast
-from rlscaling.forecasting.ensemble import local_level
+from rlscaling.forecasting.ensemble import local_level, smoothed_level
 from rlscaling.forecasting.prior import ForecastPrior, corpus_cases, prior_from_cases
 from rlscaling.io.errors import InputError
 
 CACHE = Path(__file__).parent / ".cache"
 FAMILIES = ("rl_reward", "rl_train_batch", "pretrain_eval", "loss", "rl_returns")
-ALPHAS = np.linspace(0.05, 1.0, 20)
-
-
-def ewma_level(y: np.ndarray) -> float:
-    """Exponentially weighted level with the weight that best predicted the run's next value."""
-    if y.size < 3:
-        return float(y[-1])
-    best, level = np.inf, float(y[-1])
-    for a in ALPHAS:
-        s, sse = y[0], 0.0
-        for v in y[1:]:
-            sse += (v - s) ** 2
-            s = a * v + (1 - a) * s
-        if sse < best - 1e-15:
-            best, level = sse, float(s)
-    return level
 
 
 def protocol_part(run, fraction: float):
@@ -164,7 +149,7 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
                 continue
             y = part.reward
             row["last"] = abs(y[-1] - truth) / scale
-            row["smooth"] = abs(ewma_level(y) - truth) / scale
+            row["smooth"] = abs(smoothed_level(y)[0] - truth) / scale
             row["local"] = abs(local_level(y)[0] - truth) / scale
             row["last3"] = abs(y[-3:].mean() - truth) / scale
             try:
