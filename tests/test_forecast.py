@@ -18,6 +18,7 @@ from rlscaling import (
     load_example,
     sigmoid,
 )
+from rlscaling.forecasting.ensemble import horizon_multiplier
 from rlscaling.forecasting.prior import (
     ForecastPrior,
     corpus_cases,
@@ -587,6 +588,74 @@ def test_curve_kind_reads_the_range_and_the_shape():
     noisy = Run(C, loss.reward + rng.normal(0, 0.01, C.size))
     assert curve_kind(noisy) == "score-rising"
     assert curve_kind(Run(C, 100 * flat.reward)) == "score-flat"
+
+
+def test_horizon_multiplier_is_linear_in_log_horizon_and_flat_outside():
+    from rlscaling.forecasting.ensemble import horizon_multiplier
+
+    cfg = ForecastPrior(horizon_anchors=(0.25, 1.0), horizon_scales=(0.5, 2.0))
+    # ln 0.5 lies halfway between ln 0.25 and ln 1
+    m = horizon_multiplier(np.array([0.05, 0.25, 0.5, 1.0, 7.0]), cfg)
+    assert m == pytest.approx([0.5, 0.5, 1.25, 2.0, 2.0])
+    assert horizon_multiplier(np.array([0.3, 3.0]), ForecastPrior()) == pytest.approx([1.0, 1.0])
+    for bad in [
+        {"horizon_anchors": (1.0, 0.5), "horizon_scales": (1.0, 1.0)},  # not increasing
+        {"horizon_anchors": (0.5, 1.0), "horizon_scales": (1.0,)},  # lengths differ
+        {"horizon_anchors": (0.5, 1.0), "horizon_scales": (1.0, 0.0)},  # not positive
+    ]:
+        with pytest.raises(InputError, match="horizon_anchors"):
+            ForecastPrior(**bad)
+    again = ForecastPrior.from_dict(cfg.to_dict())
+    assert again == cfg and isinstance(again.horizon_anchors, tuple)
+
+
+def test_the_horizon_multiplier_widens_a_far_forecast_and_narrows_a_near_one():
+    run = Run(C, 0.4 + np.random.default_rng(2).normal(0, 0.02, C.size))
+    near, far = C[-1] * np.exp(0.25), C[-1] * np.exp(1.4)  # 0.25 and 1.4 e-folds ahead
+    flat = ForecastPrior()
+    sloped = replace(flat, horizon_anchors=(0.25, 1.4), horizon_scales=(0.5, 2.0))
+    width = {
+        (name, b): float(np.ptp(forecast(run, budget=b, prior=p, seed=0).interval(0.8)))
+        for name, p in (("flat", flat), ("sloped", sloped))
+        for b in (near, far)
+    }
+    assert width["sloped", near] / width["flat", near] == pytest.approx(0.5, rel=0.05)
+    assert width["sloped", far] / width["flat", far] == pytest.approx(2.0, rel=0.05)
+
+
+def test_fit_prior_widens_intervals_for_the_horizons_whose_errors_are_larger():
+    """Runs that jump at 40% of their compute: forecasts from 25% miss the jump, those from 50%
+    and 75% see it. One scale over all three covers the early ones too rarely and the late
+    ones too often; the multipliers per horizon bring each nearer its nominal coverage."""
+    from scipy import stats
+
+    from rlscaling.forecasting.prior import _errors_and_z
+
+    rng = np.random.default_rng(5)
+    c = np.geomspace(100, 1e4, 24)
+    runs = []
+    for i in range(36):
+        y = 0.5 + rng.normal(0, 0.01, c.size) + np.where(c > 4e3, rng.normal(0, 0.06), 0.0)
+        runs.append(Run(c, y, name=f"run{i}", metadata={"source": f"s{i % 6}"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prior = fit_prior(runs, weight_grid=(0.0, 1.0), strength_grid=(2.0,), progress=False)
+    assert len(prior.horizon_anchors) == 3 and np.all(np.diff(prior.horizon_anchors) > 0)
+    assert prior.horizon_scales[0] < 0.8 < 1.2 < prior.horizon_scales[-1]
+
+    cases, _ = corpus_cases(runs, (0.25, 0.5, 0.75), ForecastPrior(), progress=False)
+    flat = replace(prior, horizon_anchors=(), horizon_scales=())
+    q = stats.t.ppf(0.9, prior.tail_dof)  # the 80% interval's half-width in sds
+    miss = {}
+    for name, cfg in (("one scale", flat), ("by horizon", prior)):
+        for f in (0.25, 0.75):
+            group = [k for k in cases if k.fraction == f and not k.comp["few"]]
+            z = np.abs(_errors_and_z(group, cfg)[1])
+            scale = [cfg.for_kind(k.comp["kind"]).interval_scale for k in group]
+            h = [float(horizon_multiplier(k.comp["h"], cfg)[0]) for k in group]
+            miss[name, f] = abs(np.mean(z <= q * np.array(scale) * np.array(h)) - 0.8)
+    assert miss["by horizon", 0.25] < miss["one scale", 0.25]
+    assert miss["by horizon", 0.75] < miss["one scale", 0.75]
 
 
 def test_prior_overrides_by_kind_and_by_name():

@@ -6,7 +6,8 @@ sigmoid's extrapolation by default (``prior_weight``) and against the run's own 
 (``prior_strength``), how close to the end of a run its weight is capped (``gain_horizon``),
 how much of a rising loss's or score's recent pace to carry on (``trend_weight``), and how
 much to widen intervals so that they cover what they say (``interval_scale``); and,
-pooled only, how a run of 2-4 evaluations is forecast (``few_point_weight``,
+pooled only, how that widening changes with how far ahead the forecast looks
+(``horizon_scales``) and how a run of 2-4 evaluations is forecast (``few_point_weight``,
 ``few_point_scale``). The others (``plateau_drift``, ``trend_scale``, ``gain_clip``, ...) are
 set by hand. :func:`fit_prior` learns the learned ones from a user's own past runs;
 :func:`default_forecast_config` returns the bundled prior, learned from public development
@@ -31,6 +32,7 @@ from rlscaling.forecasting.ensemble import (
     budget_point_weights,
     curve_kind,
     few_point_components,
+    horizon_multiplier,
 )
 from rlscaling.io.checks import InputError, check_reward_range, looks_like_percent
 
@@ -61,7 +63,9 @@ class ForecastPrior:
     a forecast ``h`` e-folds of compute ahead (``None``: no cap; see
     :func:`rlscaling.forecasting.ensemble.sigmoid_weight`). A run with 2-4 evaluations is
     forecast as its last value plus ``few_point_weight`` times its recent trend (0: a
-    plateau), with an interval sized by ``few_point_scale``.
+    plateau), with an interval sized by ``few_point_scale``. ``horizon_scales`` multiply a
+    fitted forecast's spread at the horizons ``horizon_anchors`` (e-folds of compute ahead,
+    increasing), linearly in ln(horizon) between them and held flat outside; empty: 1.
 
     The other settings are set by hand, not learned by :func:`fit_prior`: ``gain_clip``
     (the sigmoid's gain at most this times the observed range), ``plateau_drift``,
@@ -92,6 +96,8 @@ class ForecastPrior:
     few_point_scale: float = 1.0
     few_point_weight: float = 0.0
     trend_weight: float = 0.0
+    horizon_anchors: tuple[float, ...] = ()
+    horizon_scales: tuple[float, ...] = ()
     kinds: dict[str, dict[str, float | None]] = field(default_factory=dict)
     learned_from: str = "hand-set defaults"
     scores: dict[str, Any] = field(default_factory=dict)
@@ -108,16 +114,31 @@ class ForecastPrior:
                     f"compute, got {value!r}"
                 )
 
+        anchors, scales = self.horizon_anchors, self.horizon_scales
+        a, m = np.asarray(anchors, dtype=float), np.asarray(scales, dtype=float)
+        if (
+            a.shape != m.shape
+            or a.ndim != 1
+            or not (np.all(a > 0) and np.all(np.diff(a) > 0) and np.all(m > 0))
+        ):
+            raise InputError(
+                f"horizon_anchors={anchors!r} and horizon_scales={scales!r} must be two "
+                "sequences of the same length: increasing positive horizons (e-folds of "
+                "compute) and positive multipliers (both empty: no change with horizon)"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["lfo_fractions"] = list(self.lfo_fractions)
+        for key in ("lfo_fractions", "horizon_anchors", "horizon_scales"):
+            d[key] = list(d[key])
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ForecastPrior:
         d = dict(d)
-        if "lfo_fractions" in d:
-            d["lfo_fractions"] = tuple(d["lfo_fractions"])
+        for key in ("lfo_fractions", "horizon_anchors", "horizon_scales"):
+            if key in d:
+                d[key] = tuple(d[key])
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise InputError(f"unknown ForecastPrior fields {sorted(unknown)}")
@@ -234,7 +255,9 @@ def corpus_cases(
 def _errors_and_z(cases: list[_Case], cfg: ForecastPrior) -> tuple[np.ndarray, np.ndarray]:
     """Relative errors and standardised errors (at ``interval_scale`` 1) of the cases."""
     err, z = [], []
-    unit = replace(cfg, interval_scale=1.0, few_point_scale=1.0)
+    unit = replace(
+        cfg, interval_scale=1.0, few_point_scale=1.0, horizon_anchors=(), horizon_scales=()
+    )
     for case in cases:
         comp = dict(case.comp)
         comp["w"] = budget_point_weights(comp, cfg)
@@ -282,10 +305,12 @@ def fit_prior(
     relative to each run's range. Then ``interval_scale`` is set so that the Student-t
     predictive intervals cover the truth at ``levels`` on the corpus (a conformal-style
     calibration). This is done pooled and again for each kind of curve with at least 40
-    cases; the cases with 2-4 observed evaluations (at least 10) set ``few_point_weight``
-    and ``few_point_scale``. Every source (``run.metadata["source"]``) weighs the same, also
-    within a kind: a source with a single case of a kind weighs as much there as one with a
-    hundred, and can decide that kind's settings (give sources of comparable size, or none).
+    cases, and the scale then gets a multiplier per fraction (``horizon_scales``; errors grow
+    with the horizon faster than the spread's terms do). The cases with 2-4 observed
+    evaluations (at least 10) set ``few_point_weight`` and ``few_point_scale``. Every source
+    (``run.metadata["source"]``) weighs the same, also within a kind: a source with a single
+    case of a kind weighs as much there as one with a hundred, and can decide that kind's
+    settings (give sources of comparable size, or none).
 
     Parameters
     ----------
@@ -371,6 +396,37 @@ def _to_unit_range(runs: Sequence[Run], reward_range: Any) -> list[Run]:
     return out
 
 
+def horizon_scales_from_cases(
+    fitted: list[_Case], cfg: ForecastPrior, levels: Sequence[float], min_cases: int = 10
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Multipliers of the calibrated spread, one per backtest fraction, at its median horizon.
+
+    The cases of each fraction (at least ``min_cases``; at least two fractions, else none are
+    learned) are standardised by their kind's ``interval_scale`` and calibrated like it: the
+    multiplier is what makes that fraction's intervals cover at ``levels``, every source
+    weighing the same.
+    """
+    by_fraction: dict[float, list[_Case]] = {}
+    for c in fitted:
+        by_fraction.setdefault(c.fraction, []).append(c)
+    points = []
+    for group in by_fraction.values():
+        if len(group) < min_cases:
+            continue
+        z = []
+        for c in group:
+            k_cfg = cfg.for_kind(c.comp["kind"])
+            z.append(_errors_and_z([c], k_cfg)[1][0] / k_cfg.interval_scale)
+        h = float(np.median([np.ravel(c.comp["h"])[0] for c in group]))
+        m = _calibrated_scale(np.array(z), levels, cfg.tail_dof, _source_weights(group))
+        if h > 0 and m > 0:
+            points.append((h, m))
+    points.sort()
+    if len(points) < 2 or len({h for h, _ in points}) < len(points):
+        return (), ()
+    return tuple(h for h, _ in points), tuple(m for _, m in points)
+
+
 def prior_from_cases(
     cases: list[_Case],
     refused: dict[str, int],
@@ -390,7 +446,9 @@ def prior_from_cases(
     ``min_kind_cases`` of that kind (a kind with fewer keeps the pooled settings, except that
     a smooth curve's sigmoid weight is then not capped): the prior weight and strength, the
     gain horizon and the trend share minimise mean plus median relative error; the interval
-    scale makes the 80% and 90% intervals cover on those cases. Few-point cases (2-4
+    scale makes the 80% and 90% intervals cover on those cases; then, pooled, a multiplier
+    of that scale per fraction makes each fraction's intervals cover (``horizon_scales`` at
+    the fractions' median horizons ``horizon_anchors``). Few-point cases (2-4
     evaluations) set ``few_point_scale`` and ``few_point_weight`` (the share of the recent
     trend they add) alone. Every source (``run.metadata["source"]``; runs without one form
     one source) weighs the same in these means, medians and quantiles.
@@ -446,6 +504,8 @@ def prior_from_cases(
         _, zf = _errors_and_z(few, replace(cfg, few_point_weight=few_weight))
         few_scale = _calibrated_scale(zf, levels, cfg.tail_dof, wf)
     cfg = replace(cfg, kinds=kinds, few_point_scale=few_scale, few_point_weight=few_weight)
+    anchors, scales = horizon_scales_from_cases(fitted, cfg, levels)
+    cfg = replace(cfg, horizon_anchors=anchors, horizon_scales=scales)
 
     err_all, cover = [], {lv: [] for lv in levels}
     by_kind: dict[str, int] = {}
@@ -454,7 +514,10 @@ def prior_from_cases(
         by_kind[kind] = by_kind.get(kind, 0) + 1
         k_cfg = cfg.for_kind(case.comp["kind"])
         e, z = _errors_and_z([case], k_cfg)
-        scale = k_cfg.few_point_scale if case.comp["few"] else k_cfg.interval_scale
+        if case.comp["few"]:
+            scale = k_cfg.few_point_scale
+        else:
+            scale = k_cfg.interval_scale * float(horizon_multiplier(case.comp["h"], k_cfg)[0])
         err_all.append(e[0])
         for lv in levels:
             cover[lv].append(abs(z[0]) <= scale * stats.t.ppf(0.5 + lv / 2, cfg.tail_dof))
