@@ -656,6 +656,15 @@ def test_fit_prior_widens_intervals_for_the_horizons_whose_errors_are_larger():
             miss[name, f] = abs(np.mean(z <= q * np.array(scale) * np.array(h)) - 0.8)
     assert miss["by horizon", 0.25] < miss["one scale", 0.25]
     assert miss["by horizon", 0.75] < miss["one scale", 0.75]
+    # off, everything else is learned the same, without multipliers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        off = fit_prior(
+            runs, weight_grid=(0.0, 1.0), strength_grid=(2.0,), progress=False, by_horizon=False
+        )
+    assert off == replace(prior, horizon_anchors=(), horizon_scales=(), scores=off.scores)
+    # the bundled prior, learned from unlike sources, has none (docs/forecasting.md)
+    assert default_forecast_config().horizon_scales == ()
 
 
 def test_prior_overrides_by_kind_and_by_name():

@@ -293,6 +293,7 @@ def fit_prior(
     progress: bool | None = None,
     label: str | None = None,
     reward_range: tuple[float, float] | str | None = "auto",
+    by_horizon: bool = True,
 ) -> ForecastPrior:
     """Learn the ``"auto"`` forecaster's prior from a corpus of full runs (empirical Bayes).
 
@@ -305,8 +306,9 @@ def fit_prior(
     relative to each run's range. Then ``interval_scale`` is set so that the Student-t
     predictive intervals cover the truth at ``levels`` on the corpus (a conformal-style
     calibration). This is done pooled and again for each kind of curve with at least 40
-    cases, and the scale then gets a multiplier per fraction (``horizon_scales``; errors grow
-    with the horizon faster than the spread's terms do). The cases with 2-4 observed
+    cases, and the scale then gets a multiplier per fraction (``horizon_scales``, unless
+    ``by_horizon=False``; errors grow with the horizon faster than the spread's terms do).
+    The cases with 2-4 observed
     evaluations (at least 10) set ``few_point_weight`` and ``few_point_scale``. Every source
     (``run.metadata["source"]``) weighs the same, also within a kind: a source with a single
     case of a kind weighs as much there as one with a hundred, and can decide that kind's
@@ -336,6 +338,15 @@ def fit_prior(
         above 10, is read as a percentage (counted in ``scores["read_as_percent"]``).
         ``None``: a reward outside [0, 1] is learned as an unbounded score (the settings are
         kept per kind of curve).
+    by_horizon : bool, default True
+        Learn a multiplier of the interval scale for each of ``fractions`` (how far ahead
+        its forecasts look), so that intervals from early in a run cover as well as those
+        from late in it. Right for runs of one kind (your own): on runs of one source of
+        the development curves it took the 80% intervals from 25% of a run from 0.56 to
+        0.76 of the truths (Pythia) and from 0.42 to 0.75 (the bundled countdown runs),
+        and from 75% from 0.87 and 0.93 to 0.77. On a corpus of unlike sources the
+        multipliers trade one source's coverage against another's: ``False`` there, as for
+        the bundled prior (``docs/forecasting.md``, "Intervals by horizon").
 
     Returns
     -------
@@ -380,6 +391,7 @@ def fit_prior(
         trend_grid=trend_grid,
         levels=levels,
         label=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
+        by_horizon=by_horizon,
     )
     return replace(prior, scores={**prior.scores, "read_as_percent": n_percent})
 
@@ -439,6 +451,7 @@ def prior_from_cases(
     levels: Sequence[float] = (0.8, 0.9),
     label: str = "corpus",
     min_kind_cases: int = 40,
+    by_horizon: bool = True,
 ) -> ForecastPrior:
     """The learning step of :func:`fit_prior`, on precomputed backtest cases.
 
@@ -446,9 +459,10 @@ def prior_from_cases(
     ``min_kind_cases`` of that kind (a kind with fewer keeps the pooled settings, except that
     a smooth curve's sigmoid weight is then not capped): the prior weight and strength, the
     gain horizon and the trend share minimise mean plus median relative error; the interval
-    scale makes the 80% and 90% intervals cover on those cases; then, pooled, a multiplier
-    of that scale per fraction makes each fraction's intervals cover (``horizon_scales`` at
-    the fractions' median horizons ``horizon_anchors``). Few-point cases (2-4
+    scale makes the 80% and 90% intervals cover on those cases; then (``by_horizon``),
+    pooled, a multiplier of that scale per fraction makes each fraction's intervals cover
+    (``horizon_scales`` at the fractions' median horizons ``horizon_anchors``). Few-point
+    cases (2-4
     evaluations) set ``few_point_scale`` and ``few_point_weight`` (the share of the recent
     trend they add) alone. Every source (``run.metadata["source"]``; runs without one form
     one source) weighs the same in these means, medians and quantiles.
@@ -504,7 +518,7 @@ def prior_from_cases(
         _, zf = _errors_and_z(few, replace(cfg, few_point_weight=few_weight))
         few_scale = _calibrated_scale(zf, levels, cfg.tail_dof, wf)
     cfg = replace(cfg, kinds=kinds, few_point_scale=few_scale, few_point_weight=few_weight)
-    anchors, scales = horizon_scales_from_cases(fitted, cfg, levels)
+    anchors, scales = horizon_scales_from_cases(fitted, cfg, levels) if by_horizon else ((), ())
     cfg = replace(cfg, horizon_anchors=anchors, horizon_scales=scales)
 
     err_all, cover = [], {lv: [] for lv in levels}
