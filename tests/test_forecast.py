@@ -602,6 +602,8 @@ def test_horizon_multiplier_is_linear_in_log_horizon_and_flat_outside():
         {"horizon_anchors": (1.0, 0.5), "horizon_scales": (1.0, 1.0)},  # not increasing
         {"horizon_anchors": (0.5, 1.0), "horizon_scales": (1.0,)},  # lengths differ
         {"horizon_anchors": (0.5, 1.0), "horizon_scales": (1.0, 0.0)},  # not positive
+        {"horizon_anchors": ("a", 1.0), "horizon_scales": (1.0, 1.0)},  # not numbers
+        {"horizon_anchors": (0.5, float("nan")), "horizon_scales": (1.0, 1.0)},
     ]:
         with pytest.raises(InputError, match="horizon_anchors"):
             ForecastPrior(**bad)

@@ -736,7 +736,8 @@ def horizon_multiplier(h: ArrayLike, cfg: Any) -> NDArray:
     outside (1 when none are set). Why a multiplier on top of the spread's terms: on the
     development curves the errors grow with the horizon faster than those terms do, so one
     scale left the 80% intervals covering 0.73 of the truths from a quarter of a run and 0.89
-    from three quarters (docs/forecasting.md).
+    from three quarters. ``fit_prior`` learns them from one's own runs; the bundled prior has
+    none (across unlike sources they trade coverage between them; docs/forecasting.md).
     """
     h = np.asarray(h, dtype=float)
     if not cfg.horizon_anchors:
@@ -752,8 +753,8 @@ def auto_point_sd(comp: dict[str, Any], cfg: Any) -> tuple[NDArray, NDArray, NDA
     (we may be wrong about the shape altogether: a term proportional to the difference of the
     two forecasts, larger when the weight is uncertain), drift of the level with horizon, and
     the recent trend times the horizon (how far a run moving at its current pace could still
-    go); then a corpus-calibrated scale for the whole, times a learned multiplier that
-    grows with the horizon (:func:`horizon_multiplier`). A few-point forecast
+    go); then a corpus-calibrated scale for the whole, times the prior's multiplier for the
+    horizon if it has learned one (:func:`horizon_multiplier`). A few-point forecast
     (:func:`few_point_components`) has the run's range, growing with the horizon, instead.
     """
     w, gain, noise = comp["w"], comp["gain"], comp["noise"]

@@ -115,7 +115,10 @@ class ForecastPrior:
                 )
 
         anchors, scales = self.horizon_anchors, self.horizon_scales
-        a, m = np.asarray(anchors, dtype=float), np.asarray(scales, dtype=float)
+        try:
+            a, m = np.asarray(anchors, dtype=float), np.asarray(scales, dtype=float)
+        except (TypeError, ValueError):
+            a, m = np.array([np.nan]), np.array([])  # not numbers: reported below
         if (
             a.shape != m.shape
             or a.ndim != 1
