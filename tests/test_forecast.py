@@ -669,6 +669,26 @@ def test_fit_prior_widens_intervals_for_the_horizons_whose_errors_are_larger():
     assert default_forecast_config().horizon_scales == ()
 
 
+def test_a_forecast_says_which_prior_set_it():
+    run = Run(C, 0.4 + np.random.default_rng(2).normal(0, 0.02, C.size))
+    mine = ForecastPrior(learned_from="12 runs of my sweep", horizon_anchors=(0.3, 1.0),
+                         horizon_scales=(0.8, 1.2))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        said = {
+            "mine": forecast(run, budget=1e5, prior=mine),
+            "bundled": forecast(run, budget=1e5),
+            "kind": forecast(run, budget=1e5, prior="pass_rate-flat"),
+            "sigmoid": forecast(run, budget=1e5, method="sigmoid"),
+        }
+    assert said["mine"].prior == "12 runs of my sweep, intervals by horizon"
+    assert "  prior: 12 runs of my sweep, intervals by horizon" in said["mine"].summary()
+    assert said["mine"].to_dict()["prior"] == said["mine"].prior
+    assert said["bundled"].prior == "bundled"
+    assert said["kind"].prior == "bundled (pass_rate-flat settings)"
+    assert said["sigmoid"].prior == "" and "prior:" not in said["sigmoid"].summary()
+
+
 def test_prior_overrides_by_kind_and_by_name():
     run = Run(C, 0.4 + np.random.default_rng(2).normal(0, 0.02, C.size))
     wide = ForecastPrior(kinds={"pass_rate-flat": {"interval_scale": 5.0}})

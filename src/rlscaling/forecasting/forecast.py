@@ -34,7 +34,7 @@ from rlscaling.fit.result import SigmoidFit
 from rlscaling.forecasting import ensemble
 from rlscaling.forecasting.draws import CurveDraws
 from rlscaling.forecasting.ensemble import reward_bounds
-from rlscaling.forecasting.prior import resolve_prior
+from rlscaling.forecasting.prior import ForecastPrior, resolve_prior
 from rlscaling.io.checks import (
     InputError,
     as_positive_compute,
@@ -105,6 +105,10 @@ class Forecast:
         for the other methods and for a run whose observed reward is constant.
     observed_compute, observed_reward : numpy.ndarray
         The observed part of the run the forecast was made from.
+    prior : str
+        ``"auto"`` only: which prior set its settings, ``"bundled"`` or what a
+        :class:`~rlscaling.forecasting.prior.ForecastPrior` was learned from (its
+        ``learned_from``); empty for the other methods.
     """
 
     name: str
@@ -120,6 +124,7 @@ class Forecast:
     levels: tuple[float, ...] = DEFAULT_LEVELS
     kind: str = ""
     gain_share: NDArray[np.float64] | None = None
+    prior: str = ""
 
     def interval(
         self, level: float = 0.9, *, kind: Literal["observed", "curve"] = "observed"
@@ -226,6 +231,7 @@ class Forecast:
             "weights": dict(self.weights),
             "notes": list(self.notes),
             "kind": self.kind,
+            "prior": self.prior,
             "observed_compute_max": float(self.observed_compute.max()),
             "forecast": self.to_frame().to_dict(orient="records"),
         }
@@ -241,6 +247,8 @@ class Forecast:
             f"  observed up to compute {self.observed_compute.max():.4g}, last reward "
             f"{self.observed_reward[-1]:.4g}",
         ]
+        if self.prior:
+            lines.append(f"  prior: {self.prior}")
         for _, row in self.to_frame().iterrows():
             ints = ", ".join(
                 f"{lv * 100:g}% [{row[f'lower_{lv:g}']:.4g}, {row[f'upper_{lv:g}']:.4g}]"
@@ -840,7 +848,15 @@ def forecast(
         levels=tuple(levels),
         kind=draws.kind,
         gain_share=draws.gain_share,
+        prior=_prior_label(prior) if draws.method == "auto" else "",
     )
+
+
+def _prior_label(prior: ForecastPrior | str | None) -> str:
+    """What a forecast's summary says about the prior it used."""
+    if isinstance(prior, ForecastPrior):
+        return prior.learned_from + (", intervals by horizon" if prior.horizon_anchors else "")
+    return "bundled" + (f" ({prior} settings)" if isinstance(prior, str) else "")
 
 
 class ForecastWarning(UserWarning):
