@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -79,6 +80,40 @@ def test_a_log_with_the_reward_every_few_steps_is_read_with_nan_policy_and_says_
         # the rows without an evaluation are counted and told, not only dropped
         n = int((~evals).sum())
         assert f"note: history: rows left out in reading: {n} with a missing" in res.stderr
+
+
+def test_prior_learned_from_finished_runs_is_what_forecast_prior_reads(tmp_path):
+    from rlscaling.forecasting.prior import ForecastPrior
+
+    data = Path(__file__).resolve().parents[1] / "src" / "rlscaling" / "data" / "calibration_runs"
+    runs = str(data / "*" / "seed*")
+    res = invoke("prior", runs, "--out", tmp_path / "p.json", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "Prior learned from 15 runs" in res.stdout and "multipliers by horizon" in res.stdout
+    learned = ForecastPrior.from_dict(json.loads((tmp_path / "p.json").read_text()))
+    assert len(learned.horizon_anchors) == 3 and learned.scores["cases"] == 45
+    one = invoke("prior", runs, "--out", tmp_path / "q.json", "--one-scale", "--no-progress")
+    assert "one interval scale for every horizon" in one.stdout
+    assert json.loads((tmp_path / "q.json").read_text())["horizon_scales"] == []
+
+    run = data / "scalerl" / "seed0"
+    out = {}
+    for prior in (tmp_path / "p.json", "pass_rate-flat", None):
+        extra = ["--prior", prior] if prior is not None else []
+        res = invoke("forecast", run, "--budget", 2e12, "--n-samples", 300, *extra)
+        assert res.exit_code == 0, res.output
+        out[prior] = res.stdout
+    assert (
+        "prior: 15 runs at fractions (0.25, 0.5, 0.75), intervals by horizon"
+        in out[tmp_path / "p.json"]
+    )
+    assert "prior: bundled (pass_rate-flat settings)" in out["pass_rate-flat"]
+    assert "prior: bundled" in out[None]
+    # a prior that is not there, or not JSON, is an error naming --prior, not a traceback
+    (tmp_path / "bad.json").write_text("not json")
+    for bad in (tmp_path / "missing.json", tmp_path / "bad.json"):
+        res = invoke("forecast", run, "--prior", bad)
+        assert res.exit_code == 2 and "--prior" in res.output, res.output
 
 
 def test_forecast_of_a_percentage_takes_its_range_and_hints_it(tmp_path):

@@ -2,9 +2,11 @@
 
 Commands: ``fit``, ``forecast``, ``compare``, ``backtest``, ``report`` (each reads run files
 through :func:`rlscaling.load_runs`, prints tables and can write ``--json``, ``--csv`` and a
-``--figure``), ``demo`` (the bundled runs end to end, :func:`rlscaling.decide.demo.run_demo`)
-and the reference trainer's commands (``train``, ``sweep``...; listed without importing the
-trainer, which loads torch only when one of them runs). The command modules import the library
+``--figure``), ``prior`` (learns the forecaster's prior from finished runs, for
+``forecast --prior``), ``demo`` (the bundled runs end to end,
+:func:`rlscaling.decide.demo.run_demo`) and the reference trainer's commands (``train``,
+``sweep``...; listed without importing the trainer, which loads torch only when one of them
+runs). The command modules import the library
 inside their command functions, so ``rlscaling --help`` loads neither pandas nor scipy.
 """
 
@@ -20,6 +22,7 @@ from rlscaling.cli.compare import compare_command
 from rlscaling.cli.demo import demo
 from rlscaling.cli.fit import fit
 from rlscaling.cli.forecast import forecast_command
+from rlscaling.cli.prior import prior_command
 from rlscaling.cli.report import report_command
 from rlscaling.cli.train import register_trainer_commands
 from rlscaling.version import __version__
@@ -57,6 +60,7 @@ app.command("fit")(fit)
 app.command("forecast")(forecast_command)
 app.command("compare")(compare_command)
 app.command("backtest")(backtest_command)
+app.command("prior")(prior_command)
 app.command("report")(report_command)
 app.command("demo")(demo)
 register_trainer_commands(app)

@@ -35,6 +35,7 @@ from rlscaling.io.serialize import json_default as _json_default
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rlscaling.forecasting.prior import ForecastPrior
     from rlscaling.io.runs import Run
 
 # Piped output (a file, CI logs) gets a fixed width wide enough for the tables.
@@ -468,3 +469,54 @@ def _cell(v: Any, fmt: str) -> str:
     # A name is text, not markup: rich read "forecast[auto]" as a style tag and showed
     # "forecast", while the JSON and CSV said "forecast[auto]".
     return escape(str(v))
+
+
+RewardRangeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reward-range",
+        help="LOW,HIGH: the range a bounded reward can take, e.g. 0,100 for a percentage "
+        "(forecast as a pass rate on that range); 'auto' (default): rewards in [0, 1] are a "
+        "pass rate, rewards in [0, 100] that pass 10 a percentage; 'none': no range.",
+    ),
+]
+
+
+def _reward_range(text: str | None) -> tuple[float, float] | str | None:
+    """``--reward-range LOW,HIGH`` as two floats (checked further by ``forecast``), or
+    ``auto`` / ``none`` as the library's ``"auto"`` / ``None``."""
+    if text is None or text.strip().lower() == "auto":
+        return "auto"
+    if text.strip().lower() == "none":
+        return None
+    parts = text.split(",")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected LOW,HIGH (two numbers, e.g. 0,100), auto or none, got {text!r}",
+            param_hint="--reward-range",
+        ) from None
+    return lo, hi
+
+
+def read_prior(value: str | None) -> ForecastPrior | str | None:
+    """``--prior``: a kind of curve's bundled settings (``pass_rate-flat``, ...) or a JSON file
+    written by ``rlscaling prior`` (read as JSON only, never unpickled)."""
+    from rlscaling.forecasting.prior import KINDS, ForecastPrior
+
+    if value is None or value in KINDS:
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise InputError(
+            f"--prior {value!r} is neither a file nor a kind of curve ({', '.join(KINDS)}); "
+            "write one with `rlscaling prior RUNS --out prior.json`"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"--prior {value!r} is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--prior {value!r} holds {type(data).__name__}, not a prior's fields")
+    return ForecastPrior.from_dict(data)

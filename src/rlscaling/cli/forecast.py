@@ -12,12 +12,15 @@ from rlscaling.cli.common import (
     FigureOpt,
     JsonOpt,
     LoadOptions,
+    RewardRangeOpt,
     SeedOpt,
+    _reward_range,
     _write_figure,
     check_count,
     clean_errors,
     console,
     frame_table,
+    read_prior,
     reported_warnings,
     with_load_options,
     write_csv,
@@ -48,15 +51,16 @@ def forecast_command(
         typer.Option("--target-reward", help="Also: compute needed to reach this reward."),
     ] = None,
     n_samples: Annotated[int, typer.Option("--n-samples", help="Predictive draws.")] = 2000,
-    reward_range: Annotated[
+    reward_range: RewardRangeOpt = "auto",
+    prior: Annotated[
         str | None,
         typer.Option(
-            "--reward-range",
-            help="LOW,HIGH: the range a bounded reward can take, e.g. 0,100 for a percentage "
-            "(forecast as a pass rate on that range); 'auto' (default): rewards in [0, 1] are a "
-            "pass rate, rewards in [0, 100] that pass 10 a percentage; 'none': no range.",
+            "--prior",
+            help="A prior learned from your own runs (the JSON `rlscaling prior` writes), or a "
+            "kind of curve whose bundled settings to use (e.g. pass_rate-flat); default: the "
+            "bundled prior, for the kind the run looks like.",
         ),
-    ] = "auto",
+    ] = None,
     seed: SeedOpt = 0,
     json_path: JsonOpt = None,
     csv_path: CsvOpt = None,
@@ -70,7 +74,9 @@ def forecast_command(
     check_count(n_samples, "--n-samples")
     rr = _reward_range(reward_range)
     # what the forecast, the compute to reach the target and the figure's path share
-    how: dict[str, Any] = dict(method=method, n_samples=n_samples, seed=seed, reward_range=rr)
+    how: dict[str, Any] = dict(
+        method=method, n_samples=n_samples, seed=seed, reward_range=rr, prior=read_prior(prior)
+    )
     with reported_warnings():
         (r,) = load([file])
         fc = forecast(r, budget, **how)
@@ -92,6 +98,8 @@ def forecast_command(
     console.print(frame_table(frame, title, columns=columns, formats=formats))
     c_obs = float(fc.observed_compute.max())
     console.print(f"observed up to compute {c_obs:.4g}, last reward {fc.observed_reward[-1]:.4f}")
+    if fc.prior:
+        console.print(f"prior: {fc.prior}", highlight=False, markup=False)
     for lw, wt in fc.weights.items():
         console.print(f"model weight {lw}: {wt:.2f}")
     if tf is not None:
@@ -110,24 +118,6 @@ def forecast_command(
         # The figure shows the path up to the largest budget, not only its end.
         path = _forecast_path(r, fc, how)
         _write_figure(figure, lambda: plot_forecast(path))
-
-
-def _reward_range(text: str | None) -> tuple[float, float] | str | None:
-    """``--reward-range LOW,HIGH`` as two floats (checked further by ``forecast``), or
-    ``auto`` / ``none`` as the library's ``"auto"`` / ``None``."""
-    if text is None or text.strip().lower() == "auto":
-        return "auto"
-    if text.strip().lower() == "none":
-        return None
-    parts = text.split(",")
-    try:
-        lo, hi = (float(p) for p in parts)
-    except ValueError:
-        raise typer.BadParameter(
-            f"expected LOW,HIGH (two numbers, e.g. 0,100), auto or none, got {text!r}",
-            param_hint="--reward-range",
-        ) from None
-    return lo, hi
 
 
 def _forecast_path(run: Run, fc: Any, how: dict[str, Any]) -> Any:
