@@ -74,7 +74,9 @@ def describe(prior: ForecastPrior) -> str:
         f"mean {s['mean_rel_error']:.3f}",
         "  coverage on these runs: "
         + ", ".join(
-            f"{k.removeprefix('coverage_')} {v:.2f}" for k, v in s.items() if k.startswith("cov")
+            f"{float(k.removeprefix('coverage_')):.0%} intervals {v:.2f}"
+            for k, v in s.items()
+            if k.startswith("coverage_")
         ),
         f"  pooled: sigmoid weight {prior.prior_weight}, strength {prior.prior_strength}, "
         f"interval scale {prior.interval_scale:.3f}",

@@ -411,7 +411,7 @@ def _to_unit_range(runs: Sequence[Run], reward_range: Any) -> list[Run]:
     return out
 
 
-def horizon_scales_from_cases(
+def _horizon_scales_from_cases(
     fitted: list[_Case], cfg: ForecastPrior, levels: Sequence[float], min_cases: int = 10
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Multipliers of the calibrated spread, one per backtest fraction, at its median horizon.
@@ -465,10 +465,9 @@ def prior_from_cases(
     scale makes the 80% and 90% intervals cover on those cases; then (``by_horizon``),
     pooled, a multiplier of that scale per fraction makes each fraction's intervals cover
     (``horizon_scales`` at the fractions' median horizons ``horizon_anchors``). Few-point
-    cases (2-4
-    evaluations) set ``few_point_scale`` and ``few_point_weight`` (the share of the recent
-    trend they add) alone. Every source (``run.metadata["source"]``; runs without one form
-    one source) weighs the same in these means, medians and quantiles.
+    cases (2-4 evaluations) set ``few_point_scale`` and ``few_point_weight`` (the share of
+    the recent trend they add) alone. Every source (``run.metadata["source"]``; runs without
+    one form one source) weighs the same in these means, medians and quantiles.
     """
     from scipy import stats
 
@@ -521,7 +520,7 @@ def prior_from_cases(
         _, zf = _errors_and_z(few, replace(cfg, few_point_weight=few_weight))
         few_scale = _calibrated_scale(zf, levels, cfg.tail_dof, wf)
     cfg = replace(cfg, kinds=kinds, few_point_scale=few_scale, few_point_weight=few_weight)
-    anchors, scales = horizon_scales_from_cases(fitted, cfg, levels) if by_horizon else ((), ())
+    anchors, scales = _horizon_scales_from_cases(fitted, cfg, levels) if by_horizon else ((), ())
     cfg = replace(cfg, horizon_anchors=anchors, horizon_scales=scales)
 
     err_all, cover = [], {lv: [] for lv in levels}
