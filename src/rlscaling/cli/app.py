@@ -6,8 +6,8 @@ through :func:`rlscaling.load_runs`, prints tables and can write ``--json``, ``-
 ``forecast --prior``), ``demo`` (the bundled runs end to end,
 :func:`rlscaling.decide.demo.run_demo`) and the reference trainer's commands (``train``,
 ``sweep``...; listed without importing the trainer, which loads torch only when one of them
-runs). The command modules import the library
-inside their command functions, so ``rlscaling --help`` loads neither pandas nor scipy.
+runs). The command modules import the library inside their command functions, so
+``rlscaling --help`` loads neither pandas nor scipy.
 """
 
 from __future__ import annotations
