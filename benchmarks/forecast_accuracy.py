@@ -34,6 +34,7 @@ Then, for the RL reward family, the thinned curves and all curves, each headline
 curves like these.
 
     python benchmarks/forecast_accuracy.py [--quick] [--fractions 0.25,0.5,0.75] [--by-horizon]
+        [--no-lag]
 
 ``--quick`` keeps at most 8 curves per source and density (about a fifth of the cases), for
 development; the table in ``docs/forecasting.md`` is from the full run. Results are cached in
@@ -93,7 +94,7 @@ def code_key(args: argparse.Namespace) -> str:
         h.update(p.read_bytes())
     for p in (Path(__file__), Path(__file__).with_name("devcurves.py"), args.curves, args.rl):
         h.update(Path(p).read_bytes())
-    h.update(repr((args.quick, args.fractions, args.samples, args.by_horizon)).encode())
+    h.update(repr((args.quick, args.fractions, args.samples, args.by_horizon, args.no_lag)).encode())
     return h.hexdigest()[:16]
 
 
@@ -119,7 +120,12 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
             # as the bundled prior is learned: without multipliers per horizon, which across
             # unlike sources trade one source's coverage for another's (--by-horizon: with)
             priors[src] = prior_from_cases(
-                train, {}, base, label=f"without {src}", by_horizon=args.by_horizon
+                train,
+                {},
+                base,
+                label=f"without {src}",
+                by_horizon=args.by_horizon,
+                lag=not args.no_lag,
             )
         p = priors[src]
         learned = {
@@ -130,7 +136,8 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
             f"prior without {src}: (weight, strength, gain horizon, trend share, scale) "
             f"pooled ({p.prior_weight}, {p.prior_strength}, {p.gain_horizon}, "
             f"{p.trend_weight}, {p.interval_scale:.2f}), by kind "
-            f"{learned}, few-point (weight, scale) ({p.few_point_weight}, {p.few_point_scale:.2f})"
+            f"{learned}, few-point (weight, scale) ({p.few_point_weight}, {p.few_point_scale:.2f}), "
+            f"lag shift {p.lag_shift:.3f}"
         )
 
     from tqdm.auto import tqdm
@@ -403,6 +410,9 @@ if __name__ == "__main__":
         "--by-horizon",
         action="store_true",
         help="folds' priors learn interval multipliers per horizon (fit_prior's default)",
+    )
+    ap.add_argument(
+        "--no-lag", action="store_true", help="folds' priors learn no lag shift (fit_prior lag=False)"
     )
     ap.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     ap.add_argument(

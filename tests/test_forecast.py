@@ -669,6 +669,81 @@ def test_fit_prior_widens_intervals_for_the_horizons_whose_errors_are_larger():
     assert default_forecast_config().horizon_scales == ()
 
 
+def test_the_lag_shift_moves_a_fitted_forecast_along_the_recent_slope():
+    """Hand-computed: shift * sign(slope) * min(h, cap)**2 unscaled predictive sds; none for
+    a collapsed run or a curve of a flat kind."""
+    from rlscaling.forecasting.ensemble import (
+        LAG_HORIZON_CAP,
+        auto_components,
+        auto_point_sd,
+        budget_point_weights,
+    )
+
+    rng = np.random.default_rng(3)
+    c = np.geomspace(100, 1e4, 16)
+    y = 0.2 + 0.5 / (1 + (3e3 / c) ** 1.2) + rng.normal(0, 0.01, c.size)
+    budgets = np.array([2e4, 1e5, 1e7])  # the last is beyond the horizon cap
+    comp = auto_components(Run(c, y), budgets, ForecastPrior())
+    assert comp["slope"] > 0
+    unit = ForecastPrior(interval_scale=1.0)
+    comp["w"] = budget_point_weights(comp, unit)
+    p0, _, sd0 = auto_point_sd(comp, unit)
+    p1, _, sd1 = auto_point_sd(comp, replace(unit, lag_shift=0.5))
+    h = np.minimum(np.log(budgets / c[-1]), LAG_HORIZON_CAP)
+    assert h[-1] == LAG_HORIZON_CAP
+    np.testing.assert_allclose(p1 - p0, 0.5 * h**2 * sd0, rtol=1e-12)
+    np.testing.assert_allclose(sd1, sd0)  # the spread is not changed
+    falling = {**comp, "slope": -comp["slope"]}
+    np.testing.assert_allclose(
+        auto_point_sd(falling, replace(unit, lag_shift=0.5))[0] - auto_point_sd(falling, unit)[0],
+        -0.5 * h**2 * sd0,
+        rtol=1e-12,
+    )
+    for unmoved in ({**comp, "collapsed": True}, {**comp, "kind": "pass_rate-flat"}):
+        np.testing.assert_array_equal(
+            auto_point_sd(unmoved, replace(unit, lag_shift=0.5))[0],
+            auto_point_sd(unmoved, unit)[0],
+        )
+    with pytest.raises(InputError, match=r"lag_shift must be a finite number.*nan"):
+        ForecastPrior(lag_shift=float("nan"))
+    assert ForecastPrior.from_dict(ForecastPrior(lag_shift=0.25).to_dict()).lag_shift == 0.25
+
+
+def test_fit_prior_learns_the_lag_of_forecasts_of_runs_that_keep_rising():
+    """Runs still far from their midpoint at a quarter of their compute: the stacked forecast
+    (its gain capped) lags every one of them. The learned shift moves the forecasts up, so
+    the truth is above them about as often as below, and their error halves."""
+    from rlscaling.forecasting.prior import _errors_and_z
+
+    rng = np.random.default_rng(7)
+    c = np.geomspace(100, 1e4, 24)
+    runs = []
+    for i in range(30):
+        c_mid = 10 ** rng.uniform(3.2, 3.8)
+        y = 0.1 + 0.7 / (1 + (c_mid / c) ** 1.5) + rng.normal(0, 0.01, c.size)
+        runs.append(Run(c, y, name=f"run{i}", metadata={"source": f"s{i % 6}"}))
+    learned = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lag in (True, False):
+            learned[lag] = fit_prior(
+                runs, weight_grid=(0.0, 1.0), strength_grid=(2.0,), progress=False, lag=lag
+            )
+    assert learned[False].lag_shift == 0.0
+    assert learned[True].lag_shift > 0.2
+    cases, _ = corpus_cases(runs, (0.25,), ForecastPrior(), progress=False)
+    early = [k for k in cases if not k.comp["few"]]
+    above, error = {}, {}
+    for lag, prior in learned.items():
+        e_z = [_errors_and_z([k], prior.for_kind(k.comp["kind"])) for k in early]
+        above[lag] = np.mean([z[0] < 0 for _, z in e_z])
+        error[lag] = np.median([e[0] for e, _ in e_z])
+    assert above[False] > 0.95 and abs(above[True] - 0.5) < 0.2
+    assert error[True] < 0.6 * error[False]
+    # the bundled prior has learned its shift from the development curves
+    assert default_forecast_config().lag_shift > 0
+
+
 def test_a_forecast_says_which_prior_set_it():
     run = Run(C, 0.4 + np.random.default_rng(2).normal(0, 0.02, C.size))
     mine = ForecastPrior(learned_from="12 runs of my sweep", horizon_anchors=(0.3, 1.0),

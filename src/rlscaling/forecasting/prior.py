@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rlscaling.forecasting.ensemble import (
+    LAG_HORIZON_CAP,
     MIN_FIT_POINTS,
     auto_components,
     auto_point_sd,
@@ -33,6 +34,7 @@ from rlscaling.forecasting.ensemble import (
     curve_kind,
     few_point_components,
     horizon_multiplier,
+    lags,
 )
 from rlscaling.io.checks import InputError, check_reward_range, looks_like_percent
 
@@ -66,6 +68,10 @@ class ForecastPrior:
     plateau), with an interval sized by ``few_point_scale``. ``horizon_scales`` multiply a
     fitted forecast's spread at the horizons ``horizon_anchors`` (e-folds of compute ahead,
     increasing), linearly in ln(horizon) between them and held flat outside; empty: 1.
+    ``lag_shift`` moves a fitted forecast ``h`` e-folds ahead by ``lag_shift * h**2`` of its
+    unscaled predictive sd in the direction of the run's recent slope
+    (:func:`rlscaling.forecasting.ensemble.lag_shift`): the stacked forecast lags a run
+    that keeps moving.
 
     The other settings are set by hand, not learned by :func:`fit_prior`: ``gain_clip``
     (the sigmoid's gain at most this times the observed range), ``plateau_drift``,
@@ -96,6 +102,7 @@ class ForecastPrior:
     few_point_scale: float = 1.0
     few_point_weight: float = 0.0
     trend_weight: float = 0.0
+    lag_shift: float = 0.0
     horizon_anchors: tuple[float, ...] = ()
     horizon_scales: tuple[float, ...] = ()
     kinds: dict[str, dict[str, float | None]] = field(default_factory=dict)
@@ -113,6 +120,12 @@ class ForecastPrior:
                     f"{where} must be None (no cap) or a positive number of e-folds of "
                     f"compute, got {value!r}"
                 )
+
+        if not (isinstance(self.lag_shift, int | float) and np.isfinite(self.lag_shift)):
+            raise InputError(
+                f"lag_shift must be a finite number (predictive sds per squared e-fold of "
+                f"compute; 0: no shift), got {self.lag_shift!r}"
+            )
 
         anchors, scales = self.horizon_anchors, self.horizon_scales
         try:
@@ -297,6 +310,7 @@ def fit_prior(
     label: str | None = None,
     reward_range: tuple[float, float] | str | None = "auto",
     by_horizon: bool = True,
+    lag: bool = True,
 ) -> ForecastPrior:
     """Learn the ``"auto"`` forecaster's prior from a corpus of full runs (empirical Bayes).
 
@@ -350,6 +364,12 @@ def fit_prior(
         and from 75% from 0.87 and 0.93 to 0.77. On a corpus of unlike sources the
         multipliers trade one source's coverage against another's: ``False`` there, as for
         the bundled prior (``docs/forecasting.md``, "Intervals by horizon").
+    lag : bool, default True
+        Learn ``lag_shift``, pooled, after the other settings: how far a fitted forecast
+        moves in the direction of its run's recent slope, growing with the square of the
+        horizon, so that the truth is as often above as below it. The stacked forecast
+        shrinks toward the level, and from a quarter of a rising run the truth lay above it
+        in 79% of the development curves' fitted cases (``docs/forecasting.md``).
 
     Returns
     -------
@@ -395,6 +415,7 @@ def fit_prior(
         levels=levels,
         label=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
         by_horizon=by_horizon,
+        lag=lag,
     )
     return replace(prior, scores={**prior.scores, "read_as_percent": n_percent})
 
@@ -409,6 +430,52 @@ def _to_unit_range(runs: Sequence[Run], reward_range: Any) -> list[Run]:
             raise InputError(f"run {r.name!r}: {exc}") from None
         out.append(replace(r, reward=(r.reward - lo) / (hi - lo)))
     return out
+
+
+def _with_lag_shift(
+    fitted: list[_Case], cfg: ForecastPrior, levels: Sequence[float]
+) -> tuple[float, float, dict[str, dict[str, Any]]]:
+    """The pooled ``lag_shift``, learned after every other setting is chosen (learned with
+    them, the weights of the kinds moved to make up for it), and the pooled and per-kind
+    interval scales recalibrated around the shifted forecasts."""
+    shift = _lag_shift(fitted, cfg, _source_weights(fitted))
+    shifted = replace(cfg, lag_shift=shift)
+    kinds: dict[str, dict[str, Any]] = {k: dict(v) for k, v in cfg.kinds.items()}
+
+    def scale(group: list[_Case], k_cfg: ForecastPrior) -> float:
+        _, z = _errors_and_z(group, k_cfg)
+        return _calibrated_scale(z, levels, cfg.tail_dof, _source_weights(group))
+
+    pooled = scale(fitted, replace(shifted, kinds={}))
+    for kind, over in kinds.items():
+        if "interval_scale" in over:
+            group = [c for c in fitted if c.comp["kind"] == kind]
+            over["interval_scale"] = scale(group, shifted.for_kind(kind))
+    return shift, pooled, kinds
+
+
+def _lag_shift(group: list[_Case], cfg: ForecastPrior, w: np.ndarray) -> float:
+    """The ``lag_shift`` that puts the cases' median standardised error at 0.
+
+    Each fitted case says how far its truth lay beyond the unshifted forecast, in the
+    direction of its run's recent slope, in units of its unscaled predictive sd; the shift
+    is the least-absolute-deviations fit of those to ``lag_shift * h**2`` (``h`` capped at
+    ``LAG_HORIZON_CAP``). Only the cases the shift moves count
+    (:func:`~rlscaling.forecasting.ensemble.lags`), and a case at horizon 0 or with no slope
+    says nothing.
+    """
+    u, wu = [], []
+    for case, wc in zip(group, w, strict=True):
+        zc = _errors_and_z([case], replace(cfg.for_kind(case.comp["kind"]), lag_shift=0.0))[1][0]
+        h = min(float(np.ravel(case.comp["h"])[0]), LAG_HORIZON_CAP)
+        sign = float(np.sign(case.comp.get("slope", 0.0)))
+        if not lags(case.comp) or h <= 0 or sign == 0:
+            continue
+        u.append(-zc * sign / h**2)
+        # weighted by h**2: the least-absolute-deviations fit of the errors to shift * h**2
+        # (the plain median of the ratios is ruled by the short horizons' noise / h**2)
+        wu.append(wc * h**2)
+    return _wquantile(np.array(u), np.array(wu), 0.5) if u else 0.0
 
 
 def _horizon_scales_from_cases(
@@ -455,21 +522,22 @@ def prior_from_cases(
     label: str = "corpus",
     min_kind_cases: int = 40,
     by_horizon: bool = True,
+    lag: bool = True,
 ) -> ForecastPrior:
     """The learning step of :func:`fit_prior`, on precomputed backtest cases.
 
     Pooled over all cases, then per kind of curve where the corpus holds at least
     ``min_kind_cases`` of that kind (a kind with fewer keeps the pooled settings, except that
     a smooth curve's sigmoid weight is then not capped): the prior weight and strength, the
-    gain horizon and the trend share minimise mean plus median relative error; the interval
-    scale makes the 80% and 90% intervals cover on those cases; then (``by_horizon``),
+    gain horizon and the trend share minimise mean plus median relative error; then
+    (``lag``) the lag shift centres the standardised errors (:func:`_lag_shift`); the
+    interval scale makes the 80% and 90% intervals cover on those cases; then (``by_horizon``),
     pooled, a multiplier of that scale per fraction makes each fraction's intervals cover
     (``horizon_scales`` at the fractions' median horizons ``horizon_anchors``). Few-point
     cases (2-4 evaluations) set ``few_point_scale`` and ``few_point_weight`` (the share of
     the recent trend they add) alone. Every source (``run.metadata["source"]``; runs without
     one form one source) weighs the same in these means, medians and quantiles.
     """
-    from scipy import stats
 
     if len(cases) < 10:
         raise InputError(
@@ -509,6 +577,9 @@ def prior_from_cases(
             # The cap stands in for leave-future-out cuts that cannot see a short-horizon gain
             # through the noise; a smooth curve's cuts can, so it keeps its stacking weight.
             kinds[kind] = {"gain_horizon": None}
+    if lag and len(fitted) >= 10:
+        shift, pooled_scale, kinds = _with_lag_shift(fitted, replace(cfg, kinds=kinds), levels)
+        cfg = replace(cfg, lag_shift=shift, interval_scale=pooled_scale)
     few_scale, few_weight = base.few_point_scale, base.few_point_weight
     if len(few) >= 10:
         wf = _source_weights(few)
@@ -522,6 +593,33 @@ def prior_from_cases(
     cfg = replace(cfg, kinds=kinds, few_point_scale=few_scale, few_point_weight=few_weight)
     anchors, scales = _horizon_scales_from_cases(fitted, cfg, levels) if by_horizon else ((), ())
     cfg = replace(cfg, horizon_anchors=anchors, horizon_scales=scales)
+    return replace(cfg, learned_from=label, scores=corpus_scores(cases, refused, cfg, levels))
+
+
+def relearn_lag_shift(
+    cases: list[_Case],
+    refused: dict[str, int],
+    prior: ForecastPrior,
+    levels: Sequence[float] = (0.8, 0.9),
+) -> ForecastPrior:
+    """``prior`` with its ``lag_shift`` learned on the backtest cases and its interval scales
+    recalibrated around the shifted forecasts; every other setting kept (how the bundled
+    prior got its shift without relearning the rest; ``benchmarks/learn_default_prior.py``).
+    """
+    fitted = [c for c in cases if not c.comp["few"]]
+    if len(fitted) < 10:
+        raise InputError(f"relearn_lag_shift needs at least 10 fitted cases, got {len(fitted)}")
+    shift, pooled, kinds = _with_lag_shift(fitted, replace(prior, lag_shift=0.0), levels)
+    out = replace(prior, lag_shift=shift, interval_scale=pooled, kinds=kinds)
+    return replace(out, scores={**prior.scores, **corpus_scores(cases, refused, out, levels)})
+
+
+def corpus_scores(
+    cases: list[_Case], refused: dict[str, int], cfg: ForecastPrior, levels: Sequence[float]
+) -> dict[str, Any]:
+    """How the prior ``cfg`` does on the backtest cases it was learned from (its ``scores``):
+    case counts by kind, the median and mean relative error, and the coverage at ``levels``."""
+    from scipy import stats
 
     err_all, cover = [], {lv: [] for lv in levels}
     by_kind: dict[str, int] = {}
@@ -545,7 +643,7 @@ def prior_from_cases(
         "mean_rel_error": float(np.mean(err_all)),
         **{f"coverage_{lv:g}": float(np.mean(cover[lv])) for lv in levels},
     }
-    return replace(cfg, learned_from=label, scores=scores)
+    return scores
 
 
 def resolve_prior(prior: ForecastPrior | str | None, run: Run) -> tuple[ForecastPrior, str]:
