@@ -670,7 +670,7 @@ def test_fit_prior_widens_intervals_for_the_horizons_whose_errors_are_larger():
 
 
 def test_the_lag_shift_moves_a_fitted_forecast_along_the_recent_slope():
-    """Hand-computed: shift * sign(slope) * min(h, cap)**2 unscaled predictive sds; none for
+    """Hand-computed: shift * sign(slope) * min(h, cap)**4 unscaled predictive sds; none for
     a collapsed run or a curve of a flat kind."""
     from rlscaling.forecasting.ensemble import (
         LAG_HORIZON_CAP,
@@ -691,12 +691,12 @@ def test_the_lag_shift_moves_a_fitted_forecast_along_the_recent_slope():
     p1, _, sd1 = auto_point_sd(comp, replace(unit, lag_shift=0.5))
     h = np.minimum(np.log(budgets / c[-1]), LAG_HORIZON_CAP)
     assert h[-1] == LAG_HORIZON_CAP
-    np.testing.assert_allclose(p1 - p0, 0.5 * h**2 * sd0, rtol=1e-12)
+    np.testing.assert_allclose(p1 - p0, 0.5 * h**4 * sd0, rtol=1e-12)
     np.testing.assert_allclose(sd1, sd0)  # the spread is not changed
     falling = {**comp, "slope": -comp["slope"]}
     np.testing.assert_allclose(
         auto_point_sd(falling, replace(unit, lag_shift=0.5))[0] - auto_point_sd(falling, unit)[0],
-        -0.5 * h**2 * sd0,
+        -0.5 * h**4 * sd0,
         rtol=1e-12,
     )
     for unmoved in ({**comp, "collapsed": True}, {**comp, "kind": "pass_rate-flat"}):

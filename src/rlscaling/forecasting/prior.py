@@ -27,6 +27,7 @@ import numpy as np
 
 from rlscaling.forecasting.ensemble import (
     LAG_HORIZON_CAP,
+    LAG_POWER,
     MIN_FIT_POINTS,
     auto_components,
     auto_point_sd,
@@ -68,7 +69,7 @@ class ForecastPrior:
     plateau), with an interval sized by ``few_point_scale``. ``horizon_scales`` multiply a
     fitted forecast's spread at the horizons ``horizon_anchors`` (e-folds of compute ahead,
     increasing), linearly in ln(horizon) between them and held flat outside; empty: 1.
-    ``lag_shift`` moves a fitted forecast ``h`` e-folds ahead by ``lag_shift * h**2`` of its
+    ``lag_shift`` moves a fitted forecast ``h`` e-folds ahead by ``lag_shift * h**4`` of its
     unscaled predictive sd in the direction of the run's recent slope
     (:func:`rlscaling.forecasting.ensemble.lag_shift`): the stacked forecast lags a run
     that keeps moving.
@@ -123,8 +124,8 @@ class ForecastPrior:
 
         if not (isinstance(self.lag_shift, int | float) and np.isfinite(self.lag_shift)):
             raise InputError(
-                f"lag_shift must be a finite number (predictive sds per squared e-fold of "
-                f"compute; 0: no shift), got {self.lag_shift!r}"
+                f"lag_shift must be a finite number (predictive sds per e-fold of compute "
+                f"to the fourth; 0: no shift), got {self.lag_shift!r}"
             )
 
         anchors, scales = self.horizon_anchors, self.horizon_scales
@@ -366,8 +367,8 @@ def fit_prior(
         the bundled prior (``docs/forecasting.md``, "Intervals by horizon").
     lag : bool, default True
         Learn ``lag_shift``, pooled, after the other settings: how far a fitted forecast
-        moves in the direction of its run's recent slope, growing with the square of the
-        horizon, so that the truth is as often above as below it. The stacked forecast
+        moves in the direction of its run's recent slope, growing with the fourth power of
+        the horizon, so that the truth is as often above as below it. The stacked forecast
         shrinks toward the level, and from a quarter of a rising run the truth lay above it
         in 79% of the development curves' fitted cases (``docs/forecasting.md``).
 
@@ -459,7 +460,7 @@ def _lag_shift(group: list[_Case], cfg: ForecastPrior, w: np.ndarray) -> float:
 
     Each fitted case says how far its truth lay beyond the unshifted forecast, in the
     direction of its run's recent slope, in units of its unscaled predictive sd; the shift
-    is the least-absolute-deviations fit of those to ``lag_shift * h**2`` (``h`` capped at
+    is the least-absolute-deviations fit of those to ``lag_shift * h**LAG_POWER`` (``h`` capped at
     ``LAG_HORIZON_CAP``). Only the cases the shift moves count
     (:func:`~rlscaling.forecasting.ensemble.lags`), and a case at horizon 0 or with no slope
     says nothing.
@@ -471,10 +472,10 @@ def _lag_shift(group: list[_Case], cfg: ForecastPrior, w: np.ndarray) -> float:
         sign = float(np.sign(case.comp.get("slope", 0.0)))
         if not lags(case.comp) or h <= 0 or sign == 0:
             continue
-        u.append(-zc * sign / h**2)
-        # weighted by h**2: the least-absolute-deviations fit of the errors to shift * h**2
-        # (the plain median of the ratios is ruled by the short horizons' noise / h**2)
-        wu.append(wc * h**2)
+        u.append(-zc * sign / h**LAG_POWER)
+        # weighted by h**p: the least-absolute-deviations fit of the errors to shift * h**p
+        # (the plain median of the ratios is ruled by the short horizons' noise / h**p)
+        wu.append(wc * h**LAG_POWER)
     return _wquantile(np.array(u), np.array(wu), 0.5) if u else 0.0
 
 
