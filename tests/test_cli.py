@@ -94,6 +94,7 @@ def test_prior_learned_from_finished_runs_is_what_forecast_prior_reads(tmp_path)
     assert len(learned.horizon_anchors) == 3 and learned.scores["cases"] == 45
     one = invoke("prior", runs, "--out", tmp_path / "q.json", "--one-scale", "--no-progress")
     assert "one interval scale for every horizon" in one.stdout
+    assert "lag shift" in one.stdout
     assert json.loads((tmp_path / "q.json").read_text())["horizon_scales"] == []
 
     run = data / "scalerl" / "seed0"

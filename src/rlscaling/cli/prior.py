@@ -79,7 +79,8 @@ def describe(prior: ForecastPrior) -> str:
             if k.startswith("coverage_")
         ),
         f"  pooled: sigmoid weight {prior.prior_weight}, strength {prior.prior_strength}, "
-        f"interval scale {prior.interval_scale:.3f}",
+        f"interval scale {prior.interval_scale:.3f}, lag shift {prior.lag_shift:.3f} sds x "
+        "horizon^4 along the recent slope",
     ]
     for kind, over in prior.kinds.items():
         if "interval_scale" in over:
