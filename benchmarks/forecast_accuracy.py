@@ -94,7 +94,9 @@ def code_key(args: argparse.Namespace) -> str:
         h.update(p.read_bytes())
     for p in (Path(__file__), Path(__file__).with_name("devcurves.py"), args.curves, args.rl):
         h.update(Path(p).read_bytes())
-    h.update(repr((args.quick, args.fractions, args.samples, args.by_horizon, args.no_lag)).encode())
+    h.update(
+        repr((args.quick, args.fractions, args.samples, args.by_horizon, args.no_lag)).encode()
+    )
     return h.hexdigest()[:16]
 
 
@@ -136,7 +138,8 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
             f"prior without {src}: (weight, strength, gain horizon, trend share, scale) "
             f"pooled ({p.prior_weight}, {p.prior_strength}, {p.gain_horizon}, "
             f"{p.trend_weight}, {p.interval_scale:.2f}), by kind "
-            f"{learned}, few-point (weight, scale) ({p.few_point_weight}, {p.few_point_scale:.2f}), "
+            f"{learned}, few-point (weight, scale) "
+            f"({p.few_point_weight}, {p.few_point_scale:.2f}), "
             f"lag shift {p.lag_shift:.3f}"
         )
 
@@ -412,7 +415,9 @@ if __name__ == "__main__":
         help="folds' priors learn interval multipliers per horizon (fit_prior's default)",
     )
     ap.add_argument(
-        "--no-lag", action="store_true", help="folds' priors learn no lag shift (fit_prior lag=False)"
+        "--no-lag",
+        action="store_true",
+        help="folds' priors learn no lag shift (fit_prior lag=False)",
     )
     ap.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     ap.add_argument(

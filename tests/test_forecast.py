@@ -762,6 +762,14 @@ def test_a_forecast_says_which_prior_set_it():
     assert said["bundled"].prior == "bundled"
     assert said["kind"].prior == "bundled (pass_rate-flat settings)"
     assert said["sigmoid"].prior == "" and "prior:" not in said["sigmoid"].summary()
+    # the compute needed to reach a target says it too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reach = compute_to_reach(run, 0.45, prior=mine, n_samples=200)
+        reach_sig = compute_to_reach(run, 0.45, method="sigmoid", n_samples=200)
+    assert reach.prior == said["mine"].prior and reach.to_dict()["prior"] == reach.prior
+    assert reach.summary().endswith("\n  prior: 12 runs of my sweep, intervals by horizon")
+    assert reach_sig.prior == "" and "prior:" not in reach_sig.summary()
 
 
 def test_prior_overrides_by_kind_and_by_name():

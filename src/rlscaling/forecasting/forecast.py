@@ -327,6 +327,7 @@ class TargetForecast:
     levels: tuple[float, ...] = DEFAULT_LEVELS
     prob_reached_now: float = 0.0
     crossed_at: float | None = None
+    prior: str = ""  # the prior an "auto" forecast used, as Forecast.prior
 
     def median(self) -> float:
         """Median compute (``inf`` when the target is more likely unreachable than not)."""
@@ -428,10 +429,14 @@ class TargetForecast:
             "already_reached": self.already_reached,
             "crossed_at": self.crossed_at,
             "method": self.method,
+            "prior": self.prior,
             "notes": list(self.notes),
         }
 
     def summary(self) -> str:
+        return self._headline() + (f"\n  prior: {self.prior}" if self.prior else "")
+
+    def _headline(self) -> str:
         if self.already_reached:
             where = (
                 f"; the fitted curve crossed it at compute {self.crossed_at:.4g}"
@@ -986,6 +991,7 @@ def compute_to_reach(
         curve_draws=curve,
         prob_reached_now=p_now,
         crossed_at=crossed,
+        prior=_prior_label(prior) if draws.method == "auto" else "",
     )
 
 
