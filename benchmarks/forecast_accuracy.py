@@ -365,6 +365,17 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def print_tables(df: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """The report's tables of a results frame: per family and density, as markdown
+    (``--markdown``), and the sampling resolution (``--bootstrap``)."""
+    table = report(df)
+    if args.markdown:
+        print(markdown(table))
+    if args.bootstrap:
+        resolution(df, args.bootstrap)
+    return table
+
+
 def main(args: argparse.Namespace) -> pd.DataFrame:
     t0 = time.time()
     if args.report:
@@ -376,12 +387,7 @@ def main(args: argparse.Namespace) -> pd.DataFrame:
             family_of(c.split("#")[0], "down" if d else "up")
             for c, d in zip(df["curve"], down, strict=True)
         ]
-        table = report(df)
-        if args.markdown:
-            print(markdown(table))
-        if args.bootstrap:
-            resolution(df, args.bootstrap)
-        return table
+        return print_tables(df, args)
     CACHE.mkdir(exist_ok=True)
     cached = CACHE / f"forecast_accuracy-{code_key(args)}.csv"
     if cached.is_file() and not args.no_cache:
@@ -390,11 +396,7 @@ def main(args: argparse.Namespace) -> pd.DataFrame:
     else:
         df, _ = run_cases(args)
         df.to_csv(cached, index=False)
-    table = report(df)
-    if args.markdown:
-        print(markdown(table))
-    if args.bootstrap:
-        resolution(df, args.bootstrap)
+    table = print_tables(df, args)
     if args.model_methods:
         model_methods(args)
     print(f"wall time {time.time() - t0:.0f} s")

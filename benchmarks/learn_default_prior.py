@@ -37,16 +37,23 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "rlscaling" / "data" / "fore
 
 def main(path: Path, rl_path: Path, lag_only: bool = False) -> None:
     runs, dropped = all_dev_curves(path, rl_path)
-    if lag_only:
-        shipped = ForecastPrior.from_dict(json.loads(OUT.read_text()))
-        # the cases do not depend on the learned settings, only on the hand-set ones
-        cases, refused = corpus_cases(runs, (0.25, 0.5, 0.75), ForecastPrior(), progress=True)
-        prior = relearn_lag_shift(cases, refused, shipped)
-        OUT.write_text(json.dumps(prior.to_dict(), indent=2) + "\n")
-        print(json.dumps(prior.to_dict(), indent=2))
-        print(f"dropped/changed while loading: {dropped}; wrote {OUT}")
-        return
-    prior = fit_prior(
+    prior = learn_lag_only(runs) if lag_only else learn_all(runs)
+    OUT.write_text(json.dumps(prior.to_dict(), indent=2) + "\n")
+    print(json.dumps(prior.to_dict(), indent=2))
+    print(f"dropped/changed while loading: {dropped}; wrote {OUT}")
+
+
+def learn_lag_only(runs: list) -> ForecastPrior:
+    """The shipped prior with only its lag shift (and the scales around it) relearned."""
+    shipped = ForecastPrior.from_dict(json.loads(OUT.read_text()))
+    # the cases do not depend on the learned settings, only on the hand-set ones
+    cases, refused = corpus_cases(runs, (0.25, 0.5, 0.75), ForecastPrior(), progress=True)
+    return relearn_lag_shift(cases, refused, shipped)
+
+
+def learn_all(runs: list) -> ForecastPrior:
+    """Every learned setting, from the development curves."""
+    return fit_prior(
         runs,
         label=(
             f"{len(runs)} public development learning curves (Pythia evaluations, (Mis)Fitting "
@@ -67,9 +74,6 @@ def main(path: Path, rl_path: Path, lag_only: bool = False) -> None:
         # the bundled runs' and the losses' over-coverage (docs/forecasting.md).
         by_horizon=False,
     )
-    OUT.write_text(json.dumps(prior.to_dict(), indent=2) + "\n")
-    print(json.dumps(prior.to_dict(), indent=2))
-    print(f"dropped/changed while loading: {dropped}; wrote {OUT}")
 
 
 if __name__ == "__main__":

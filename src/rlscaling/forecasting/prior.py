@@ -467,11 +467,11 @@ def _lag_shift(group: list[_Case], cfg: ForecastPrior, w: np.ndarray) -> float:
     """
     u, wu = [], []
     for case, wc in zip(group, w, strict=True):
-        zc = _errors_and_z([case], replace(cfg.for_kind(case.comp["kind"]), lag_shift=0.0))[1][0]
         h = min(float(np.ravel(case.comp["h"])[0]), LAG_HORIZON_CAP)
         sign = float(np.sign(case.comp.get("slope", 0.0)))
         if not lags(case.comp) or h <= 0 or sign == 0:
             continue
+        zc = _errors_and_z([case], replace(cfg.for_kind(case.comp["kind"]), lag_shift=0.0))[1][0]
         u.append(-zc * sign / h**LAG_POWER)
         # weighted by h**p: the least-absolute-deviations fit of the errors to shift * h**p
         # (the plain median of the ratios is ruled by the short horizons' noise / h**p)
