@@ -804,9 +804,9 @@ LAG_HORIZON_CAP = 1.5  # e-folds: the longest horizon of the development cases (
 
 def lag_shift(comp: dict[str, Any], cfg: Any) -> NDArray:
     """How far a fitted forecast moves in the direction of the run's recent slope, in units
-    of its predictive sd before the interval scale: ``cfg.lag_shift * g * h**LAG_POWER`` for
-    a horizon of ``h`` e-folds of compute, ``h`` capped at :data:`LAG_HORIZON_CAP`, ``g``
-    the run's own evidence of a lag (:func:`lag_evidence`); 0 unless :func:`lags`.
+    of its predictive sd before the interval scale: ``cfg.lag_shift * h**LAG_POWER`` for a
+    horizon of ``h`` e-folds of compute, ``h`` capped at :data:`LAG_HORIZON_CAP`; 0 unless
+    :func:`lags`.
 
     Why: the stacked forecast shrinks toward the level (the sigmoid's weight and gain are
     capped), so from early in a run it lags a curve that keeps moving. On the development
@@ -817,23 +817,7 @@ def lag_shift(comp: dict[str, Any], cfg: Any) -> NDArray:
     if not cfg.lag_shift or not lags(comp):
         return np.zeros(np.size(comp["h"]))
     h = np.minimum(np.asarray(comp["h"], dtype=float), LAG_HORIZON_CAP)
-    return cfg.lag_shift * lag_evidence(comp) * float(np.sign(comp["slope"])) * h**LAG_POWER
-
-
-def lag_evidence(comp: dict[str, Any]) -> float:
-    """The share of the run's own leave-future-out cuts whose sigmoid forecast fell short of
-    what the run did next, in the direction of its recent slope; 1 when it has no cuts.
-
-    The shift corrects a lag of the corpus's curves that keep moving; a run whose own past
-    shows the sigmoid keeping up (one that levels off as a sigmoid does) gets less of it. On
-    simulated GRPO-like pass rates that level off early and wobble, the shift from a quarter
-    of a run cost 0.80x -> 0.94x carry-last's median error, 0.88x with this share, while the
-    development RL curves kept their gain (docs/forecasting.md).
-    """
-    e_sig = np.asarray(comp.get("e_sig", ()), dtype=float)
-    if e_sig.size == 0:
-        return 1.0
-    return float(np.mean(np.sign(comp["slope"]) * e_sig < 0))
+    return cfg.lag_shift * float(np.sign(comp["slope"])) * h**LAG_POWER
 
 
 def lags(comp: dict[str, Any]) -> bool:

@@ -35,7 +35,6 @@ from rlscaling.forecasting.ensemble import (
     curve_kind,
     few_point_components,
     horizon_multiplier,
-    lag_evidence,
     lags,
 )
 from rlscaling.io.checks import InputError, check_reward_range, looks_like_percent
@@ -461,11 +460,10 @@ def _lag_shift(group: list[_Case], cfg: ForecastPrior, w: np.ndarray) -> float:
 
     Each fitted case says how far its truth lay beyond the unshifted forecast, in the
     direction of its run's recent slope, in units of its unscaled predictive sd; the shift
-    is the least-absolute-deviations fit of those to ``lag_shift * g * h**LAG_POWER`` (``h``
-    capped at ``LAG_HORIZON_CAP``, ``g`` the run's own evidence of a lag,
-    :func:`~rlscaling.forecasting.ensemble.lag_evidence`). Only the cases the shift moves
-    count (:func:`~rlscaling.forecasting.ensemble.lags`, ``g > 0``), and a case at horizon 0
-    or with no slope says nothing.
+    is the least-absolute-deviations fit of those to ``lag_shift * h**LAG_POWER`` (``h`` capped at
+    ``LAG_HORIZON_CAP``). Only the cases the shift moves count
+    (:func:`~rlscaling.forecasting.ensemble.lags`), and a case at horizon 0 or with no slope
+    says nothing.
     """
     u, wu = [], []
     for case, wc in zip(group, w, strict=True):
@@ -473,15 +471,11 @@ def _lag_shift(group: list[_Case], cfg: ForecastPrior, w: np.ndarray) -> float:
         sign = float(np.sign(case.comp.get("slope", 0.0)))
         if not lags(case.comp) or h <= 0 or sign == 0:
             continue
-        moves = lag_evidence(case.comp) * h**LAG_POWER  # the shift is lag_shift * moves
-        if moves <= 0:
-            continue
         zc = _errors_and_z([case], replace(cfg.for_kind(case.comp["kind"]), lag_shift=0.0))[1][0]
-        u.append(-zc * sign / moves)
-        # weighted by what the shift moves: the least-absolute-deviations fit of the errors
-        # to shift * moves (the plain median of the ratios is ruled by the short horizons'
-        # noise / h**p)
-        wu.append(wc * moves)
+        u.append(-zc * sign / h**LAG_POWER)
+        # weighted by h**p: the least-absolute-deviations fit of the errors to shift * h**p
+        # (the plain median of the ratios is ruled by the short horizons' noise / h**p)
+        wu.append(wc * h**LAG_POWER)
     return _wquantile(np.array(u), np.array(wu), 0.5) if u else 0.0
 
 
