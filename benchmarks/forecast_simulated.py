@@ -1,8 +1,8 @@
 """The forecaster on simulated GRPO-like pass-rate curves: a robustness check, not a target.
 
 The development curves are real but few, and the RL runs a user forecasts may not look like
-them: the issue that asked for this forecaster describes RL evaluation curves that "mostly
-plateau early, wobble, and some decline or collapse". This script draws such curves with known
+them: RL evaluation curves often plateau early, wobble, and some decline or collapse, where
+the development set's RL runs mostly keep rising. This script draws such curves with known
 shapes and scores the shipped forecaster (the bundled prior, as a user gets it) on them with the
 protocol of ``forecast_accuracy.py``: observe the evaluations up to 25/50/75% of the final
 compute, never the last three; forecast their mean with
@@ -11,7 +11,7 @@ compute, never the last three; forecast their mean with
 Curves (seeded; ``--runs`` of them):
 
 - 12 to 1,000 evaluations, evenly spaced in steps (compute proportional to steps);
-- a start ``R0`` in [0.05, 0.8] and a gain of 0.02-0.35 (below 0.97);
+- a start ``R0`` in [0.05, 0.8] and a gain of 0.02-0.35 (ending at most at 0.97);
 - shape: ``plateau`` (half of the runs; the sigmoid of ``R(C)`` with its midpoint at 2-50% of
   the run, log-uniform, and ``B`` in [0.8, 3]), ``decline`` (a fifth: the same, then a fall of
   0.02-0.1 from 40-80% of the run on), ``rising`` (a fifth: linear in ln(compute) to the end, no
