@@ -24,7 +24,11 @@ say what it costs. The simulation is ours, so a change tuned to it proves nothin
 runs: a change that wins here and loses on the development curves is not taken
 (docs/forecasting.md, "What was tried").
 
-    python benchmarks/forecast_simulated.py [--runs 400] [--seed 7] [--no-lag]
+    python benchmarks/forecast_simulated.py [--runs 400] [--seed 7] [--no-lag] [--own-prior]
+
+``--own-prior``: what a user whose runs look like these gets from learning a prior from their
+own finished runs. Half of the runs (every other one) teach ``fit_prior``; the other half are
+scored with the bundled prior and with the learned one (about a minute more).
 
 Printed per shape, per shape and density, (``thin``: at most 20 evaluations): median and mean error
 over carry-last's and over the smoothed level's (below 1 is better), and 80%/90% coverage.
@@ -47,7 +51,7 @@ from forecast_accuracy import protocol_part
 
 from rlscaling import Run, forecast
 from rlscaling.forecasting.ensemble import smoothed_level
-from rlscaling.forecasting.prior import default_forecast_config
+from rlscaling.forecasting.prior import default_forecast_config, fit_prior
 
 SHAPES = ("plateau",) * 5 + ("decline",) * 2 + ("rising",) * 2 + ("collapse",)
 
@@ -147,21 +151,32 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--samples", type=int, default=1000, help="predictive draws per forecast")
     ap.add_argument("--no-lag", action="store_true", help="the bundled prior without its lag shift")
+    ap.add_argument(
+        "--own-prior", action="store_true", help="also a prior learned from half of the runs"
+    )
     args = ap.parse_args()
+    pd.set_option("display.width", 200)
+    t0 = time.time()
     prior = default_forecast_config()
     if args.no_lag:
         prior = replace(prior, lag_shift=0.0)
-    t0 = time.time()
-    df, skipped = score(simulated_runs(args.runs, args.seed), prior, args.samples)
-    pd.set_option("display.width", 200)
-    print(
-        f"{len(df)} cases ({skipped} left out: observed part constant), lag shift "
-        f"{prior.lag_shift:.3f}"
-    )
-    print(table(df, ["shape", "fraction"]).to_string())
-    print(table(df, ["shape", "density", "fraction"]).to_string())
-    print(table(df, ["density", "fraction"]).to_string())
-    print(table(df, ["fraction"]).to_string())
+    runs = simulated_runs(args.runs, args.seed)
+    priors = {"bundled prior": prior}
+    if args.own_prior:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            priors["prior learned from the other half"] = fit_prior(runs[0::2], progress=False)
+        runs = runs[1::2]
+    for label, p in priors.items():
+        df, skipped = score(runs, p, args.samples)
+        print(
+            f"\n{label}: {len(df)} cases ({skipped} left out: observed part constant), "
+            f"lag shift {p.lag_shift:.3f}, few-point share {p.few_point_weight:g}"
+        )
+        print(table(df, ["shape", "fraction"]).to_string())
+        print(table(df, ["shape", "density", "fraction"]).to_string())
+        print(table(df, ["density", "fraction"]).to_string())
+        print(table(df, ["fraction"]).to_string())
     print(f"wall time {time.time() - t0:.0f} s")
 
 
