@@ -30,8 +30,9 @@ runs: a change that wins here and loses on the development curves is not taken
 own finished runs. Half of the runs (every other one) teach ``fit_prior``; the other half are
 scored with the bundled prior and with the learned one (about a minute more).
 
-Printed per shape, per shape and density, (``thin``: at most 20 evaluations): median and mean error
-over carry-last's and over the smoothed level's (below 1 is better), and 80%/90% coverage.
+Printed per shape, per shape and density (``thin``: at most 20 evaluations), per density and
+overall: median and mean error over carry-last's and over the smoothed level's (below 1 is
+better), and 80%/90% coverage.
 """
 
 from __future__ import annotations
