@@ -297,6 +297,13 @@ def _calibrated_scale(
     )
 
 
+def _group_scale(group: list[_Case], cfg: ForecastPrior, levels: Sequence[float]) -> float:
+    """The interval scale at which ``cfg``'s intervals cover the ``group``'s truths at
+    ``levels``, every source weighing the same."""
+    _, z = _errors_and_z(group, cfg)
+    return _calibrated_scale(z, levels, cfg.tail_dof, _source_weights(group))
+
+
 def fit_prior(
     runs: Sequence[Run],
     fractions: Sequence[float] = (0.25, 0.5, 0.75),
@@ -442,16 +449,11 @@ def _with_lag_shift(
     shift = _lag_shift(fitted, cfg, _source_weights(fitted))
     shifted = replace(cfg, lag_shift=shift)
     kinds: dict[str, dict[str, Any]] = {k: dict(v) for k, v in cfg.kinds.items()}
-
-    def scale(group: list[_Case], k_cfg: ForecastPrior) -> float:
-        _, z = _errors_and_z(group, k_cfg)
-        return _calibrated_scale(z, levels, cfg.tail_dof, _source_weights(group))
-
-    pooled = scale(fitted, replace(shifted, kinds={}))
+    pooled = _group_scale(fitted, replace(shifted, kinds={}), levels)
     for kind, over in kinds.items():
         if "interval_scale" in over:
             group = [c for c in fitted if c.comp["kind"] == kind]
-            over["interval_scale"] = scale(group, shifted.for_kind(kind))
+            over["interval_scale"] = _group_scale(group, shifted.for_kind(kind), levels)
     return shift, pooled, kinds
 
 
@@ -563,8 +565,7 @@ def prior_from_cases(
                 best = (score, pw, st, gh, tw)
         assert best is not None
         learned = dict(zip(PER_KIND[:4], best[1:], strict=True))
-        _, z = _errors_and_z(group, replace(cfg, **learned))
-        return {**learned, "interval_scale": _calibrated_scale(z, levels, cfg.tail_dof, wts)}
+        return {**learned, "interval_scale": _group_scale(group, replace(cfg, **learned), levels)}
 
     cfg = replace(base, kinds={})
     if len(fitted) >= 10:
@@ -589,8 +590,7 @@ def prior_from_cases(
             err, _ = _errors_and_z(few, replace(cfg, few_point_weight=fw))
             scores.append(float(np.sum(wf * err)) + _wquantile(err, wf, 0.5))
         few_weight = float(weight_grid[int(np.argmin(scores))])
-        _, zf = _errors_and_z(few, replace(cfg, few_point_weight=few_weight))
-        few_scale = _calibrated_scale(zf, levels, cfg.tail_dof, wf)
+        few_scale = _group_scale(few, replace(cfg, few_point_weight=few_weight), levels)
     cfg = replace(cfg, kinds=kinds, few_point_scale=few_scale, few_point_weight=few_weight)
     anchors, scales = _horizon_scales_from_cases(fitted, cfg, levels) if by_horizon else ((), ())
     cfg = replace(cfg, horizon_anchors=anchors, horizon_scales=scales)
