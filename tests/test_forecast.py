@@ -1124,3 +1124,67 @@ def test_a_score_reports_the_share_of_its_recent_pace_and_a_pass_rate_none():
     assert "recent pace" not in none.weights
     # the rising run's pace lifts the score's forecast above the one without it
     assert score.median[0] > none.median[0]
+
+
+def test_few_point_interval_is_wider_above_by_the_skew_hand_computed():
+    # The draws' sizes are the same with any skew (same seed): above the median they are
+    # few_point_skew times the symmetric interval's, below it 1 / few_point_skew times.
+    c, y = np.array([100.0, 200.0, 300.0]), np.array([0.30, 0.34, 0.31])
+    fcs = {}
+    for skew in (1.0, 2.0):
+        prior = ForecastPrior(few_point_weight=0.0, few_point_scale=0.5, few_point_skew=skew)
+        with pytest.warns(ForecastWarning, match="only 3 evaluations"):
+            fcs[skew] = forecast(c, reward=y, budget=1200.0, prior=prior, seed=3)
+    sym, skewed = fcs[1.0], fcs[2.0]
+    # the point stays the median (to the draws' resolution: the two middle draws differ)
+    assert sym.median[0] == pytest.approx(0.31) and skewed.median[0] == pytest.approx(
+        0.31, abs=1e-4
+    )
+    for level in (0.8, 0.9):
+        (lo1,), (hi1,) = sym.interval(level)
+        (lo2,), (hi2,) = skewed.interval(level)
+        assert hi2 - 0.31 == pytest.approx(2.0 * (hi1 - 0.31), rel=1e-6)
+        assert 0.31 - lo2 == pytest.approx(0.5 * (0.31 - lo1), rel=1e-6)
+
+
+def test_fit_prior_calibrates_each_side_of_the_few_point_interval():
+    """Short runs that keep rising end above their few-point forecasts: the learned interval
+    is wider above, each side missing about its share; mirrored runs (1 - reward, falling)
+    get the mirrored interval exactly."""
+    from scipy import stats
+
+    from rlscaling.forecasting.prior import _errors_and_z, case_interval_scale
+
+    rng = np.random.default_rng(3)
+    c = np.linspace(1000, 1e4, 8)  # 2 and 4 evaluations observed at 25% and 50% of compute
+    rising, falling = [], []
+    for i in range(40):
+        y = 0.1 + 0.6 / (1 + (10 ** rng.uniform(3.4, 3.8) / c) ** 1.5) + rng.normal(0, 0.01, 8)
+        meta = {"source": f"s{i % 5}"}
+        rising.append(Run(c, y, name=f"up{i}", metadata=meta))
+        falling.append(Run(c, 1 - y, name=f"down{i}", metadata=meta))
+    learned = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, runs in (("rising", rising), ("falling", falling)):
+            learned[name] = fit_prior(
+                runs, fractions=(0.25, 0.5), weight_grid=(0.0, 0.5, 1.0), progress=False
+            )
+        cases, _ = corpus_cases(rising, (0.25, 0.5), ForecastPrior(), progress=False)
+    up = learned["rising"]
+    assert up.few_point_skew > 2.0
+    assert learned["falling"].few_point_skew == pytest.approx(1 / up.few_point_skew)
+    assert learned["falling"].few_point_scale == pytest.approx(up.few_point_scale)
+    few = [k for k in cases if k.comp["few"]]
+    assert len(few) == 80
+    q80 = stats.t.ppf(0.9, up.tail_dof)
+    z = np.array([_errors_and_z([k], up)[1][0] for k in few])
+    bound = np.array([case_interval_scale(k, up, zi) for k, zi in zip(few, z, strict=True)])
+    above, below = np.mean(-z > bound * q80), np.mean(z > bound * q80)
+    assert 0.03 <= above <= 0.2 and 0.03 <= below <= 0.2
+    # a symmetric interval of the same calibration misses mostly above
+    sym = replace(up, few_point_skew=1.0)
+    z_sym = np.array([_errors_and_z([k], sym)[1][0] for k in few])
+    assert np.mean(-z_sym > up.few_point_scale * q80) > 2 * np.mean(
+        z_sym > up.few_point_scale * q80
+    )

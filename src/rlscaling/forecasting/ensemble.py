@@ -532,6 +532,11 @@ def draw(
     # (a curve part plus an independent t for the evaluation noise is closer to a gaussian:
     # at the same scale its 80% and 90% intervals are 3-6% wider than calibrated).
     t, _ = _antithetic_t(rng, cfg.tail_dof, n_samples)
+    if comp["few"]:
+        # a run of 2-4 evaluations: its interval is wider above the point than below
+        # (fit_prior calibrates each side; the point stays the draws' median, to within the
+        # spacing of their two middle draws)
+        t = t * np.where(t > 0, cfg.few_point_skew, 1.0 / cfg.few_point_skew)
     curve = point + t * curve_sd
     obs = point + t * obs_sd
     # the weights reported in one line are the furthest budget's (where the run ends)
@@ -637,7 +642,9 @@ def few_point_components(run: Run, c: NDArray, why: str) -> dict[str, Any]:
     the run's observed range, and the forecast adds only the corpus-learned share
     ``few_point_weight`` of it (0: a plateau). The spread is the
     whole range the run has shown (with so few points neither the noise nor the trend can
-    be told apart), growing with the horizon, scaled by the calibrated ``few_point_scale``.
+    be told apart), growing with the horizon, scaled by the calibrated ``few_point_scale``,
+    ``few_point_skew`` times wider above the point than that and as many times narrower
+    below it (:func:`draw`).
     """
     y = run.reward
     span = float(np.ptp(y))
