@@ -81,6 +81,9 @@ def describe(prior: ForecastPrior) -> str:
         f"  pooled: sigmoid weight {prior.prior_weight}, strength {prior.prior_strength}, "
         f"interval scale {prior.interval_scale:.3f}, lag shift {prior.lag_shift:.3f} sds x "
         "horizon^4 along the recent slope",
+        f"  runs of 2-4 evaluations: trend share {prior.few_point_weight}, interval scale "
+        f"{prior.few_point_scale:.3f}, {prior.few_point_skew:.2f}x wider above the point and "
+        f"{prior.few_point_skew:.2f}x narrower below",
     ]
     for kind, over in prior.kinds.items():
         if "interval_scale" in over:
