@@ -120,7 +120,8 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # as the bundled prior is learned: without multipliers per horizon, which across
-            # unlike sources trade one source's coverage for another's (--by-horizon: with)
+            # unlike sources trade one source's coverage for another's (--by-horizon: with),
+            # and with a symmetric few-point interval (learn_default_prior.py says why)
             priors[src] = prior_from_cases(
                 train,
                 {},
@@ -128,6 +129,7 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
                 label=f"without {src}",
                 by_horizon=args.by_horizon,
                 lag=not args.no_lag,
+                two_sided_few_point=False,
             )
         p = priors[src]
         learned = {
@@ -138,8 +140,8 @@ def run_cases(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
             f"prior without {src}: (weight, strength, gain horizon, trend share, scale) "
             f"pooled ({p.prior_weight}, {p.prior_strength}, {p.gain_horizon}, "
             f"{p.trend_weight}, {p.interval_scale:.2f}), by kind "
-            f"{learned}, few-point (weight, scale) "
-            f"({p.few_point_weight}, {p.few_point_scale:.2f}), "
+            f"{learned}, few-point (weight, scale, skew) "
+            f"({p.few_point_weight}, {p.few_point_scale:.2f}, {p.few_point_skew:.2f}), "
             f"lag shift {p.lag_shift:.3f}"
         )
 

@@ -1175,6 +1175,19 @@ def test_fit_prior_calibrates_each_side_of_the_few_point_interval():
     assert up.few_point_skew > 2.0
     assert learned["falling"].few_point_skew == pytest.approx(1 / up.few_point_skew)
     assert learned["falling"].few_point_scale == pytest.approx(up.few_point_scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = fit_prior(
+            rising,
+            fractions=(0.25, 0.5),
+            weight_grid=(0.0, 0.5, 1.0),
+            progress=False,
+            two_sided_few_point=False,
+        )
+    # one symmetric scale, between the two sides' (as the bundled prior has)
+    assert one.few_point_skew == 1.0 and default_forecast_config().few_point_skew == 1.0
+    assert up.few_point_scale / up.few_point_skew < one.few_point_scale
+    assert one.few_point_scale < up.few_point_scale * up.few_point_skew
     few = [k for k in cases if k.comp["few"]]
     assert len(few) == 80
     q80 = stats.t.ppf(0.9, up.tail_dof)

@@ -370,6 +370,7 @@ def fit_prior(
     reward_range: tuple[float, float] | str | None = "auto",
     by_horizon: bool = True,
     lag: bool = True,
+    two_sided_few_point: bool = True,
 ) -> ForecastPrior:
     """Learn the ``"auto"`` forecaster's prior from a corpus of full runs (empirical Bayes).
 
@@ -386,7 +387,8 @@ def fit_prior(
     ``by_horizon=False``; errors grow with the horizon faster than the spread's terms do).
     The cases with 2-4 observed
     evaluations (at least 10) set ``few_point_weight``, then ``few_point_scale`` and
-    ``few_point_skew``, each side of their intervals calibrated on its own. Every source
+    ``few_point_skew``, each side of their intervals calibrated on its own (unless
+    ``two_sided_few_point=False``). Every source
     (``run.metadata["source"]``) weighs the same, also within a kind: a source with a single
     case of a kind weighs as much there as one with a hundred, and can decide that kind's
     settings (give sources of comparable size, or none).
@@ -430,6 +432,13 @@ def fit_prior(
         the horizon, so that the truth is as often above as below it. The stacked forecast
         shrinks toward the level, and from a quarter of a rising run the truth lay above it
         in 79% of the development curves' fitted cases (``docs/forecasting.md``).
+    two_sided_few_point : bool, default True
+        Calibrate each side of the few-point interval on its own (``few_point_skew``): right
+        for runs of one kind whose short beginnings end on one side of their forecasts more
+        often (runs that keep rising past them). ``False``: one symmetric scale, as in the
+        bundled prior, where the development curves' short runs kept rising (skew 1.63)
+        while simulated GRPO-like runs that level off early had their lower side missed
+        (``docs/forecasting.md``, "Two-sided intervals for runs of 2-4 evaluations").
 
     Returns
     -------
@@ -476,6 +485,7 @@ def fit_prior(
         label=label or f"{len(runs)} runs at fractions {tuple(fractions)}",
         by_horizon=by_horizon,
         lag=lag,
+        two_sided_few_point=two_sided_few_point,
     )
     return replace(prior, scores={**prior.scores, "read_as_percent": n_percent})
 
@@ -578,6 +588,7 @@ def prior_from_cases(
     min_kind_cases: int = 40,
     by_horizon: bool = True,
     lag: bool = True,
+    two_sided_few_point: bool = True,
 ) -> ForecastPrior:
     """The learning step of :func:`fit_prior`, on precomputed backtest cases.
 
@@ -590,7 +601,7 @@ def prior_from_cases(
     pooled, a multiplier of that scale per fraction makes each fraction's intervals cover
     (``horizon_scales`` at the fractions' median horizons ``horizon_anchors``). Few-point
     cases (2-4 evaluations) set ``few_point_weight`` (the share of the recent trend they add),
-    ``few_point_scale`` and ``few_point_skew`` alone. Every source
+    ``few_point_scale`` and (``two_sided_few_point``) ``few_point_skew`` alone. Every source
     (``run.metadata["source"]``; runs without one form one source) weighs the same in these
     means, medians and quantiles.
     """
@@ -644,9 +655,11 @@ def prior_from_cases(
             err, _ = _errors_and_z(few, replace(cfg, few_point_weight=fw))
             scores.append(float(np.sum(wf * err)) + _wquantile(err, wf, 0.5))
         few_weight = float(weight_grid[int(np.argmin(scores))])
-        few_scale, few_skew = _two_sided_scales(
-            few, replace(cfg, few_point_weight=few_weight), levels
-        )
+        few_cfg = replace(cfg, few_point_weight=few_weight)
+        if two_sided_few_point:
+            few_scale, few_skew = _two_sided_scales(few, few_cfg, levels)
+        else:
+            few_scale, few_skew = _group_scale(few, few_cfg, levels), 1.0
     cfg = replace(
         cfg,
         kinds=kinds,
@@ -657,25 +670,6 @@ def prior_from_cases(
     anchors, scales = _horizon_scales_from_cases(fitted, cfg, levels) if by_horizon else ((), ())
     cfg = replace(cfg, horizon_anchors=anchors, horizon_scales=scales)
     return replace(cfg, learned_from=label, scores=corpus_scores(cases, refused, cfg, levels))
-
-
-def recalibrate_few_point(
-    cases: list[_Case],
-    refused: dict[str, int],
-    prior: ForecastPrior,
-    levels: Sequence[float] = (0.8, 0.9),
-) -> ForecastPrior:
-    """``prior`` with the interval of its few-point forecasts (``few_point_scale`` and
-    ``few_point_skew``) recalibrated on the backtest cases of 2-4 evaluations, each side on
-    its own, for its own ``few_point_weight``; every other setting kept (how the bundled
-    prior got its two-sided few-point intervals; ``benchmarks/learn_default_prior.py``).
-    """
-    few = [c for c in cases if c.comp["few"]]
-    if len(few) < 10:
-        raise InputError(f"recalibrate_few_point needs at least 10 few-point cases, got {len(few)}")
-    scale, skew = _two_sided_scales(few, prior, levels)
-    out = replace(prior, few_point_scale=scale, few_point_skew=skew)
-    return replace(out, scores={**prior.scores, **corpus_scores(cases, refused, out, levels)})
 
 
 def relearn_lag_shift(
