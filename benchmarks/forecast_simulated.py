@@ -172,7 +172,8 @@ def main() -> None:
         df, skipped = score(runs, p, args.samples)
         print(
             f"\n{label}: {len(df)} cases ({skipped} left out: observed part constant), "
-            f"lag shift {p.lag_shift:.3f}, few-point share {p.few_point_weight:g}"
+            f"lag shift {p.lag_shift:.3f}, few-point share {p.few_point_weight:g} "
+            f"and skew {p.few_point_skew:.2f}"
         )
         print(table(df, ["shape", "fraction"]).to_string())
         print(table(df, ["shape", "density", "fraction"]).to_string())
