@@ -92,7 +92,7 @@ def test_prior_learned_from_finished_runs_is_what_forecast_prior_reads(tmp_path)
     assert "Prior learned from 15 runs" in res.stdout and "multipliers by horizon" in res.stdout
     learned = ForecastPrior.from_dict(json.loads((tmp_path / "p.json").read_text()))
     assert len(learned.horizon_anchors) == 3 and learned.scores["cases"] == 45
-    skew = f"{learned.few_point_skew:.2f}x wider above the point"  # the few-point interval
+    skew = f"x {learned.few_point_skew:.2f} above the point"  # the few-point interval
     assert f"trend share {learned.few_point_weight}" in res.stdout and skew in res.stdout
     one = invoke("prior", runs, "--out", tmp_path / "q.json", "--one-scale", "--no-progress")
     assert "one interval scale for every horizon" in one.stdout

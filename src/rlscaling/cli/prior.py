@@ -82,8 +82,8 @@ def describe(prior: ForecastPrior) -> str:
         f"interval scale {prior.interval_scale:.3f}, lag shift {prior.lag_shift:.3f} sds x "
         "horizon^4 along the recent slope",
         f"  runs of 2-4 evaluations: trend share {prior.few_point_weight}, interval scale "
-        f"{prior.few_point_scale:.3f}, {prior.few_point_skew:.2f}x wider above the point and "
-        f"{prior.few_point_skew:.2f}x narrower below",
+        f"{prior.few_point_scale:.3f} x {prior.few_point_skew:.2f} above the point and / "
+        f"{prior.few_point_skew:.2f} below",
     ]
     for kind, over in prior.kinds.items():
         if "interval_scale" in over:

@@ -533,9 +533,9 @@ def draw(
     # at the same scale its 80% and 90% intervals are 3-6% wider than calibrated).
     t, _ = _antithetic_t(rng, cfg.tail_dof, n_samples)
     if comp["few"]:
-        # a run of 2-4 evaluations: its interval is wider above the point than below
-        # (fit_prior calibrates each side; the point stays the draws' median, to within the
-        # spacing of their two middle draws)
+        # a run of 2-4 evaluations: its interval's upper side times the skew, its lower side
+        # divided by it (fit_prior calibrates each side; 1 in the bundled prior); the point
+        # stays the draws' median, to within the spacing of their two middle draws
         t = t * np.where(t > 0, cfg.few_point_skew, 1.0 / cfg.few_point_skew)
     curve = point + t * curve_sd
     obs = point + t * obs_sd

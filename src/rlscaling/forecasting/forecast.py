@@ -759,9 +759,9 @@ def forecast(
         and a sigmoid, weighted by how each predicted the run's own later points, with
         settings learned per kind of curve and intervals calibrated on real learning curves;
         with 2-4 evaluations it forecasts the last value plus a learned share of the recent
-        trend (in log-odds for a pass rate), with a wide interval, wider above than below
-        (short runs more often end above what they showed; the reward is read as
-        higher-is-better), and a warning; a run whose
+        trend (in log-odds for a pass rate), with a wide interval (symmetric with the bundled
+        prior; a prior learned from your runs sizes its two sides apart, the reward read as
+        higher-is-better) and a warning; a run whose
         observed reward is constant is carried forward with an interval of zero width and a
         warning. ``"sigmoid"`` and ``"mcmc"`` draw from the sigmoid alone (bootstrap or
         posterior draws plus evaluation noise): their intervals assume the sigmoid is the
