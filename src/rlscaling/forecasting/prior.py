@@ -67,8 +67,9 @@ class ForecastPrior:
     :func:`rlscaling.forecasting.ensemble.sigmoid_weight`). A run with 2-4 evaluations is
     forecast as its last value plus ``few_point_weight`` times its recent trend (0: a
     plateau), with an interval sized by ``few_point_scale``, ``few_point_skew`` times wider
-    above the point and as many times narrower below it (the reward is higher-is-better;
-    short runs more often end above what they showed than below). ``horizon_scales`` multiply a
+    above the point and as many times narrower below it (1: symmetric, as in the bundled
+    prior; :func:`fit_prior` learns which side a corpus's short runs end on, the reward read
+    as higher-is-better). ``horizon_scales`` multiply a
     fitted forecast's spread at the horizons ``horizon_anchors`` (e-folds of compute ahead,
     increasing), linearly in ln(horizon) between them and held flat outside; empty: 1.
     ``lag_shift`` moves a fitted forecast ``h`` e-folds ahead by ``lag_shift * h**4`` of its
