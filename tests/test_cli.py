@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,9 @@ def test_prior_learned_from_finished_runs_is_what_forecast_prior_reads(tmp_path)
     assert "Prior learned from 15 runs" in res.stdout and "multipliers by horizon" in res.stdout
     learned = ForecastPrior.from_dict(json.loads((tmp_path / "p.json").read_text()))
     assert len(learned.horizon_anchors) == 3 and learned.scores["cases"] == 45
-    skew = f"x {learned.few_point_skew:.2f} above the point"  # the few-point interval
-    assert f"trend share {learned.few_point_weight}" in res.stdout and skew in res.stdout
+    # 3 backtest cases of 2-4 evaluations: too few to learn the few-point settings, and said
+    assert "runs of 2-4 evaluations: 3 backtest cases, fewer than the 10 needed" in res.stdout
+    assert learned.few_point_weight == ForecastPrior().few_point_weight
     one = invoke("prior", runs, "--out", tmp_path / "q.json", "--one-scale", "--no-progress")
     assert "one interval scale for every horizon" in one.stdout
     assert "lag shift" in one.stdout
@@ -538,3 +540,18 @@ def test_backtest_table_and_lines_name_the_forecast_as_the_json_does(csvs, tmp_p
     assert "forecast[auto]" in methods
     assert "│ forecast[auto]" in res.stdout
     assert "at 50%: the forecast" in res.stdout
+
+
+def test_prior_summary_says_how_short_runs_are_forecast():
+    from rlscaling.cli.prior import _few_point_line
+    from rlscaling.forecasting.prior import ForecastPrior
+
+    few = {"cases_by_kind": {"few_points": 40}}
+    skewed = ForecastPrior(few_point_weight=0.5, few_point_scale=0.4, few_point_skew=1.5)
+    line = _few_point_line(replace(skewed, scores=few))
+    assert line.endswith(
+        "(40 backtest cases): trend share 0.5, interval scale 0.400 x 1.50 above the point "
+        "and / 1.50 below"
+    )
+    assert _few_point_line(ForecastPrior(scores=few)).endswith(", symmetric")
+    assert "0 backtest cases, fewer than the 10 needed" in _few_point_line(ForecastPrior())

@@ -62,6 +62,22 @@ def prior_command(
     write_json(out, prior.to_dict())
 
 
+def _few_point_line(prior: ForecastPrior) -> str:
+    """How runs of 2-4 evaluations are forecast, or that there were too few to learn it."""
+    from rlscaling.forecasting.prior import MIN_FEW_POINT_CASES
+
+    n = prior.scores.get("cases_by_kind", {}).get("few_points", 0)
+    settings = f"trend share {prior.few_point_weight}, interval scale {prior.few_point_scale:.3f}"
+    if n < MIN_FEW_POINT_CASES:
+        return (
+            f"  runs of 2-4 evaluations: {n} backtest cases, fewer than the "
+            f"{MIN_FEW_POINT_CASES} needed to learn from; kept: {settings}"
+        )
+    skew = prior.few_point_skew
+    sides = f" x {skew:.2f} above the point and / {skew:.2f} below" if skew != 1 else ", symmetric"
+    return f"  runs of 2-4 evaluations ({n} backtest cases): {settings}{sides}"
+
+
 def describe(prior: ForecastPrior) -> str:
     """What a learned prior holds and how it scored on the runs it was learned from."""
     s = prior.scores
@@ -81,9 +97,7 @@ def describe(prior: ForecastPrior) -> str:
         f"  pooled: sigmoid weight {prior.prior_weight}, strength {prior.prior_strength}, "
         f"interval scale {prior.interval_scale:.3f}, lag shift {prior.lag_shift:.3f} sds x "
         "horizon^4 along the recent slope",
-        f"  runs of 2-4 evaluations: trend share {prior.few_point_weight}, interval scale "
-        f"{prior.few_point_scale:.3f} x {prior.few_point_skew:.2f} above the point and / "
-        f"{prior.few_point_skew:.2f} below",
+        _few_point_line(prior),
     ]
     for kind, over in prior.kinds.items():
         if "interval_scale" in over:

@@ -50,6 +50,8 @@ HORIZON_GRID: tuple[float | None, ...] = (None, 0.15, 0.3, 0.6)
 TREND_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
 # settings that may differ by kind of curve (see rlscaling.forecasting.ensemble.curve_kind)
 PER_KIND = ("prior_weight", "prior_strength", "gain_horizon", "trend_weight", "interval_scale")
+# backtest cases of 2-4 evaluations needed to learn the few-point settings (else: the base's)
+MIN_FEW_POINT_CASES = 10
 
 
 @dataclass(frozen=True)
@@ -649,7 +651,7 @@ def prior_from_cases(
         cfg = replace(cfg, lag_shift=shift, interval_scale=pooled_scale)
     few_scale, few_skew = base.few_point_scale, base.few_point_skew
     few_weight = base.few_point_weight
-    if len(few) >= 10:
+    if len(few) >= MIN_FEW_POINT_CASES:
         wf = _source_weights(few)
         scores = []
         for fw in weight_grid:
